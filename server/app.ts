@@ -1,0 +1,79 @@
+import express, { type Express } from 'express'
+import helmet from 'helmet'
+import { existsSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { pinoHttp } from 'pino-http'
+import type { Logger } from 'pino'
+import type { Auth } from './auth.js'
+import type { Config } from './config.js'
+import { errorHandler, notFound } from './errors.js'
+import type { IngestPipeline } from './ingest/types.js'
+import { healthRouter } from './routes/health.js'
+import { ingestRouter } from './routes/ingest.js'
+import { queryRouter } from './routes/query.js'
+import type { Store } from './storage/client.js'
+import type { Telemetry } from './telemetry.js'
+
+export interface AppDeps {
+  config: Config
+  store: Store
+  ingest: IngestPipeline
+  auth: Auth
+  log: Logger
+  telemetry: Telemetry
+  /** The clock behind "now" (as_of default, ETA, stale); injected so tests can pin it. */
+  now: () => Date
+  /** Built dashboard to serve; omitted in API-only tests. */
+  clientDir?: string
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express()
+  app.disable('x-powered-by')
+  app.set('etag', false)
+  app.set('query parser', 'extended')
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'self'"],
+          scriptSrc: ["'self'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'", 'data:', 'blob:'],
+          connectSrc: ["'self'"],
+          fontSrc: ["'self'"],
+          objectSrc: ["'none'"],
+          baseUri: ["'none'"],
+          frameAncestors: ["'none'"],
+          formAction: ["'none'"],
+        },
+      },
+      crossOriginEmbedderPolicy: false,
+    }),
+  )
+  app.use(pinoHttp({ logger: deps.log, autoLogging: { ignore: (req) => req.url === '/healthz' } }))
+
+  app.use(healthRouter(deps))
+  app.use('/api/v1', ingestRouter(deps))
+  app.use('/api/v1', queryRouter(deps))
+  app.use('/api', () => {
+    throw notFound('no such API endpoint')
+  })
+
+  const clientDir = deps.clientDir && resolve(deps.clientDir)
+  if (clientDir && existsSync(join(clientDir, 'index.html'))) {
+    // The dashboard's static files hold no data: they load without a token, then ask for one.
+    app.use(express.static(clientDir, { index: 'index.html', maxAge: '1h', setHeaders: noCacheHtml }))
+    app.get('/{*splat}', (_req, res) => res.sendFile(join(clientDir, 'index.html')))
+  }
+  app.use(() => {
+    throw notFound()
+  })
+  app.use(errorHandler(deps.log))
+  return app
+}
+
+function noCacheHtml(res: express.Response, path: string) {
+  if (path.endsWith('.html')) res.setHeader('Cache-Control', 'no-cache')
+}

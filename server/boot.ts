@@ -1,0 +1,75 @@
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createApp } from './app.js'
+import { createAuth, loadTokens } from './auth.js'
+import type { Config } from './config.js'
+import { createIngestPipeline } from './ingest/pipeline.js'
+import { createLogger } from './log.js'
+import { openStore, type Store } from './storage/client.js'
+import { migrate } from './storage/migrations.js'
+import { createTelemetry } from './telemetry.js'
+
+export interface Running {
+  url: string
+  port: number
+  server: Server
+  store: Store
+  /** The generated admin token when no tokens are configured, else null. */
+  generatedToken: string | null
+  /** Stop accepting connections, flush queued events, close storage. */
+  close(): Promise<void>
+}
+
+export interface BootOptions {
+  clientDir?: string
+  now?: () => Date
+  /** Wrap the store (tests inject faults at the storage boundary here). */
+  wrapStore?: (store: Store) => Store
+}
+
+/** Open storage, migrate, build the app and listen. Used by main.ts and by in-process tests. */
+export async function boot(config: Config, opts: BootOptions = {}): Promise<Running> {
+  const log = createLogger(config.logLevel)
+  const raw = await openStore(config)
+  await migrate(raw)
+  const store = opts.wrapStore ? opts.wrapStore(raw) : raw
+  const { tokens, generated } = loadTokens(config)
+  const telemetry = createTelemetry()
+  const ingest = await createIngestPipeline({ config, store, telemetry, log })
+  const app = createApp({
+    config,
+    store,
+    ingest,
+    auth: createAuth(tokens),
+    log,
+    telemetry,
+    now: opts.now ?? (() => new Date()),
+    clientDir: opts.clientDir,
+  })
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = app.listen(config.port, config.host, (err?: Error) => (err ? reject(err) : resolve(s)))
+  })
+  // Long NDJSON uploads must not be cut by the default request timeout; slow bodies still are.
+  server.requestTimeout = 0
+  server.headersTimeout = 30_000
+  const port = (server.address() as AddressInfo).port
+  let closing: Promise<void> | null = null
+  return {
+    url: `http://${config.host}:${port}`,
+    port,
+    server,
+    store: raw,
+    generatedToken: generated,
+    close() {
+      closing ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve())
+          server.closeIdleConnections()
+        })
+        await ingest.close()
+        await raw.close()
+      })()
+      return closing
+    },
+  }
+}

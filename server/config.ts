@@ -1,0 +1,106 @@
+import { z } from 'zod'
+
+/** Scopes a token can carry; `admin` implies the other two. */
+export const SCOPES = ['ingest', 'read', 'admin'] as const
+export type Scope = (typeof SCOPES)[number]
+
+const intFrom = (def: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(def)
+
+const tokensSchema = z
+  .string()
+  .trim()
+  .transform((raw, ctx) => {
+    const tokens: { scope: Scope; token: string }[] = []
+    for (const pair of raw.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const idx = pair.indexOf(':')
+      const scope = pair.slice(0, idx) as Scope
+      const token = pair.slice(idx + 1)
+      if (idx < 1 || !SCOPES.includes(scope) || token.length < 8) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `each entry must be scope:token with scope one of ${SCOPES.join('|')} and a token of at least 8 characters (got an entry starting "${pair.slice(0, 8)}")`,
+        })
+        return z.NEVER
+      }
+      tokens.push({ scope, token })
+    }
+    return tokens
+  })
+
+const envSchema = z.object({
+  AFTERMATH_HOST: z.string().default('127.0.0.1'),
+  AFTERMATH_PORT: intFrom(3000, 0, 65535),
+  AFTERMATH_DATA_DIR: z.string().default('./data'),
+  AFTERMATH_TOKENS: tokensSchema.optional(),
+  AFTERMATH_DEMO: z.enum(['0', '1']).default('1'),
+  AFTERMATH_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  CLICKHOUSE_URL: z.url().optional(),
+  CLICKHOUSE_USER: z.string().optional(),
+  CLICKHOUSE_PASSWORD: z.string().optional(),
+  CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a plain identifier').default('aftermath'),
+  /** Group commit: flush a batch when it holds this many events… */
+  AFTERMATH_FLUSH_MAX_EVENTS: intFrom(50_000, 1, 10_000_000),
+  /** …or when its oldest event has waited this long. */
+  AFTERMATH_FLUSH_INTERVAL_MS: intFrom(20, 0, 60_000),
+  /** Largest accepted body, in bytes, for JSON (non-streamed) requests. */
+  AFTERMATH_MAX_JSON_BYTES: intFrom(16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+  /** Largest NDJSON request body in bytes (streamed; the bound is on the total). */
+  AFTERMATH_MAX_NDJSON_BYTES: intFrom(4 * 1024 * 1024 * 1024, 1024, Number.MAX_SAFE_INTEGER),
+  /** Largest spool size in bytes before ingest answers 503. */
+  AFTERMATH_SPOOL_MAX_BYTES: intFrom(1024 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
+  /** A storage call that takes longer than this fails (and ingest falls back to the spool). */
+  AFTERMATH_STORAGE_TIMEOUT_MS: intFrom(10_000, 100, 600_000),
+  /** Requests per second allowed per token (token bucket; burst = 2 s worth). 0 disables. */
+  AFTERMATH_RATE_LIMIT_RPS: intFrom(2000, 0, 1_000_000),
+})
+
+export type Config = {
+  host: string
+  port: number
+  dataDir: string
+  tokens: { scope: Scope; token: string }[] | undefined
+  demo: boolean
+  logLevel: string
+  clickhouse: { url?: string; user?: string; password?: string; database: string }
+  flushMaxEvents: number
+  flushIntervalMs: number
+  maxJsonBytes: number
+  maxNdjsonBytes: number
+  spoolMaxBytes: number
+  storageTimeoutMs: number
+  rateLimitRps: number
+}
+
+export class ConfigError extends Error {}
+
+/** Parse and check the environment once; throws ConfigError with every problem listed. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env)
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`)
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`)
+  }
+  const e = parsed.data
+  return {
+    host: e.AFTERMATH_HOST,
+    port: e.AFTERMATH_PORT,
+    dataDir: e.AFTERMATH_DATA_DIR,
+    tokens: e.AFTERMATH_TOKENS && e.AFTERMATH_TOKENS.length > 0 ? e.AFTERMATH_TOKENS : undefined,
+    demo: e.AFTERMATH_DEMO === '1',
+    logLevel: e.AFTERMATH_LOG_LEVEL,
+    clickhouse: {
+      url: e.CLICKHOUSE_URL,
+      user: e.CLICKHOUSE_USER,
+      password: e.CLICKHOUSE_PASSWORD,
+      database: e.CLICKHOUSE_DATABASE,
+    },
+    flushMaxEvents: e.AFTERMATH_FLUSH_MAX_EVENTS,
+    flushIntervalMs: e.AFTERMATH_FLUSH_INTERVAL_MS,
+    maxJsonBytes: e.AFTERMATH_MAX_JSON_BYTES,
+    maxNdjsonBytes: e.AFTERMATH_MAX_NDJSON_BYTES,
+    spoolMaxBytes: e.AFTERMATH_SPOOL_MAX_BYTES,
+    storageTimeoutMs: e.AFTERMATH_STORAGE_TIMEOUT_MS,
+    rateLimitRps: e.AFTERMATH_RATE_LIMIT_RPS,
+  }
+}

@@ -1,0 +1,65 @@
+import type { ErrorRequestHandler } from 'express'
+import type { Logger } from 'pino'
+
+/** An error meant for the client: status, a stable machine code and a human message. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message)
+  }
+}
+
+export const badRequest = (message: string, code = 'bad_request') => new HttpError(400, code, message)
+export const notFound = (message = 'not found') => new HttpError(404, 'not_found', message)
+
+/** Thrown by the storage layer when ClickHouse cannot be reached or fails. */
+export class StorageUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options)
+  }
+}
+
+/**
+ * The one error handler: HttpError → its status and body; errors raised by body parsing
+ * (express/raw-body set `status`/`type`) → 4xx with a plain message; storage failures → 503;
+ * anything else → 500 with a generic message (the stack goes to the log, never to the client).
+ */
+export function errorHandler(log: Logger): ErrorRequestHandler {
+  return (err, req, res, _next) => {
+    if (res.headersSent) {
+      req.socket.destroy()
+      return
+    }
+    if (err instanceof HttpError) {
+      res.set(err.headers).status(err.status).json({ error: { code: err.code, message: err.message } })
+      return
+    }
+    const status = typeof err?.status === 'number' ? err.status : typeof err?.statusCode === 'number' ? err.statusCode : 0
+    if (status >= 400 && status < 500) {
+      const code = bodyErrorCode(err?.type, status)
+      const message = status === 413 ? 'request body too large' : String(err.message ?? 'bad request').slice(0, 300)
+      res.status(status).json({ error: { code, message } })
+      return
+    }
+    if (err instanceof StorageUnavailableError) {
+      log.warn({ err: err.message }, 'storage unavailable')
+      res.set('Retry-After', '5').status(503).json({ error: { code: 'storage_unavailable', message: 'storage is unavailable; retry later' } })
+      return
+    }
+    log.error({ err }, 'unhandled error')
+    res.status(500).json({ error: { code: 'internal', message: 'internal error' } })
+  }
+}
+
+function bodyErrorCode(type: unknown, status: number): string {
+  if (status === 413) return 'too_large'
+  if (status === 415) return 'unsupported_media_type'
+  if (type === 'entity.parse.failed') return 'malformed_json'
+  if (type === 'encoding.unsupported' || type === 'charset.unsupported') return 'unsupported_encoding'
+  if (type === 'request.aborted') return 'aborted'
+  return 'bad_request'
+}

@@ -1,0 +1,39 @@
+/** The event types of SPEC §2, in the order used for ties (access_lost before access_restored). */
+export const EVENT_TYPES = [
+  'access_lost',
+  'access_restored',
+  'restore_started',
+  'restore_progress',
+  'restore_completed',
+  'communication',
+  'milestone',
+] as const
+export type EventType = (typeof EVENT_TYPES)[number]
+
+export const CHANNELS = ['email', 'ticket', 'status_page', 'phone', 'chat', 'social', 'other'] as const
+export type Channel = (typeof CHANNELS)[number]
+
+/** A validated event, shaped as the `events` table row (occurred_at as 'YYYY-MM-DD hh:mm:ss.sss' UTC). */
+export interface EventRow {
+  incident_id: string
+  tenant_id: string // '' when absent (broadcast communication, milestone)
+  event_id: string
+  type: EventType
+  occurred_at: string
+  progress: number | null
+  channel: string // '' unless communication
+  label: string
+  message: string
+}
+
+/** The durable write path: resolves only when every row is in ClickHouse or in the fsynced spool. */
+export interface IngestPipeline {
+  /** Queue rows for the next group commit; resolves when durable. Rejects with HttpError(503) when neither storage nor spool can take them. */
+  submit(rows: EventRow[]): Promise<void>
+  /** Called with the incident ids of every committed batch (drives the SSE stream). */
+  onCommitted(listener: (incidentIds: Set<string>) => void): () => void
+  /** Events waiting in the spool for storage to come back. */
+  spoolDepth(): number
+  /** Stop accepting, flush what is queued, close. */
+  close(): Promise<void>
+}

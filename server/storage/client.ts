@@ -1,0 +1,189 @@
+import { createClient, type ClickHouseClient } from '@clickhouse/client'
+import { createChdbConnection, type ChdbConnection } from 'chdb/connection'
+import { mkdirSync } from 'node:fs'
+import { resolve, join } from 'node:path'
+import { Readable } from 'node:stream'
+import type { Config } from '../config.js'
+import { StorageUnavailableError } from '../errors.js'
+
+/** Query parameters bound server-side as {name:Type}; never spliced into SQL. */
+export type Params = Record<string, unknown>
+
+/**
+ * The storage boundary. Every read and write of ClickHouse goes through one of these methods,
+ * so the rest of the server never sees which engine is behind it (and tests can inject faults
+ * here). Ingest writes use their own connection so dashboard queries never delay an ack.
+ */
+export interface Store {
+  readonly kind: 'embedded' | 'remote'
+  /** Database holding the tables; every SQL statement names tables as `${db}.table`. */
+  readonly db: string
+  /** Rows of a SELECT as objects (small results: summaries, pages). */
+  rows<T>(sql: string, params?: Params): Promise<T[]>
+  /** The raw bytes of a SELECT in `format` (large results go out without becoming JS objects). */
+  bytes(sql: string, params?: Params, format?: string): Promise<Buffer>
+  /** A DDL or other statement without result. */
+  command(sql: string, params?: Params): Promise<void>
+  /** Insert pre-serialized JSONEachRow bytes into `table` on the ingest connection. */
+  insertJsonEachRow(table: string, body: Buffer): Promise<void>
+  /** True when a trivial query succeeds within the storage timeout. */
+  ping(): Promise<boolean>
+  close(): Promise<void>
+}
+
+const CLICKHOUSE_SETTINGS = {
+  date_time_output_format: 'iso',
+  output_format_json_quote_64bit_integers: 0,
+  output_format_json_quote_64bit_floats: 0,
+} as const
+
+/** The oldest server release we run against: arrayFold, Map columns and window functions. */
+export const MIN_SERVER_VERSION = [24, 8] as const
+
+export async function openStore(config: Config): Promise<Store> {
+  const store = config.clickhouse.url ? await openRemote(config) : openEmbedded(config)
+  await store.command(`CREATE DATABASE IF NOT EXISTS ${store.db}`)
+  return store
+}
+
+function openEmbedded(config: Config): Store {
+  const path = resolve(join(config.dataDir, 'clickhouse'))
+  mkdirSync(path, { recursive: true })
+  // Two connections on one data path run in parallel inside the engine.
+  const queryConn = createChdbConnection({ path }) as ChdbConnection
+  const ingestConn = createChdbConnection({ path }) as ChdbConnection
+  const query = createClient({ connection: queryConn as never, clickhouse_settings: CLICKHOUSE_SETTINGS })
+  const ingest = createClient({ connection: ingestConn as never, clickhouse_settings: CLICKHOUSE_SETTINGS })
+  return makeStore('embedded', config, query, ingest, async (table, body) => {
+    await ingestConn.chdb.rawInsert({ table, values: body, format: 'JSONEachRow' })
+  })
+}
+
+async function openRemote(config: Config): Promise<Store> {
+  const { url, user, password } = config.clickhouse
+  const make = () =>
+    createClient({
+      url,
+      username: user,
+      password,
+      request_timeout: config.storageTimeoutMs,
+      clickhouse_settings: CLICKHOUSE_SETTINGS,
+      max_open_connections: 16,
+    })
+  const query = make()
+  const ingest = make()
+  await checkServerVersion(query, url!)
+  return makeStore('remote', config, query, ingest, async (table, body) => {
+    const res = await ingest.exec({ query: `INSERT INTO ${table} FORMAT JSONEachRow`, values: Readable.from([body], { objectMode: false }) })
+    res.stream.resume()
+  })
+}
+
+async function checkServerVersion(client: ClickHouseClient, url: string): Promise<void> {
+  let version: string
+  try {
+    // Plain text, no settings: this must work even against servers too old for anything else.
+    const res = await client.query({ query: 'SELECT version()', format: 'TabSeparated', clickhouse_settings: {} })
+    version = (await res.text()).trim()
+  } catch (err) {
+    throw new StorageUnavailableError(`cannot reach ClickHouse at ${redact(url)}: ${shortMessage(err)}`, { cause: err })
+  }
+  const [major = 0, minor = 0] = version.split('.').map((p) => Number.parseInt(p, 10))
+  const [minMajor, minMinor] = MIN_SERVER_VERSION
+  if (major < minMajor || (major === minMajor && minor < minMinor)) {
+    throw new StorageUnavailableError(
+      `ClickHouse server at ${redact(url)} is version ${version}; Aftermath needs ${minMajor}.${minMinor} or newer`,
+    )
+  }
+}
+
+function makeStore(
+  kind: Store['kind'],
+  config: Config,
+  query: ClickHouseClient,
+  ingest: ClickHouseClient,
+  insert: (table: string, body: Buffer) => Promise<void>,
+): Store {
+  const db = config.clickhouse.database
+  const timeoutMs = config.storageTimeoutMs
+  return {
+    kind,
+    db,
+    async rows<T>(sql: string, params?: Params) {
+      return guard(timeoutMs, async (abort_signal) => {
+        const rs = await query.query({ query: sql, query_params: params, format: 'JSONEachRow', abort_signal })
+        return (await rs.json()) as T[]
+      })
+    },
+    async bytes(sql: string, params?: Params, format = 'JSONEachRow') {
+      return guard(timeoutMs, async (abort_signal) => {
+        const rs = await query.query({ query: sql, query_params: params, format: format as 'JSONEachRow', abort_signal })
+        return Buffer.from(await rs.text())
+      })
+    },
+    async command(sql: string, params?: Params) {
+      await guard(timeoutMs, (abort_signal) => query.command({ query: sql, query_params: params, abort_signal }))
+    },
+    async insertJsonEachRow(table: string, body: Buffer) {
+      await guard(timeoutMs, () => insert(table, body))
+    },
+    async ping() {
+      try {
+        await guard(Math.min(timeoutMs, 5000), async () => {
+          const r = await query.ping()
+          if (!r.success) throw r.error
+        })
+        return true
+      } catch {
+        return false
+      }
+    },
+    async close() {
+      await Promise.allSettled([query.close(), ingest.close()])
+    },
+  }
+}
+
+/** Run a storage call with a deadline; any failure becomes StorageUnavailableError unless it is a SQL error. */
+async function guard<T>(timeoutMs: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const controller = new AbortController()
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      controller.abort()
+      reject(new StorageUnavailableError(`storage call timed out after ${timeoutMs} ms`))
+    }, timeoutMs)
+  })
+  try {
+    return await Promise.race([fn(controller.signal), timeout])
+  } catch (err) {
+    if (err instanceof StorageUnavailableError) throw err
+    if (isConnectionError(err)) throw new StorageUnavailableError(`storage unavailable: ${shortMessage(err)}`, { cause: err })
+    throw err
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+function isConnectionError(err: unknown): boolean {
+  const code = (err as { code?: string })?.code
+  return (
+    typeof code === 'string' &&
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ECONNABORTED', 'UND_ERR_SOCKET'].includes(code)
+  ) || /socket hang up|Timeout error|closed/i.test(shortMessage(err))
+}
+
+function shortMessage(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 300)
+}
+
+function redact(url: string): string {
+  try {
+    const u = new URL(url)
+    u.password = ''
+    u.username = ''
+    return u.toString()
+  } catch {
+    return '<invalid url>'
+  }
+}

@@ -1,0 +1,77 @@
+import type { Store } from './client.js'
+
+/**
+ * Versioned, idempotent schema migrations, applied in order at start. Each is a list of
+ * statements; `{db}` is replaced by the configured database name (an identifier checked by
+ * config, never user input). Never edit a released migration: add a new one.
+ */
+export const MIGRATIONS: { version: number; name: string; statements: string[] }[] = [
+  {
+    version: 1,
+    name: 'events, tenants, incidents',
+    statements: [
+      // One row per event. ReplacingMergeTree on the sorting key collapses re-sent events
+      // (same incident, tenant and event_id); queries read with FINAL so duplicates that
+      // have not been merged yet are never counted. The key serves per-incident scans and
+      // per-tenant lookups (timeline) alike. fsync: an acknowledged insert survives power loss.
+      `CREATE TABLE IF NOT EXISTS {db}.events (
+        incident_id String,
+        tenant_id String,
+        event_id String,
+        type Enum8('access_lost' = 1, 'access_restored' = 2, 'restore_started' = 3,
+                   'restore_progress' = 4, 'restore_completed' = 5, 'communication' = 6, 'milestone' = 7),
+        occurred_at DateTime64(3, 'UTC'),
+        progress Nullable(Float64),
+        channel LowCardinality(String),
+        label String,
+        message String,
+        received_at DateTime64(3, 'UTC') DEFAULT now64(3)
+      ) ENGINE = ReplacingMergeTree
+      ORDER BY (incident_id, tenant_id, event_id)
+      SETTINGS fsync_after_insert = 1, fsync_part_directory = 1`,
+      // Tenant metadata, global (not per incident); last write wins by version.
+      // attributes: every attribute as a string (filters, group_by); num_attributes: the
+      // numeric ones as numbers (weights such as seats).
+      `CREATE TABLE IF NOT EXISTS {db}.tenants (
+        tenant_id String,
+        name String,
+        attributes Map(String, String),
+        num_attributes Map(String, Float64),
+        version UInt64
+      ) ENGINE = ReplacingMergeTree(version)
+      ORDER BY tenant_id
+      SETTINGS fsync_after_insert = 1, fsync_part_directory = 1`,
+      `CREATE TABLE IF NOT EXISTS {db}.incidents (
+        incident_id String,
+        title String,
+        description String,
+        severity String,
+        status String,
+        version UInt64
+      ) ENGINE = ReplacingMergeTree(version)
+      ORDER BY incident_id
+      SETTINGS fsync_after_insert = 1, fsync_part_directory = 1`,
+    ],
+  },
+]
+
+export async function migrate(store: Store): Promise<number[]> {
+  await store.command(
+    `CREATE TABLE IF NOT EXISTS ${store.db}.schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now())
+     ENGINE = ReplacingMergeTree ORDER BY version`,
+  )
+  const done = new Set(
+    (await store.rows<{ version: number }>(`SELECT version FROM ${store.db}.schema_migrations FINAL`)).map((r) => Number(r.version)),
+  )
+  const applied: number[] = []
+  for (const m of MIGRATIONS) {
+    if (done.has(m.version)) continue
+    for (const statement of m.statements) await store.command(statement.replaceAll('{db}', store.db))
+    await store.command(`INSERT INTO ${store.db}.schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})`, {
+      v: m.version,
+      n: m.name,
+    })
+    applied.push(m.version)
+  }
+  return applied
+}

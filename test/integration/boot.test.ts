@@ -1,0 +1,35 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startTestServer, type TestServer } from '../helpers/server.js'
+
+describe('server boot on embedded ClickHouse', () => {
+  let srv: TestServer
+  beforeAll(async () => {
+    srv = await startTestServer()
+  })
+  afterAll(async () => srv?.stop())
+
+  it('answers /healthz without a token', async () => {
+    const res = await fetch(srv.url + '/healthz')
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ status: 'ok' })
+  })
+
+  it('reports storage ready on /readyz with a read token', async () => {
+    const res = await srv.api('/readyz')
+    expect(res.status).toBe(200)
+    expect(await res.json()).toEqual({ status: 'ready', storage: 'ok', spool_events: 0 })
+  })
+
+  it('creates the schema tables', async () => {
+    const rows = await srv.store.rows<{ name: string }>(`SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name`, {
+      db: srv.store.db,
+    })
+    expect(rows.map((r) => r.name)).toEqual(['events', 'incidents', 'schema_migrations', 'tenants'])
+  })
+
+  it('answers unknown API paths with a JSON 404', async () => {
+    const res = await srv.api('/api/v1/nope')
+    expect(res.status).toBe(404)
+    expect(await res.json()).toEqual({ error: { code: 'not_found', message: 'no such API endpoint' } })
+  })
+})
