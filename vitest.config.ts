@@ -17,6 +17,10 @@ export default defineConfig({
         },
       },
       {
+        // Needs a ClickHouse server on 127.0.0.1:8123 (.ci/run starts Debian's).
+        test: { name: 'remote', include: ['test/remote/**/*.test.ts'], pool: 'forks', testTimeout: 60_000 },
+      },
+      {
         test: {
           name: 'e2e',
           include: ['test/e2e/**/*.test.ts'],
