@@ -1,7 +1,57 @@
-import { Router } from 'express'
+import { Router, type RequestHandler } from 'express'
+import { rateLimit, type RateLimitInfo } from 'express-rate-limit'
 import type { AppDeps } from '../app.js'
+import type { Config } from '../config.js'
+import { HttpError } from '../errors.js'
+import { putIncident } from '../ingest/incidents.js'
+import { incidentBody, ingestEventsRequest, upsertTenantsRequest } from '../ingest/request.js'
 
-/** Ingest API (SPEC §4 "Ingest"): filled by the foundation work. */
-export function ingestRouter(_deps: AppDeps): Router {
-  return Router()
+/** Ingest API (SPEC §4 "Ingest"): events, tenants, incidents; scope `ingest` (admin passes). */
+export function ingestRouter(deps: AppDeps): Router {
+  const { config, auth, store } = deps
+  const ctx = { pipeline: deps.ingest, telemetry: deps.telemetry, now: deps.now }
+  const guard = [auth.require('ingest'), perTokenRateLimit(config)]
+  const r = Router()
+
+  r.post('/events', ...guard, async (req, res) => {
+    const outcome = await ingestEventsRequest(ctx, config, req)
+    res.status(outcome.status).json(outcome.body)
+  })
+
+  r.post('/tenants', ...guard, async (req, res) => {
+    res.json(await upsertTenantsRequest(store, config, req))
+  })
+
+  r.put('/incidents/:incident_id', ...guard, async (req, res) => {
+    res.json(await putIncident(store, req.params.incident_id as string, await incidentBody(req)))
+  })
+
+  return r
+}
+
+/**
+ * Requests per second per token (config.rateLimitRps), counted over a 2 s window so a burst of
+ * 2 s worth passes; 0 disables. Keyed on the token digest that auth leaves in res.locals.
+ */
+function perTokenRateLimit(config: Config): RequestHandler {
+  if (config.rateLimitRps <= 0) return (_req, _res, next) => next()
+  const windowMs = 2000
+  return rateLimit({
+    windowMs,
+    limit: config.rateLimitRps * (windowMs / 1000),
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    validate: false,
+    keyGenerator: (_req, res) => String(res.locals.tokenKey),
+    handler: (req, _res, next) => {
+      const resetTime = (req as typeof req & { rateLimit?: RateLimitInfo }).rateLimit?.resetTime
+      const resetMs = resetTime ? resetTime.getTime() - Date.now() : windowMs
+      const retryAfterS = Math.max(1, Math.ceil(resetMs / 1000))
+      next(
+        new HttpError(429, 'rate_limited', `more than ${config.rateLimitRps} requests per second with this token; retry in ${retryAfterS} s`, {
+          'Retry-After': String(retryAfterS),
+        }),
+      )
+    },
+  })
 }

@@ -1,0 +1,125 @@
+import { HttpError } from '../errors.js'
+import type { EventRow } from './types.js'
+
+/** One group commit: the JSONEachRow bytes of several submissions, written as one insert. */
+export interface Batch {
+  body: Buffer
+  rows: number
+  incidents: Set<string>
+}
+
+export interface BatcherOptions {
+  /** Flush once this many rows are queued… */
+  flushMaxEvents: number
+  /** …or once the oldest queued submission has waited this long (ms). */
+  flushIntervalMs: number
+  /** Make a batch durable (insert or spool). One call at a time; the next waits for it. */
+  write(batch: Batch): Promise<void>
+}
+
+interface Pending {
+  body: Buffer
+  rows: number
+  incidents: Set<string>
+  queuedAt: number
+  resolve(): void
+  reject(err: unknown): void
+}
+
+/** Serialize rows once, as the JSONEachRow bytes of the `events` table. */
+export function toJsonEachRow(rows: readonly EventRow[]): Buffer {
+  let s = ''
+  for (const r of rows) s += JSON.stringify(r) + '\n'
+  return Buffer.from(s)
+}
+
+/**
+ * Group commit: concurrent submissions share one write. A batch is cut when `flushMaxEvents`
+ * rows are queued or the oldest has waited `flushIntervalMs`; while a write runs, new
+ * submissions keep queueing for the next one. A submission is never split across writes, so
+ * each one lands (or fails) as a whole. Each submission's promise settles with its write.
+ */
+export class Batcher {
+  private queue: Pending[] = []
+  private queuedRows = 0
+  private writing = false
+  private timer: NodeJS.Timeout | null = null
+  private closed = false
+  private idleWaiters: (() => void)[] = []
+
+  constructor(private readonly opts: BatcherOptions) {}
+
+  get queuedEvents(): number {
+    return this.queuedRows
+  }
+
+  submit(rows: readonly EventRow[]): Promise<void> {
+    if (rows.length === 0) return Promise.resolve()
+    if (this.closed) return Promise.reject(new HttpError(503, 'shutting_down', 'server is shutting down; retry later', { 'Retry-After': '5' }))
+    const incidents = new Set<string>()
+    for (const r of rows) incidents.add(r.incident_id)
+    const body = toJsonEachRow(rows)
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ body, rows: rows.length, incidents, queuedAt: Date.now(), resolve, reject })
+      this.queuedRows += rows.length
+      this.schedule()
+    })
+  }
+
+  /** Stop accepting; resolve once everything queued has been written. */
+  async close(): Promise<void> {
+    this.closed = true
+    this.schedule()
+    await this.idle()
+  }
+
+  private idle(): Promise<void> {
+    if (!this.writing && this.queue.length === 0) return Promise.resolve()
+    return new Promise((resolve) => this.idleWaiters.push(resolve))
+  }
+
+  private schedule() {
+    if (this.writing || this.queue.length === 0) {
+      if (!this.writing && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w()
+      return
+    }
+    const waitedMs = Date.now() - this.queue[0]!.queuedAt
+    if (this.closed || this.queuedRows >= this.opts.flushMaxEvents || waitedMs >= this.opts.flushIntervalMs) {
+      if (this.timer) {
+        clearTimeout(this.timer)
+        this.timer = null
+      }
+      void this.flush()
+    } else if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = null
+        this.schedule()
+      }, this.opts.flushIntervalMs - waitedMs)
+    }
+  }
+
+  private async flush() {
+    this.writing = true
+    const taken: Pending[] = []
+    let rows = 0
+    while (this.queue.length > 0) {
+      const next = this.queue[0]!
+      if (taken.length > 0 && rows + next.rows > this.opts.flushMaxEvents) break
+      taken.push(this.queue.shift()!)
+      rows += next.rows
+    }
+    this.queuedRows -= rows
+    const incidents = new Set<string>()
+    for (const p of taken) for (const id of p.incidents) incidents.add(id)
+    const body = taken.length === 1 ? taken[0]!.body : Buffer.concat(taken.map((p) => p.body))
+    try {
+      await this.opts.write({ body, rows, incidents })
+      for (const p of taken) p.resolve()
+    } catch (err) {
+      for (const p of taken) p.reject(err)
+    } finally {
+      this.writing = false
+      this.schedule()
+    }
+  }
+}

@@ -1,0 +1,173 @@
+import { HttpError } from '../errors.js'
+import type { Telemetry } from '../telemetry.js'
+import { ndjsonLines, NDJSON_MAX_LINE_BYTES } from './parse-ndjson.js'
+import type { EventRow, IngestPipeline } from './types.js'
+import { validateEvent, type FieldError } from './validate.js'
+
+export interface IngestError {
+  index: number
+  field: string
+  message: string
+}
+
+/** The 200 body of SPEC §4: counts plus at most 100 listed errors. */
+export interface IngestResult {
+  accepted: number
+  rejected: number
+  errors: IngestError[]
+}
+
+export type IngestOutcome =
+  | { status: 200; body: IngestResult }
+  | { status: 422; body: { error: { code: string; message: string } } & IngestResult }
+
+export interface IngestContext {
+  pipeline: IngestPipeline
+  telemetry: Telemetry
+  /** Injected clock: the 5-minute future bound is relative to it. */
+  now: () => Date
+}
+
+export const MAX_LISTED_ERRORS = 100
+/** NDJSON rows are submitted in chunks of this many as lines arrive… */
+const NDJSON_CHUNK_ROWS = 10_000
+/** …with at most this many chunks of one request awaiting durability before reading on. */
+const NDJSON_MAX_INFLIGHT = 4
+
+/** One document of a JSON body: an event object, or errors found before validation (CloudEvents attributes). */
+export type Candidate = { input: unknown; errors?: undefined } | { errors: FieldError[]; input?: undefined }
+
+class Tally {
+  accepted = 0
+  rejected = 0
+  errors: IngestError[] = []
+
+  constructor(private readonly fieldName: (f: string) => string = (f) => f) {}
+
+  reject(index: number, errors: readonly FieldError[]) {
+    this.rejected++
+    for (const e of errors) {
+      if (this.errors.length >= MAX_LISTED_ERRORS) break
+      this.errors.push({ index, field: this.fieldName(e.field), message: e.message })
+    }
+  }
+
+  result(): IngestResult {
+    return { accepted: this.accepted, rejected: this.rejected, errors: this.errors }
+  }
+}
+
+function atomicFailure(t: Tally): IngestOutcome {
+  return {
+    status: 422,
+    body: {
+      error: { code: 'invalid_events', message: `${t.rejected} event(s) invalid; atomic=true, so none were kept` },
+      accepted: 0,
+      rejected: t.rejected,
+      errors: t.errors,
+    },
+  }
+}
+
+/**
+ * Validate and store the events of a JSON body (plain or CloudEvents). Valid events are kept
+ * even when others are invalid, unless `atomic`: then any invalid event → 422, nothing kept.
+ */
+export async function ingestCandidates(
+  ctx: IngestContext,
+  candidates: readonly Candidate[],
+  opts: { atomic: boolean; fieldName?: (f: string) => string },
+): Promise<IngestOutcome> {
+  const t = new Tally(opts.fieldName)
+  const nowMs = ctx.now().getTime()
+  const rows: EventRow[] = []
+  for (let i = 0; i < candidates.length; i++) {
+    const c = candidates[i]!
+    if (c.errors) {
+      t.reject(i, c.errors)
+      continue
+    }
+    const v = validateEvent(c.input, nowMs)
+    if (v.ok) rows.push(v.row)
+    else t.reject(i, v.errors)
+  }
+  ctx.telemetry.rejected.inc(t.rejected)
+  if (opts.atomic && t.rejected > 0) return atomicFailure(t)
+  await ctx.pipeline.submit(rows)
+  t.accepted = rows.length
+  return { status: 200, body: t.result() }
+}
+
+/**
+ * Stream an NDJSON body: lines are validated as they arrive and submitted in chunks, with a
+ * bounded number of chunks awaiting durability, so memory stays bounded and a slow store slows
+ * the upload instead of filling the heap. A broken line is a per-line error.
+ *
+ * `atomic`: rows are held in memory until the body ends (the caller bounds the body size),
+ * then submitted as one submission, which the batcher never splits: all or nothing.
+ */
+export async function ingestNdjson(
+  ctx: IngestContext,
+  body: AsyncIterable<Buffer>,
+  opts: { atomic: boolean; maxBodyBytes: number; limitNote?: string },
+): Promise<IngestOutcome> {
+  const t = new Tally()
+  let rows: EventRow[] = []
+  const inflight: Promise<void>[] = []
+  let failure: unknown = null
+  const held: EventRow[] = []
+
+  const flushChunk = () => {
+    const chunk = rows
+    rows = []
+    const n = chunk.length
+    const p = ctx.pipeline.submit(chunk).then(
+      () => {
+        t.accepted += n
+      },
+      (err) => {
+        failure ??= err
+      },
+    )
+    inflight.push(p)
+  }
+
+  try {
+    for await (const lines of ndjsonLines(body, { maxLineBytes: NDJSON_MAX_LINE_BYTES, maxBodyBytes: opts.maxBodyBytes, limitNote: opts.limitNote })) {
+      const nowMs = ctx.now().getTime()
+      for (const line of lines) {
+        if (line.error !== undefined) {
+          t.reject(line.index, [{ field: '', message: line.error }])
+          continue
+        }
+        const v = validateEvent(line.value, nowMs)
+        if (!v.ok) t.reject(line.index, v.errors)
+        else if (opts.atomic) held.push(v.row)
+        else rows.push(v.row)
+      }
+      if (!opts.atomic && rows.length >= NDJSON_CHUNK_ROWS) {
+        flushChunk()
+        while (inflight.length >= NDJSON_MAX_INFLIGHT) await inflight.shift()
+      }
+      if (failure) break
+    }
+  } catch (err) {
+    if (err instanceof HttpError) {
+      await Promise.all(inflight)
+      throw err
+    }
+    await Promise.all(inflight)
+    throw new HttpError(400, 'bad_body', `could not read the request body: ${(err as Error).message.slice(0, 200)}`)
+  }
+  ctx.telemetry.rejected.inc(t.rejected)
+  if (opts.atomic) {
+    if (t.rejected > 0) return atomicFailure(t)
+    await ctx.pipeline.submit(held)
+    t.accepted = held.length
+    return { status: 200, body: t.result() }
+  }
+  if (!failure && rows.length > 0) flushChunk()
+  await Promise.all(inflight)
+  if (failure) throw failure
+  return { status: 200, body: t.result() }
+}

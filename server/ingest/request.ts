@@ -1,0 +1,90 @@
+import type { Request } from 'express'
+import type { Config } from '../config.js'
+import { HttpError } from '../errors.js'
+import type { Store } from '../storage/client.js'
+import { ingestCandidates, ingestNdjson, type IngestContext, type IngestOutcome, type IngestResult } from './events.js'
+import { bodyStream, parseJsonBody, readBody } from './parse-body.js'
+import { binaryCloudEventAttrs, cloudEventField, cloudEventsFromBody, mapCloudEvent, type MappedCloudEvent } from './parse-cloudevents.js'
+import { eventsFromJson } from './parse-json.js'
+import { upsertTenants, upsertTenantsNdjson } from './tenants.js'
+
+/** Largest PUT /incidents body: four short text fields. */
+export const MAX_INCIDENT_BODY_BYTES = 64 * 1024
+
+/** The media type of a request, lower-cased, without parameters; 415 for a charset other than UTF-8. */
+function mediaType(req: Request): string {
+  const header = req.headers['content-type']
+  if (!header) return ''
+  const [type, ...params] = header.split(';')
+  for (const p of params) {
+    const [k, v] = p.split('=').map((s) => s.trim().toLowerCase())
+    if (k === 'charset' && v !== undefined && !['utf-8', 'utf8', '"utf-8"'].includes(v)) {
+      throw new HttpError(415, 'unsupported_charset', `charset "${v}" is not supported; send UTF-8`)
+    }
+  }
+  return type!.trim().toLowerCase()
+}
+
+function atomicParam(req: Request): boolean {
+  const v = req.query.atomic
+  if (v === undefined || v === 'false' || v === '0') return false
+  if (v === 'true' || v === '1' || v === '') return true
+  throw new HttpError(400, 'bad_parameter', 'atomic must be true or false')
+}
+
+const unsupported = (type: string, accepted: string[]) =>
+  new HttpError(415, 'unsupported_media_type', `Content-Type ${type ? `"${type}"` : '(missing)'} is not supported; send one of ${accepted.join(', ')}`)
+
+const EVENT_TYPES = ['application/json', 'application/x-ndjson', 'application/cloudevents+json', 'application/cloudevents-batch+json']
+const JSONISH = /^application\/(?:[\w.-]+\+)?json$/
+
+const fromMapped = (m: MappedCloudEvent) => (m.errors ? { errors: m.errors } : { input: m.event })
+
+/** POST /api/v1/events: pick the parser by Content-Type (or ce-* headers), validate, store. */
+export async function ingestEventsRequest(ctx: IngestContext, config: Config, req: Request): Promise<IngestOutcome> {
+  const atomic = atomicParam(req)
+  const type = mediaType(req)
+  const ceAttrs = binaryCloudEventAttrs(req.headers)
+  if (ceAttrs) {
+    if (!JSONISH.test(type)) throw unsupported(type, ['application/json (CloudEvents binary mode data)'])
+    const data = parseJsonBody(await readBody(req, config.maxJsonBytes))
+    return ingestCandidates(ctx, [fromMapped(mapCloudEvent(ceAttrs, data))], { atomic, fieldName: cloudEventField })
+  }
+  switch (type) {
+    case 'application/x-ndjson':
+    case 'application/jsonl':
+    case 'application/jsonlines': {
+      // Atomic requests are held in memory until the end, so they get the JSON body bound.
+      const maxBodyBytes = atomic ? Math.min(config.maxJsonBytes, config.maxNdjsonBytes) : config.maxNdjsonBytes
+      const limitNote = atomic ? ' (atomic=true requests are held in memory until the end; send larger ones without atomic)' : undefined
+      return ingestNdjson(ctx, bodyStream(req), { atomic, maxBodyBytes, limitNote })
+    }
+    case 'application/json': {
+      const body = parseJsonBody(await readBody(req, config.maxJsonBytes))
+      return ingestCandidates(ctx, eventsFromJson(body).map((input) => ({ input })), { atomic })
+    }
+    case 'application/cloudevents+json':
+    case 'application/cloudevents-batch+json': {
+      const body = parseJsonBody(await readBody(req, config.maxJsonBytes))
+      const mapped = cloudEventsFromBody(body, type === 'application/cloudevents-batch+json')
+      return ingestCandidates(ctx, mapped.map(fromMapped), { atomic, fieldName: cloudEventField })
+    }
+    default:
+      throw unsupported(type, EVENT_TYPES)
+  }
+}
+
+/** POST /api/v1/tenants: JSON array (or object) or NDJSON of tenant records. */
+export async function upsertTenantsRequest(store: Store, config: Config, req: Request): Promise<IngestResult> {
+  const type = mediaType(req)
+  if (type === 'application/x-ndjson' || type === 'application/jsonl') return upsertTenantsNdjson(store, bodyStream(req), config.maxNdjsonBytes)
+  if (type === 'application/json') return upsertTenants(store, parseJsonBody(await readBody(req, config.maxJsonBytes)))
+  throw unsupported(type, ['application/json', 'application/x-ndjson'])
+}
+
+/** PUT /api/v1/incidents/{id}: the JSON body. */
+export async function incidentBody(req: Request): Promise<unknown> {
+  const type = mediaType(req)
+  if (type !== 'application/json') throw unsupported(type, ['application/json'])
+  return parseJsonBody(await readBody(req, MAX_INCIDENT_BODY_BYTES))
+}
