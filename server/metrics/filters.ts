@@ -1,0 +1,178 @@
+import { badRequest } from '../errors.js'
+import type { Params } from '../storage/client.js'
+
+/** Attribute names (filters, group_by, weight) are bound as parameters, but still checked so errors are clear. */
+export const ATTRIBUTE_NAME = /^[A-Za-z0-9_.-]{1,64}$/
+const MAX_FILTER_VALUES = 100
+const MAX_ATTRIBUTE_VALUE = 256
+
+export type RawQuery = Record<string, unknown>
+
+/** What every query endpoint takes (SPEC §4 "Common parameters"). */
+export interface QueryScope {
+  incidentId: string
+  /** The moment T, in ms since the epoch. */
+  asOfMs: number
+  /** attr.<name>=<value>: values of one name are OR-ed, names are AND-ed. */
+  filters: { name: string; values: string[] }[]
+  includeBroadcast: boolean
+}
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})$/
+
+/** A single string query parameter, or undefined; arrays and objects (repeated or bracketed keys) are an error. */
+export function single(q: RawQuery, name: string): string | undefined {
+  const v = q[name]
+  if (v === undefined) return undefined
+  if (typeof v !== 'string') throw badRequest(`${name} must be given once, as a plain value`)
+  return v
+}
+
+/** RFC 3339 → ms since the epoch (sub-millisecond digits are truncated). */
+export function parseTimestamp(value: string, name: string): number {
+  const ms = RFC3339.test(value) ? Date.parse(value.replace(' ', 'T')) : Number.NaN
+  if (!Number.isFinite(ms)) throw badRequest(`${name} must be an RFC 3339 timestamp such as 2022-04-05T07:38:00.000Z (got "${value.slice(0, 64)}")`)
+  if (ms < 0 || ms > Date.UTC(2299, 11, 31)) throw badRequest(`${name} is out of range (1970 to 2299)`)
+  return ms
+}
+
+const UNIT_S: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }
+
+/** `24h`, `30m`, `1d`, `90s`, `1.5h` or plain seconds → seconds. */
+export function parseDuration(value: string, name: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/.exec(value)
+  if (!m) throw badRequest(`${name} must be a duration such as 30s, 5m, 1h, 1d or a number of seconds (got "${value.slice(0, 32)}")`)
+  const s = Number(m[1]) * UNIT_S[m[2] ?? 's']!
+  if (!Number.isFinite(s) || s > 10 * 365 * 86400) throw badRequest(`${name} is too long (at most 10 years)`)
+  return s
+}
+
+export function parseBoolean(q: RawQuery, name: string, def: boolean): boolean {
+  const v = single(q, name)
+  if (v === undefined || v === '') return def
+  if (v === 'true' || v === '1') return true
+  if (v === 'false' || v === '0') return false
+  throw badRequest(`${name} must be true or false`)
+}
+
+export function parseInteger(q: RawQuery, name: string, def: number, min: number, max: number): number {
+  const v = single(q, name)
+  if (v === undefined || v === '') return def
+  if (!/^\d+$/.test(v)) throw badRequest(`${name} must be a whole number`)
+  const n = Number(v)
+  if (n < min || n > max) throw badRequest(`${name} must be between ${min} and ${max}`)
+  return n
+}
+
+export function parseEnum<T extends string>(q: RawQuery, name: string, allowed: readonly T[], def: T): T
+export function parseEnum<T extends string>(q: RawQuery, name: string, allowed: readonly T[], def: undefined): T | undefined
+export function parseEnum<T extends string>(q: RawQuery, name: string, allowed: readonly T[], def: T | undefined): T | undefined {
+  const v = single(q, name)
+  if (v === undefined || v === '') return def
+  if (!(allowed as readonly string[]).includes(v)) throw badRequest(`${name} must be one of ${allowed.join(', ')} (got "${v.slice(0, 32)}")`)
+  return v as T
+}
+
+export function parseAttributeName(q: RawQuery, name: string): string | undefined {
+  const v = single(q, name)
+  if (v === undefined || v === '') return undefined
+  if (!ATTRIBUTE_NAME.test(v)) throw badRequest(`${name} must be an attribute name of 1-64 characters A-Z a-z 0-9 _ . -`)
+  return v
+}
+
+export function parseIncidentId(raw: string): string {
+  if (!/^[A-Za-z0-9._:-]{1,128}$/.test(raw)) throw badRequest('incident_id must be 1-128 characters of A-Z a-z 0-9 . _ : -')
+  return raw
+}
+
+/** as_of, attr.*, include_broadcast. */
+export function parseScope(incidentId: string, q: RawQuery, now: Date): QueryScope {
+  const asOf = single(q, 'as_of')
+  const asOfMs = asOf === undefined || asOf === '' ? now.getTime() : parseTimestamp(asOf, 'as_of')
+  const filters: QueryScope['filters'] = []
+  for (const [key, raw] of Object.entries(q)) {
+    if (!key.startsWith('attr')) continue
+    if (key === 'attr' || !key.startsWith('attr.')) throw badRequest('segment filters are written attr.<name>=<value>')
+    const name = key.slice(5)
+    if (!ATTRIBUTE_NAME.test(name)) throw badRequest(`attribute name "${name.slice(0, 70)}" must be 1-64 characters A-Z a-z 0-9 _ . -`)
+    const values = Array.isArray(raw) ? raw : [raw]
+    if (values.length > MAX_FILTER_VALUES) throw badRequest(`at most ${MAX_FILTER_VALUES} values per attribute filter`)
+    for (const v of values) {
+      if (typeof v !== 'string') throw badRequest(`attr.${name} must be a plain value`)
+      if (v.length > MAX_ATTRIBUTE_VALUE) throw badRequest(`attr.${name} values are at most ${MAX_ATTRIBUTE_VALUE} characters`)
+    }
+    filters.push({ name, values: values as string[] })
+  }
+  return { incidentId: parseIncidentId(incidentId), asOfMs, filters, includeBroadcast: parseBoolean(q, 'include_broadcast', false) }
+}
+
+/** 'YYYY-MM-DD hh:mm:ss.sss' (UTC), the form a DateTime64(3) parameter takes. */
+export function chTime(ms: number): string {
+  return new Date(ms).toISOString().replace('T', ' ').replace('Z', '')
+}
+
+/** ms → RFC 3339 UTC with milliseconds. */
+export function isoTime(ms: number): string {
+  return new Date(ms).toISOString()
+}
+
+/** Segment filter over a joined `attributes` map, with its bound parameters. */
+export function segmentWhere(scope: QueryScope, column = 'm.attributes'): { sql: string; params: Params } {
+  const params: Params = {}
+  const parts = scope.filters.map((f, i) => {
+    params[`fn${i}`] = f.name
+    params[`fv${i}`] = f.values
+    return `${column}[{fn${i}:String}] IN {fv${i}:Array(String)}`
+  })
+  return { sql: parts.length ? parts.join(' AND ') : '1', params }
+}
+
+/** Nice bucket widths (s) for bucket=auto, smallest first. */
+const NICE_BUCKETS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800]
+export const MAX_BUCKETS = 2000
+export const AUTO_POINTS = 200
+
+export interface Window {
+  fromMs: number
+  toMs: number
+  bucketMs: number
+}
+
+/**
+ * bucket/from/to. `from` defaults to the incident's first event, `to` to as_of (later is clamped:
+ * nothing after as_of is known). `auto` picks the smallest nice width giving at most ~200 points.
+ */
+export function parseWindow(q: RawQuery, asOfMs: number, firstEventMs: number | null): Window {
+  const from = single(q, 'from')
+  const to = single(q, 'to')
+  const toMs = Math.min(to ? parseTimestamp(to, 'to') : asOfMs, asOfMs)
+  const fromMs = from ? parseTimestamp(from, 'from') : Math.min(firstEventMs ?? toMs, toMs)
+  if (fromMs > toMs) throw badRequest('from must not be later than to (or as_of)')
+  const bucket = single(q, 'bucket') ?? 'auto'
+  const spanMs = toMs - fromMs
+  let bucketMs: number
+  if (bucket === 'auto') {
+    const want = spanMs / AUTO_POINTS
+    bucketMs = (NICE_BUCKETS_S.find((s) => s * 1000 >= want) ?? Math.ceil(want / 86_400_000) * 86400) * 1000
+  } else {
+    bucketMs = Math.round(parseDuration(bucket, 'bucket') * 1000)
+    if (bucketMs < 1000) throw badRequest('bucket must be at least 1s')
+  }
+  if (Math.ceil(spanMs / bucketMs) + 1 > MAX_BUCKETS) {
+    throw badRequest(`bucket ${bucket} gives more than ${MAX_BUCKETS} points over this window; use a wider bucket or a shorter window`)
+  }
+  return { fromMs, toMs, bucketMs }
+}
+
+/**
+ * Points of a series: bucket ends aligned to multiples of the width, the first at or after
+ * `from`, the last clamped to `to` (so the last point is the state at `to`). Point k sums what
+ * happened in (t[k-1], t[k]]; the first bucket covers (t[0] - width, t[0]].
+ */
+export function pointTimes(w: Window): number[] {
+  const first = Math.ceil(w.fromMs / w.bucketMs) * w.bucketMs
+  const out: number[] = []
+  for (let t = first; t < w.toMs; t += w.bucketMs) out.push(t)
+  out.push(w.toMs)
+  return out
+}

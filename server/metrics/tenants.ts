@@ -1,0 +1,129 @@
+import { badRequest } from '../errors.js'
+import type { Params, Store } from '../storage/client.js'
+import { parseEnum, parseInteger, single, type QueryScope, type RawQuery } from './filters.js'
+import { msToNullableTime, msToTime, tenantStateSql } from './tenant-state.js'
+
+export const TENANT_SORTS = ['downtime_s', 'first_contact_latency_s', 'max_comm_gap_s', 'first_lost_at', 'tenant_id'] as const
+export type TenantSort = (typeof TENANT_SORTS)[number]
+
+/** One row of the tenants table (SPEC §4). */
+export interface TenantRow {
+  tenant_id: string
+  name: string
+  attributes: Record<string, string>
+  state: 'down' | 'up'
+  first_lost_at: string
+  last_restored_at: string | null
+  downtime_s: number
+  outages: number
+  restore_stage: 'not_started' | 'in_progress' | 'completed' | null
+  restore_progress: number | null
+  first_contact_at: string | null
+  first_contact_latency_s: number | null
+  communications: number
+  max_comm_gap_s: number
+}
+
+export interface TenantPageParams {
+  sort: TenantSort
+  order: 'asc' | 'desc'
+  limit: number
+  offset: number
+  q?: string
+  state?: 'down' | 'up'
+}
+
+export function parseTenantPage(q: RawQuery): TenantPageParams {
+  const text = single(q, 'q')
+  if (text !== undefined && text.length > 256) throw badRequest('q is at most 256 characters')
+  return {
+    sort: parseEnum(q, 'sort', TENANT_SORTS, 'downtime_s'),
+    order: parseEnum(q, 'order', ['asc', 'desc'] as const, 'desc'),
+    limit: parseInteger(q, 'limit', 100, 0, 1000),
+    offset: parseInteger(q, 'offset', 0, 0, 1_000_000_000),
+    q: text || undefined,
+    state: parseEnum(q, 'state', ['down', 'up'] as const, undefined),
+  }
+}
+
+/** Sort keys map to fixed expressions; ties always break by tenant_id so pages are stable. */
+const SORT_SQL: Record<TenantSort, string> = {
+  downtime_s: 'downtime_ms',
+  first_contact_latency_s: 'first_contact_latency_s',
+  max_comm_gap_s: 'max_gap_ms',
+  first_lost_at: 'first_lost_ms',
+  tenant_id: 'tenant_id',
+}
+
+/** The columns of a tenants row, from tenantStateSql's columns (with meta). */
+export const TENANT_ROW_COLUMNS = `
+  tenant_id, name, attributes,
+  if(down, 'down', 'up') AS state,
+  ${msToTime('first_lost_ms')} AS first_lost_at,
+  ${msToNullableTime('last_restored_ms')} AS last_restored_at,
+  downtime_ms / 1000 AS downtime_s,
+  outages, restore_stage, restore_progress,
+  ${msToNullableTime('first_contact_ms')} AS first_contact_at,
+  (first_contact_ms - first_lost_ms) / 1000 AS first_contact_latency_s,
+  communications,
+  max_gap_ms / 1000 AS max_comm_gap_s`
+
+function pageWhere(p: Pick<TenantPageParams, 'q' | 'state'>, params: Params): string {
+  const parts: string[] = []
+  if (p.q) {
+    params.q = p.q
+    parts.push('(positionCaseInsensitiveUTF8(tenant_id, {q:String}) > 0 OR positionCaseInsensitiveUTF8(name, {q:String}) > 0)')
+  }
+  if (p.state) parts.push(p.state === 'down' ? 'down' : 'NOT down')
+  return parts.length ? `WHERE ${parts.join(' AND ')}` : ''
+}
+
+/** A page of the tenants table and the total row count matching q/state (one query). */
+export async function tenantPage(store: Store, scope: QueryScope, p: TenantPageParams): Promise<{ total: number; rows: TenantRow[] }> {
+  const core = tenantStateSql(store, scope, { meta: true })
+  const params: Params = { ...core.params, limit: p.limit, offset: p.offset }
+  const dir = p.order === 'asc' ? 'ASC' : 'DESC'
+  const sql = `
+    SELECT ${TENANT_ROW_COLUMNS}, count() OVER () AS total_rows
+    FROM (${core.sql})
+    ${pageWhere(p, params)}
+    ORDER BY ${SORT_SQL[p.sort]} ${dir}${p.sort === 'tenant_id' ? '' : ', tenant_id ASC'}
+    LIMIT {limit:UInt32} OFFSET {offset:UInt64}`
+  const rows = await store.rows<TenantRow & { total_rows: number }>(sql, params)
+  let total = rows[0]?.total_rows
+  if (total === undefined) {
+    // An empty page (offset past the end) still reports the total.
+    const count = await store.rows<{ n: number }>(`SELECT count() AS n FROM (${core.sql}) ${pageWhere(p, params)}`, params)
+    total = Number(count[0]?.n ?? 0)
+  }
+  for (const r of rows) delete (r as Partial<typeof r>).total_rows
+  return { total: Number(total), rows }
+}
+
+/** One tenant's row, or null when it is not affected at T (or outside the segment). */
+export async function tenantRow(store: Store, scope: QueryScope, tenantId: string): Promise<TenantRow | null> {
+  const core = tenantStateSql(store, scope, { meta: true, tenantId })
+  const rows = await store.rows<TenantRow>(`SELECT ${TENANT_ROW_COLUMNS} FROM (${core.sql})`, core.params)
+  return rows[0] ?? null
+}
+
+/** Cells a spreadsheet would run as a formula get a leading apostrophe (CSV injection). */
+const safe = (expr: string) => `if(match(${expr}, '^[=+\\\\-@\\t\\r]'), concat('''', ${expr}), ${expr})`
+
+/** The whole tenants table as CSV bytes, formatted by ClickHouse, sorted by downtime. */
+export async function tenantsCsv(store: Store, scope: QueryScope): Promise<Buffer> {
+  const core = tenantStateSql(store, scope, { meta: true })
+  const sql = `
+    SELECT ${safe('tenant_id')} AS tenant_id, ${safe('name')} AS name, toJSONString(attributes) AS attributes,
+      if(down, 'down', 'up') AS state,
+      ${msToTime('first_lost_ms')} AS first_lost_at,
+      ${msToNullableTime('last_restored_ms')} AS last_restored_at,
+      downtime_ms / 1000 AS downtime_s, outages, restore_stage, restore_progress,
+      ${msToNullableTime('first_contact_ms')} AS first_contact_at,
+      (first_contact_ms - first_lost_ms) / 1000 AS first_contact_latency_s,
+      communications, max_gap_ms / 1000 AS max_comm_gap_s
+    FROM (${core.sql})
+    ORDER BY downtime_ms DESC, tenant_id ASC
+    SETTINGS format_csv_null_representation = ''`
+  return store.bytes(sql, core.params, 'CSVWithNames')
+}
