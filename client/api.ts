@@ -1,0 +1,330 @@
+/**
+ * The only module that knows the API's URLs and shapes (SPEC §4). Every request carries the
+ * bearer token from sessionStorage; a 401 is reported to the app, which returns to login.
+ */
+
+const BASE = '/api/v1'
+const TOKEN_KEY = 'aftermath.token'
+
+export interface Incident {
+  incident_id: string
+  title: string | null
+  status: 'ongoing' | 'resolved' | string | null
+  first_event_at: string | null
+  last_event_at: string | null
+  affected: number
+  restored: number
+  recovery_pct: number | null
+}
+
+export interface Summary {
+  incident_id: string
+  as_of: string
+  affected: number
+  restored: number
+  down: number
+  recovery_pct: number | null
+  weighted: { weight: string; affected: number; restored: number; recovery_pct: number | null } | null
+  downtime_s: { median: number | null; p90: number | null; max: number | null; total: number | null }
+  first_contact_latency_s: { median: number | null; p90: number | null; max: number | null }
+  waiting_first_contact: number
+  stale: number
+  stale_after_s: number
+  stages: { not_started: number; in_progress: number; completed: number }
+  milestones: {
+    first_impact_at: string | null
+    first_contact_at: string | null
+    pct50_at: string | null
+    pct90_at: string | null
+    pct100_at: string | null
+    events: { at: string; label: string }[]
+  }
+  eta: { at: string | null; low: string | null; high: string | null; method: string } | null
+}
+
+export interface RecoveryPoint {
+  t: string
+  affected: number
+  restored: number
+  recovery_pct: number | null
+  weighted_recovery_pct?: number | null
+  not_started: number
+  in_progress: number
+  completed: number
+}
+
+export interface Recovery {
+  bucket_s: number
+  series: { group: string | null; points: RecoveryPoint[] }[]
+}
+
+export interface CommPoint {
+  t: string
+  sent_direct: number
+  sent_broadcast: number
+  waiting_first_contact: number
+  stale: number
+  median_first_contact_latency_s: number | null
+}
+
+export interface Communications {
+  bucket_s: number
+  points: CommPoint[]
+}
+
+export interface TenantRow {
+  tenant_id: string
+  name: string | null
+  attributes: Record<string, string | number> | null
+  state: 'down' | 'up'
+  first_lost_at: string | null
+  last_restored_at: string | null
+  downtime_s: number
+  outages: number
+  restore_stage: 'not_started' | 'in_progress' | 'completed' | null
+  restore_progress: number | null
+  first_contact_at: string | null
+  first_contact_latency_s: number | null
+  communications: number
+  max_comm_gap_s: number | null
+}
+
+export interface TenantPage {
+  total: number
+  rows: TenantRow[]
+}
+
+export interface TimelineEvent {
+  event_id: string
+  type: string
+  occurred_at: string
+  tenant_id?: string | null
+  progress?: number | null
+  channel?: string | null
+  label?: string | null
+  message?: string | null
+}
+
+export interface Timeline {
+  tenant: TenantRow | null
+  events: TimelineEvent[]
+}
+
+export interface Histogram {
+  bins: { from_s: number; to_s: number; tenants: number }[]
+}
+
+export type TenantSort = 'downtime_s' | 'first_contact_latency_s' | 'max_comm_gap_s' | 'first_lost_at' | 'tenant_id'
+
+/** Parameters every incident query shares (SPEC §4 "Common parameters"). */
+export interface ViewParams {
+  asOf?: string
+  /** Segment filters: attribute name → accepted values (OR within a name, AND across names). */
+  attrs?: [string, string][]
+  includeBroadcast?: boolean
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+let onUnauthorized: (message: string) => void = () => {}
+export function setUnauthorizedHandler(fn: (message: string) => void) {
+  onUnauthorized = fn
+}
+
+export function getToken(): string | null {
+  return sessionStorage.getItem(TOKEN_KEY)
+}
+export function setToken(token: string) {
+  sessionStorage.setItem(TOKEN_KEY, token)
+}
+export function clearToken() {
+  sessionStorage.removeItem(TOKEN_KEY)
+}
+
+function authHeaders(token = getToken()): Headers {
+  const h = new Headers()
+  if (token) h.set('authorization', `Bearer ${token}`)
+  return h
+}
+
+function query(params: Record<string, string | number | boolean | undefined | null>, view?: ViewParams): string {
+  const q = new URLSearchParams()
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v))
+  if (view?.asOf) q.set('as_of', view.asOf)
+  if (view?.includeBroadcast) q.set('include_broadcast', 'true')
+  for (const [name, value] of view?.attrs ?? []) q.append(`attr.${name}`, value)
+  const s = q.toString()
+  return s ? `?${s}` : ''
+}
+
+async function errorOf(res: Response): Promise<ApiError> {
+  let code = `http_${res.status}`
+  let message = res.statusText || `HTTP ${res.status}`
+  try {
+    const body = (await res.json()) as { error?: { code?: string; message?: string } }
+    if (body.error?.code) code = body.error.code
+    if (body.error?.message) message = body.error.message
+  } catch {
+    /* not JSON: keep the status text */
+  }
+  return new ApiError(res.status, code, message)
+}
+
+async function request(path: string, init: RequestInit = {}, token?: string): Promise<Response> {
+  let res: Response
+  try {
+    res = await fetch(BASE + path, { ...init, headers: authHeaders(token) })
+  } catch {
+    throw new ApiError(0, 'network', 'the server cannot be reached; check that it is running, then retry')
+  }
+  if (!res.ok) {
+    const err = await errorOf(res)
+    if (res.status === 401 && token === undefined) onUnauthorized(err.message)
+    throw err
+  }
+  return res
+}
+
+async function getJson<T>(path: string, init?: RequestInit): Promise<T> {
+  return (await request(path, init)).json() as Promise<T>
+}
+
+const enc = encodeURIComponent
+
+/** Check a token before keeping it: 401 → ApiError, without triggering the logout handler. */
+export async function checkToken(token: string): Promise<void> {
+  await request('/incidents', {}, token)
+}
+
+export async function listIncidents(signal?: AbortSignal): Promise<Incident[]> {
+  return (await getJson<{ incidents: Incident[] }>('/incidents', { signal })).incidents
+}
+
+export function getSummary(id: string, view: ViewParams, opts: { weight?: string; staleAfter?: string } = {}, signal?: AbortSignal) {
+  return getJson<Summary>(`/incidents/${enc(id)}/summary${query({ weight: opts.weight, stale_after: opts.staleAfter }, view)}`, { signal })
+}
+
+export function getRecovery(
+  id: string,
+  view: ViewParams,
+  opts: { bucket?: string; from?: string; to?: string; weight?: string; groupBy?: string } = {},
+  signal?: AbortSignal,
+) {
+  return getJson<Recovery>(
+    `/incidents/${enc(id)}/recovery${query({ bucket: opts.bucket, from: opts.from, to: opts.to, weight: opts.weight, group_by: opts.groupBy }, view)}`,
+    { signal },
+  )
+}
+
+export function getCommunications(id: string, view: ViewParams, opts: { bucket?: string; from?: string; to?: string } = {}, signal?: AbortSignal) {
+  return getJson<Communications>(`/incidents/${enc(id)}/communications${query({ bucket: opts.bucket, from: opts.from, to: opts.to }, view)}`, { signal })
+}
+
+export function getTenants(
+  id: string,
+  view: ViewParams,
+  opts: { sort?: TenantSort; order?: 'asc' | 'desc'; limit?: number; offset?: number; q?: string; state?: 'down' | 'up' },
+  signal?: AbortSignal,
+) {
+  return getJson<TenantPage>(
+    `/incidents/${enc(id)}/tenants${query({ sort: opts.sort, order: opts.order, limit: opts.limit, offset: opts.offset, q: opts.q, state: opts.state }, view)}`,
+    { signal },
+  )
+}
+
+/** One tenant's events in order plus its row; tolerant of the row being under `tenant` or `row`. */
+export async function getTimeline(id: string, tenantId: string, view: ViewParams, signal?: AbortSignal): Promise<Timeline> {
+  const raw = await getJson<Record<string, unknown>>(`/incidents/${enc(id)}/tenants/${enc(tenantId)}/timeline${query({}, view)}`, { signal })
+  const row = (raw.tenant ?? raw.row ?? null) as TenantRow | null
+  return { tenant: row, events: (raw.events ?? []) as TimelineEvent[] }
+}
+
+export function getHistogram(id: string, view: ViewParams, bins: number, signal?: AbortSignal) {
+  return getJson<Histogram>(`/incidents/${enc(id)}/downtime-histogram${query({ bins }, view)}`, { signal })
+}
+
+/** Exports fetched with the token (a plain link cannot carry it) and handed over as a Blob. */
+export async function downloadExport(id: string, kind: 'tenants.csv' | 'report.md', view: ViewParams): Promise<Blob> {
+  const res = await request(`/incidents/${enc(id)}/${kind}${query({}, view)}`)
+  return res.blob()
+}
+
+/**
+ * Server-Sent Events from /stream. EventSource cannot send an Authorization header, so the
+ * body is read with fetch and parsed here (event/data lines, blank line ends an event).
+ * Reconnects with backoff until the returned function is called.
+ */
+export function subscribeStream(
+  id: string,
+  handlers: { onUpdate(summary: Summary): void; onStatus(connected: boolean): void },
+): () => void {
+  const ctrl = new AbortController()
+  let retryMs = 1000
+  const run = async () => {
+    while (!ctrl.signal.aborted) {
+      try {
+        const res = await fetch(`${BASE}/incidents/${enc(id)}/stream`, {
+          headers: (() => {
+            const h = authHeaders()
+            h.set('accept', 'text/event-stream')
+            return h
+          })(),
+          signal: ctrl.signal,
+        })
+        if (res.status === 401) {
+          onUnauthorized((await errorOf(res)).message)
+          return
+        }
+        if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`)
+        handlers.onStatus(true)
+        retryMs = 1000
+        const reader = res.body.pipeThrough(new TextDecoderStream()).getReader()
+        let buf = ''
+        for (;;) {
+          const { value, done } = await reader.read()
+          if (done) break
+          buf += value
+          let sep: RegExpExecArray | null
+          while ((sep = /\r?\n\r?\n/.exec(buf))) {
+            const block = buf.slice(0, sep.index)
+            buf = buf.slice(sep.index + sep[0].length)
+            dispatch(block)
+          }
+        }
+      } catch {
+        if (ctrl.signal.aborted) return
+      }
+      handlers.onStatus(false)
+      await new Promise((r) => setTimeout(r, retryMs))
+      retryMs = Math.min(retryMs * 2, 15_000)
+    }
+  }
+  const dispatch = (block: string) => {
+    let event = 'message'
+    const data: string[] = []
+    for (const line of block.split(/\r?\n/)) {
+      if (line.startsWith(':')) continue
+      const i = line.indexOf(':')
+      const field = i < 0 ? line : line.slice(0, i)
+      const value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '')
+      if (field === 'event') event = value
+      else if (field === 'data') data.push(value)
+    }
+    if (event !== 'update' || data.length === 0) return
+    try {
+      handlers.onUpdate(JSON.parse(data.join('\n')) as Summary)
+    } catch {
+      /* a malformed frame is skipped; the next one carries the whole summary again */
+    }
+  }
+  void run()
+  return () => ctrl.abort()
+}
