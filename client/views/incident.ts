@@ -1,0 +1,665 @@
+import {
+  downloadExport,
+  getCommunications,
+  getHistogram,
+  getRecovery,
+  getSummary,
+  getTenants,
+  listIncidents,
+  subscribeStream,
+  type Incident,
+  type Summary,
+  type TenantRow,
+  type TenantSort,
+  type ViewParams,
+} from '../api.js'
+import { CommunicationsChart } from '../charts/communications.js'
+import { HistogramChart } from '../charts/histogram.js'
+import { RecoveryChart } from '../charts/recovery.js'
+import { debounce, downloadBlob, downloadDataUrl, h, setText } from '../dom.js'
+import { formatCount, formatDuration, formatPct, formatPctChange, formatTime, toIso } from '../format.js'
+import { Drilldown } from './drilldown.js'
+import { stateBadge, statusBadge, stateMessage } from './parts.js'
+import { CustomersTable, type TableState } from './table.js'
+import type { AppContext, View } from './view.js'
+
+/** Weighted recovery ("% of users") uses this numeric tenant attribute (SPEC §3). */
+const WEIGHT = 'seats'
+const DAY_MS = 86_400_000
+const HIST_BINS = 20
+const WORST_LIMIT = 10
+const SLIDER_STEPS = 1000
+/** Live refreshes at most this often, whatever the stream's rate. */
+const LIVE_MIN_INTERVAL_MS = 1000
+
+interface State {
+  asOf: string | null
+  attrs: [string, string][]
+  unit: 'customers' | 'users'
+  groupBy: string
+  includeBroadcast: boolean
+  table: TableState
+}
+
+const SORTS: TenantSort[] = ['downtime_s', 'first_contact_latency_s', 'max_comm_gap_s', 'first_lost_at', 'tenant_id']
+
+function stateFromUrl(): State {
+  const q = new URLSearchParams(location.search)
+  const attrs: [string, string][] = []
+  for (const [k, v] of q) if (k.startsWith('attr.') && k.length > 5) attrs.push([k.slice(5), v])
+  const sort = q.get('sort') as TenantSort | null
+  return {
+    asOf: q.get('as_of'),
+    attrs,
+    unit: q.get('unit') === 'users' ? 'users' : 'customers',
+    groupBy: q.get('group_by') ?? '',
+    includeBroadcast: q.get('include_broadcast') === 'true',
+    table: {
+      sort: sort && SORTS.includes(sort) ? sort : 'downtime_s',
+      order: q.get('order') === 'asc' ? 'asc' : 'desc',
+      q: q.get('q') ?? '',
+      state: q.get('state') === 'down' || q.get('state') === 'up' ? (q.get('state') as 'down' | 'up') : '',
+      offset: Math.max(0, Number(q.get('offset')) || 0),
+    },
+  }
+}
+
+function stateToUrl(s: State) {
+  const q = new URLSearchParams()
+  if (s.asOf) q.set('as_of', s.asOf)
+  for (const [k, v] of s.attrs) q.append(`attr.${k}`, v)
+  if (s.unit === 'users') q.set('unit', 'users')
+  if (s.groupBy) q.set('group_by', s.groupBy)
+  if (s.includeBroadcast) q.set('include_broadcast', 'true')
+  if (s.table.sort !== 'downtime_s') q.set('sort', s.table.sort)
+  if (s.table.order !== 'desc') q.set('order', s.table.order)
+  if (s.table.q) q.set('q', s.table.q)
+  if (s.table.state) q.set('state', s.table.state)
+  if (s.table.offset) q.set('offset', String(s.table.offset))
+  const qs = q.toString()
+  history.replaceState(history.state, '', location.pathname + (qs ? `?${qs}` : ''))
+}
+
+/** The incident view: header, hero, recovery and communications charts, downtime, customers. */
+export function incidentView(ctx: AppContext, incidentId: string): View {
+  const state = stateFromUrl()
+  const viewParams = (): ViewParams => ({ asOf: state.asOf ?? undefined, attrs: state.attrs, includeBroadcast: state.includeBroadcast })
+  let meta: Incident | null = null
+  let ctrl: AbortController | null = null
+  let unsubscribe: (() => void) | null = null
+  let streamConnected = false
+  let loading = false
+  let lastLoadAt = 0
+  let liveTimer: ReturnType<typeof setTimeout> | undefined
+  let destroyed = false
+  const attrsSeen = new Map<string, Set<string>>()
+  const numericAttrs = new Set<string>()
+
+  // ---------- header ----------
+  const title = h('h1', { class: 'inc-title' }, incidentId)
+  const statusSlot = h('span', {})
+  const liveIndicator = h('span', { class: 'live', 'data-testid': 'live', role: 'status' })
+  const asOfText = h('strong', { 'data-testid': 'as-of' }, '…')
+  const slider = h('input', { type: 'range', min: 0, max: SLIDER_STEPS, step: 1, value: SLIDER_STEPS, 'aria-label': 'Time travel: the moment shown', 'data-testid': 'time-slider', class: 'slider' })
+  const sliderValue = h('span', { class: 'slider-value small muted', 'aria-hidden': 'true' })
+  const liveButton = h('button', { type: 'button', class: 'ghost', 'data-testid': 'live-button' }, 'Live')
+  const filterChips = h('div', { class: 'chips', 'aria-label': 'Segment filters' })
+  const attrName = h('input', { list: 'attr-names', placeholder: 'attribute (tier)', 'aria-label': 'Filter attribute name', size: 12 })
+  const attrValue = h('input', { list: 'attr-values', placeholder: 'value (enterprise)', 'aria-label': 'Filter attribute value', size: 14 })
+  const attrNames = h('datalist', { id: 'attr-names' })
+  const attrValues = h('datalist', { id: 'attr-values' })
+  const filterForm = h('form', { class: 'filter-form' }, attrName, attrValue, attrNames, attrValues, h('button', { type: 'submit' }, 'Add filter'))
+  const broadcastBox = h('input', { type: 'checkbox', id: 'include-broadcast' })
+  broadcastBox.checked = state.includeBroadcast
+  const csvButton = h('button', { type: 'button', class: 'ghost' }, '⭳ Customers CSV')
+  const reportButton = h('button', { type: 'button', class: 'ghost' }, '⭳ Report (Markdown)')
+
+  const header = h(
+    'header',
+    { class: 'inc-head' },
+    h('div', { class: 'inc-head-row' }, h('a', { href: '/', 'data-nav': true, class: 'back' }, '← All incidents'), title, statusSlot, liveIndicator),
+    h(
+      'div',
+      { class: 'inc-head-row time-row' },
+      h('span', { class: 'as-of' }, 'As of ', asOfText),
+      h('label', { class: 'slider-wrap' }, h('span', { class: 'small muted' }, 'Time travel'), slider, sliderValue),
+      liveButton,
+    ),
+    h(
+      'div',
+      { class: 'inc-head-row filter-row' },
+      h('span', { class: 'small muted' }, 'Segment:'),
+      filterChips,
+      filterForm,
+      h('label', { class: 'check small' }, broadcastBox, ' Count broadcasts as contact'),
+      h('span', { class: 'spacer' }),
+      csvButton,
+      reportButton,
+    ),
+  )
+
+  // ---------- hero + KPIs ----------
+  const heroPct = h('div', { class: 'hero-pct', 'data-kpi': 'recovery_pct' }, '—')
+  const heroRestored = h('div', { class: 'hero-sub', 'data-kpi': 'restored_of_affected' }, '')
+  const heroUsers = h('div', { class: 'hero-sub small', 'data-kpi': 'weighted_recovery_pct' }, '')
+  const heroChange = h('div', { class: 'hero-change', 'data-kpi': 'change_24h' }, '')
+  const etaValue = h('div', { class: 'eta-value', 'data-kpi': 'eta' }, '—')
+  const etaRange = h('div', { class: 'eta-range small', 'data-kpi': 'eta_range' }, '')
+  const etaMethod = h('p', { class: 'eta-method small muted', 'data-kpi': 'eta_method' }, '')
+  const hero = h(
+    'section',
+    { class: 'hero card', 'aria-label': 'Recovery at a glance' },
+    h('div', { class: 'hero-main' }, h('div', { class: 'hero-label' }, 'Customers back'), heroPct, heroRestored, heroUsers, heroChange),
+    h('div', { class: 'hero-eta' }, h('div', { class: 'hero-label' }, 'Estimated full recovery'), etaValue, etaRange, etaMethod),
+  )
+
+  const kpi = (key: string, label: string) => {
+    const value = h('div', { class: 'kpi-value', 'data-kpi': key }, '—')
+    const context = h('div', { class: 'kpi-context small muted' }, '')
+    return { card: h('div', { class: `kpi kpi-${key}` }, h('div', { class: 'kpi-label' }, label), value, context), value, context }
+  }
+  const kDown = kpi('down', '▼ Still down')
+  const kMedian = kpi('downtime_median', 'Median downtime')
+  const kP90 = kpi('downtime_p90', 'p90 downtime')
+  const kMax = kpi('downtime_max', 'Worst downtime')
+  const kContact = kpi('first_contact_median', 'Median time to first contact')
+  const kWaiting = kpi('waiting_first_contact', '⏳ Waiting for first contact')
+  const kStale = kpi('stale', '⚠ Stale')
+  const kpis = h('section', { class: 'kpis', 'aria-label': 'Key figures' }, ...[kDown, kMedian, kP90, kMax, kContact, kWaiting, kStale].map((k) => k.card))
+
+  // ---------- charts ----------
+  const chartCard = (titleText: string, help: string, heightClass: string, tools: HTMLElement[] = []) => {
+    const canvas = h('canvas', { role: 'img', 'aria-label': titleText })
+    const overlay = h('div', { class: 'overlay', hidden: true })
+    const png = h('button', { type: 'button', class: 'ghost small', title: 'Download this chart as PNG' }, '⭳ PNG')
+    const card = h(
+      'section',
+      { class: 'card chart-card' },
+      h('div', { class: 'card-head' }, h('div', {}, h('h2', {}, titleText), h('p', { class: 'small muted' }, help)), h('div', { class: 'card-tools' }, ...tools, png)),
+      h('div', { class: `chart-box ${heightClass}` }, canvas, overlay),
+    )
+    const setOverlay = (kind: 'loading' | 'empty' | 'error' | null, text = '') => {
+      overlay.hidden = kind === null
+      overlay.className = `overlay overlay-${kind ?? 'none'}`
+      overlay.replaceChildren(...(kind ? [stateMessage(kind, text)] : []))
+    }
+    return { card, canvas, png, setOverlay }
+  }
+
+  const unitCustomers = h('button', { type: 'button', class: 'seg', 'aria-pressed': String(state.unit === 'customers') }, 'Customers')
+  const unitUsers = h('button', { type: 'button', class: 'seg', 'aria-pressed': String(state.unit === 'users') }, 'Users (seats)')
+  const groupSelect = h('select', { 'aria-label': 'Lines per segment' }, h('option', { value: '' }, 'No segment lines'))
+  const rec = chartCard(
+    'Recovery over the incident',
+    'Share of affected customers with access again (line, left axis); customers still down by restore stage (shaded, right axis). Dashed lines mark milestones.',
+    'h-main',
+    [h('div', { class: 'segmented', role: 'group', 'aria-label': 'Count recovery by' }, unitCustomers, unitUsers), groupSelect],
+  )
+  rec.canvas.dataset.chart = 'recovery'
+  const com = chartCard(
+    'Communications over the same timeline',
+    'Updates sent per interval (bars, right axis); customers still waiting for a first update and customers gone stale (lines, left axis).',
+    'h-comm',
+  )
+  com.canvas.dataset.chart = 'communications'
+  const hist = chartCard('Downtime distribution', 'Affected customers by total time without access.', 'h-side')
+  hist.canvas.dataset.chart = 'histogram'
+  const worstList = h('ol', { class: 'worst', 'data-testid': 'worst' })
+  const worstCard = h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('div', {}, h('h2', {}, 'Worst-hit customers'), h('p', { class: 'small muted' }, `The ${WORST_LIMIT} longest total downtimes. Select one for its timeline.`))), worstList)
+
+  const recoveryChart = new RecoveryChart(rec.canvas)
+  const commChart = new CommunicationsChart(com.canvas)
+  const histChart = new HistogramChart(hist.canvas)
+  rec.png.addEventListener('click', () => downloadDataUrl(recoveryChart.toPng(), `${incidentId}-recovery.png`))
+  com.png.addEventListener('click', () => downloadDataUrl(commChart.toPng(), `${incidentId}-communications.png`))
+  hist.png.addEventListener('click', () => downloadDataUrl(histChart.toPng(), `${incidentId}-downtime.png`))
+
+  // ---------- customers ----------
+  const drill = new Drilldown()
+  const openTenant = (tenantId: string) => void drill.open(incidentId, tenantId, viewParams(), ctx.tz())
+  const table = new CustomersTable(incidentId, state.table, {
+    view: viewParams,
+    tz: ctx.tz,
+    onOpen: openTenant,
+    onState: (t) => {
+      state.table = t
+      stateToUrl(state)
+    },
+    onRows: (rows) => noteAttributes(rows),
+  })
+  const customersCard = h(
+    'section',
+    { class: 'card' },
+    h('div', { class: 'card-head' }, h('div', {}, h('h2', {}, 'Customers'), h('p', { class: 'small muted' }, 'Every affected customer. Sort with the column headers; Enter or a click opens a customer’s timeline.'))),
+    table.el,
+  )
+
+  const errorBanner = h('div', { class: 'banner', hidden: true, role: 'alert' })
+  const el = h(
+    'main',
+    { class: 'page incident', 'data-view': 'incident', 'data-incident': incidentId },
+    header,
+    errorBanner,
+    hero,
+    kpis,
+    rec.card,
+    com.card,
+    h('div', { class: 'grid2' }, hist.card, worstCard),
+    customersCard,
+    drill.dialog,
+  )
+
+  // ---------- interactions ----------
+  const windowMs = () => {
+    const start = Date.parse(meta?.first_event_at ?? '')
+    const last = Date.parse(meta?.last_event_at ?? '')
+    const end = meta?.status === 'resolved' && Number.isFinite(last) ? last : Date.now()
+    return { start: Number.isFinite(start) ? start : end - DAY_MS, end: Math.max(end, Number.isFinite(start) ? start + 60_000 : end) }
+  }
+  const sliderToMs = (v: number) => {
+    const w = windowMs()
+    return Math.round(w.start + ((w.end - w.start) * v) / SLIDER_STEPS)
+  }
+  const syncSlider = () => {
+    const w = windowMs()
+    if (!state.asOf) slider.value = String(SLIDER_STEPS)
+    else slider.value = String(Math.round(((Date.parse(state.asOf) - w.start) / (w.end - w.start)) * SLIDER_STEPS))
+    sliderValue.textContent = formatTime(state.asOf ? Date.parse(state.asOf) : w.end, ctx.tz())
+    liveButton.textContent = meta?.status === 'resolved' ? 'Latest' : '● Live'
+    liveButton.disabled = !state.asOf
+  }
+  slider.addEventListener('input', () => {
+    sliderValue.textContent = formatTime(sliderToMs(Number(slider.value)), ctx.tz())
+  })
+  slider.addEventListener('change', () => {
+    const v = Number(slider.value)
+    // Whole seconds: as_of is shown to the second and a shared link stays short.
+    state.asOf = v >= SLIDER_STEPS ? null : toIso(Math.floor(sliderToMs(v) / 1000) * 1000)
+    changed()
+  })
+  liveButton.addEventListener('click', () => {
+    state.asOf = null
+    changed()
+  })
+  filterForm.addEventListener('submit', (e) => {
+    e.preventDefault()
+    const name = attrName.value.trim()
+    const value = attrValue.value.trim()
+    if (!name || !value) {
+      ;(name ? attrValue : attrName).focus()
+      return
+    }
+    if (!state.attrs.some(([n, v]) => n === name && v === value)) state.attrs.push([name, value])
+    attrName.value = ''
+    attrValue.value = ''
+    changed()
+  })
+  attrName.addEventListener('input', () => fillValues())
+  broadcastBox.addEventListener('change', () => {
+    state.includeBroadcast = broadcastBox.checked
+    changed()
+  })
+  const setUnit = (u: State['unit']) => {
+    state.unit = u
+    unitCustomers.setAttribute('aria-pressed', String(u === 'customers'))
+    unitUsers.setAttribute('aria-pressed', String(u === 'users'))
+    changed(false)
+  }
+  unitCustomers.addEventListener('click', () => setUnit('customers'))
+  unitUsers.addEventListener('click', () => setUnit('users'))
+  groupSelect.addEventListener('change', () => {
+    state.groupBy = groupSelect.value
+    changed(false)
+  })
+  const exportClick = async (button: HTMLButtonElement, kind: 'tenants.csv' | 'report.md') => {
+    const label = button.textContent
+    button.disabled = true
+    button.textContent = 'Preparing…'
+    try {
+      const blob = await downloadExport(incidentId, kind, viewParams())
+      downloadBlob(blob, `${incidentId}-${kind === 'tenants.csv' ? 'customers.csv' : 'report.md'}`)
+    } catch (err) {
+      showBanner(`Export failed: ${err instanceof Error ? err.message : String(err)}. Try again.`)
+    } finally {
+      button.disabled = false
+      button.textContent = label
+    }
+  }
+  csvButton.addEventListener('click', () => void exportClick(csvButton, 'tenants.csv'))
+  reportButton.addEventListener('click', () => void exportClick(reportButton, 'report.md'))
+
+  function changed(resetTable = true) {
+    if (resetTable) state.table = { ...state.table, offset: 0 }
+    stateToUrl(state)
+    void load(false)
+  }
+
+  function showBanner(text: string | null) {
+    errorBanner.hidden = !text
+    errorBanner.textContent = text ?? ''
+  }
+
+  function renderChips() {
+    filterChips.replaceChildren(
+      ...(state.attrs.length === 0
+        ? [h('span', { class: 'small muted' }, 'all customers')]
+        : state.attrs.map(([n, v], i) =>
+            h(
+              'span',
+              { class: 'chip' },
+              `${n} = ${v}`,
+              h(
+                'button',
+                {
+                  type: 'button',
+                  'aria-label': `Remove filter ${n} = ${v}`,
+                  onclick: () => {
+                    state.attrs.splice(i, 1)
+                    changed()
+                  },
+                },
+                '✕',
+              ),
+            ),
+          )),
+    )
+  }
+
+  function noteAttributes(rows: TenantRow[]) {
+    let grew = false
+    for (const r of rows)
+      for (const [k, v] of Object.entries(r.attributes ?? {})) {
+        if (typeof v === 'number') {
+          numericAttrs.add(k)
+          continue
+        }
+        let set = attrsSeen.get(k)
+        if (!set) attrsSeen.set(k, (set = new Set()))
+        if (!set.has(v)) {
+          set.add(v)
+          grew = true
+        }
+      }
+    if (!grew) return
+    const names = [...attrsSeen.keys()].sort()
+    attrNames.replaceChildren(...names.map((n) => h('option', { value: n })))
+    const current = groupSelect.value || state.groupBy
+    groupSelect.replaceChildren(h('option', { value: '' }, 'No segment lines'), ...names.map((n) => h('option', { value: n }, `Lines per ${n}`)))
+    if (current && !names.includes(current)) groupSelect.append(h('option', { value: current }, `Lines per ${current}`))
+    groupSelect.value = current
+    fillValues()
+  }
+
+  function fillValues() {
+    const values = [...(attrsSeen.get(attrName.value.trim()) ?? [])].sort()
+    attrValues.replaceChildren(...values.map((v) => h('option', { value: v })))
+  }
+
+  // ---------- live ----------
+  function setLive() {
+    const live = meta?.status !== 'resolved' && !state.asOf
+    if (live && !unsubscribe) {
+      unsubscribe = subscribeStream(incidentId, {
+        onUpdate: () => scheduleLiveRefresh(),
+        onStatus: (connected) => {
+          streamConnected = connected
+          renderLive()
+          // Catch up on whatever arrived while disconnected.
+          if (connected) scheduleLiveRefresh()
+        },
+      })
+    } else if (!live && unsubscribe) {
+      unsubscribe()
+      unsubscribe = null
+      streamConnected = false
+    }
+    renderLive()
+  }
+
+  function renderLive() {
+    liveIndicator.className = 'live'
+    if (meta?.status === 'resolved') {
+      liveIndicator.textContent = state.asOf ? '⏸ Viewing the past' : ''
+      liveIndicator.classList.add(state.asOf ? 'live-past' : 'live-off')
+    } else if (state.asOf) {
+      liveIndicator.textContent = '⏸ Viewing the past — press Live to follow the incident'
+      liveIndicator.classList.add('live-past')
+    } else if (streamConnected) {
+      liveIndicator.textContent = '● Live — updates as events arrive'
+      liveIndicator.classList.add('live-on')
+    } else {
+      liveIndicator.textContent = '○ Connecting to live updates…'
+      liveIndicator.classList.add('live-wait')
+    }
+    el.dataset.live = String(streamConnected && !state.asOf)
+  }
+
+  function scheduleLiveRefresh() {
+    if (liveTimer !== undefined || destroyed) return
+    const wait = Math.max(0, lastLoadAt + LIVE_MIN_INTERVAL_MS - Date.now())
+    liveTimer = setTimeout(() => {
+      liveTimer = undefined
+      if (loading) {
+        scheduleLiveRefresh()
+        return
+      }
+      void load(true)
+    }, wait)
+  }
+
+  // ---------- loading ----------
+  async function load(soft: boolean) {
+    ctrl?.abort()
+    const c = (ctrl = new AbortController())
+    const signal = c.signal
+    loading = true
+    lastLoadAt = Date.now()
+    renderChips()
+    if (!soft) {
+      el.classList.add('busy')
+      for (const card of [rec, com, hist]) card.setOverlay('loading', 'Loading…')
+    }
+    try {
+      const incidents = await listIncidents(signal)
+      meta = incidents.find((i) => i.incident_id === incidentId) ?? null
+      if (!meta) {
+        el.replaceChildren(
+          header,
+          stateMessage('empty', `No incident “${incidentId}” has any events yet. Check the id, or go back to the incident list.`, { label: 'All incidents', onClick: () => ctx.navigate('/') }),
+        )
+        return
+      }
+      title.textContent = meta.title || meta.incident_id
+      document.title = `${meta.title || meta.incident_id} · Aftermath`
+      statusSlot.replaceChildren(statusBadge(meta.status))
+      syncSlider()
+      setLive()
+
+      const w = windowMs()
+      const endMs = state.asOf ? Date.parse(state.asOf) : w.end
+      const range = { from: toIso(w.start), to: toIso(Math.max(endMs, w.start + 60_000)) }
+      const view = viewParams()
+      const tz = ctx.tz()
+
+      const summaryP = getSummary(incidentId, view, { weight: WEIGHT }, signal)
+      const dayAgoMs = (state.asOf ? Date.parse(state.asOf) : Date.now()) - DAY_MS
+      const dayAgoP = dayAgoMs >= w.start ? getSummary(incidentId, { ...view, asOf: toIso(dayAgoMs) }, {}, signal) : Promise.resolve(null)
+      const recoveryP = getRecovery(incidentId, view, { ...range, weight: WEIGHT }, signal)
+      const segmentsP = state.groupBy ? getRecovery(incidentId, view, { ...range, weight: WEIGHT, groupBy: state.groupBy }, signal) : Promise.resolve(null)
+      const commP = getCommunications(incidentId, view, range, signal)
+      const histP = getHistogram(incidentId, view, HIST_BINS, signal)
+      const worstP = getTenants(incidentId, view, { sort: 'downtime_s', order: 'desc', limit: WORST_LIMIT }, signal)
+      const tableP = table.load(soft)
+
+      const section = async <T>(p: Promise<T>, ok: (v: T) => void, fail: (msg: string) => void) => {
+        try {
+          const v = await p
+          if (!signal.aborted) ok(v)
+        } catch (err) {
+          if (!signal.aborted) fail(err instanceof Error ? err.message : String(err))
+        }
+      }
+
+      let summary: Summary | null = null
+      await Promise.all([
+        section(
+          Promise.all([summaryP, dayAgoP]),
+          ([s, d]) => {
+            summary = s
+            renderSummary(s, d)
+          },
+          (m) => showBanner(`Could not load the key figures: ${m}. They will retry on the next update; or reload the page.`),
+        ),
+        section(
+          Promise.all([recoveryP, segmentsP, summaryP.catch(() => null)]),
+          ([r, g, s]) => {
+            const overall = r.series.find((x) => x.group === null) ?? r.series[0]
+            const points = overall?.points ?? []
+            recoveryChart.update({
+              overall: points,
+              segments: g?.series.filter((x) => x.group !== null) ?? [],
+              groupBy: state.groupBy || null,
+              unit: state.unit,
+              milestones: s?.milestones ?? null,
+              minMs: Date.parse(range.from),
+              maxMs: Date.parse(range.to),
+              tz,
+            })
+            rec.setOverlay(points.length ? null : 'empty', 'No customer had lost access at this moment. Move the time slider later, or clear the segment filter.')
+          },
+          (m) => rec.setOverlay('error', `Could not load recovery: ${m}`),
+        ),
+        section(
+          Promise.all([commP, summaryP.catch(() => null)]),
+          ([cm, s]) => {
+            commChart.update({ points: cm.points, bucketS: cm.bucket_s, milestones: s?.milestones ?? null, minMs: Date.parse(range.from), maxMs: Date.parse(range.to), tz })
+            com.setOverlay(cm.points.length ? null : 'empty', 'No communications data at this moment.')
+          },
+          (m) => com.setOverlay('error', `Could not load communications: ${m}`),
+        ),
+        section(
+          histP,
+          (hs) => {
+            histChart.update(hs)
+            hist.setOverlay(hs.bins.some((b) => b.tenants > 0) ? null : 'empty', 'No downtime yet: no customer has lost access at this moment.')
+          },
+          (m) => hist.setOverlay('error', `Could not load the downtime distribution: ${m}`),
+        ),
+        section(
+          worstP,
+          (page) => {
+            renderWorst(page.rows)
+            noteAttributes(page.rows)
+          },
+          (m) => worstList.replaceChildren(h('li', {}, stateMessage('error', `Could not load the worst-hit customers: ${m}`))),
+        ),
+        tableP,
+      ])
+      if (!signal.aborted && summary) showBanner(null)
+    } catch (err) {
+      if (!signal.aborted) showBanner(`Could not load this incident: ${err instanceof Error ? err.message : String(err)}. Check that the server is running, then reload.`)
+    } finally {
+      if (!signal.aborted) {
+        loading = false
+        el.classList.remove('busy')
+      }
+    }
+  }
+
+  function renderSummary(s: Summary, dayAgo: Summary | null) {
+    const tz = ctx.tz()
+    asOfText.textContent = formatTime(s.as_of, tz)
+    asOfText.dataset.asOf = s.as_of
+    setText(heroPct, formatPct(s.recovery_pct))
+    setText(heroRestored, `${formatCount(s.restored)} of ${formatCount(s.affected)} affected customers have access again`)
+    setText(heroUsers, s.weighted && s.weighted.affected > 0 ? `${formatPct(s.weighted.recovery_pct)} of users (${formatCount(s.weighted.restored)} of ${formatCount(s.weighted.affected)} seats)` : '')
+    heroChange.className = 'hero-change'
+    if (dayAgo && dayAgo.recovery_pct !== null && s.recovery_pct !== null) {
+      const change = s.recovery_pct - dayAgo.recovery_pct
+      heroChange.classList.add(change > 0 ? 'up' : 'flat')
+      setText(heroChange, `${change > 0 ? '▲' : change < 0 ? '▼' : '■'} ${formatPctChange(change)} in the last 24 h (was ${formatPct(dayAgo.recovery_pct)})`)
+    } else setText(heroChange, 'Less than 24 h of incident so far: no daily change yet.')
+
+    if (s.eta && s.eta.at) {
+      setText(etaValue, formatTime(s.eta.at, tz))
+      setText(etaRange, s.eta.low && s.eta.high ? `likely between ${formatTime(s.eta.low, tz)} and ${formatTime(s.eta.high, tz)}` : '')
+      setText(etaMethod, `How: ${s.eta.method}`)
+    } else if (s.affected > 0 && s.down === 0) {
+      setText(etaValue, 'All customers restored')
+      setText(etaRange, s.milestones.pct100_at ? `100 % reached ${formatTime(s.milestones.pct100_at, tz)}` : '')
+      setText(etaMethod, '')
+    } else if (s.affected === 0) {
+      setText(etaValue, '—')
+      setText(etaRange, 'No customer has lost access at this moment.')
+      setText(etaMethod, '')
+    } else {
+      setText(etaValue, 'No estimate yet')
+      setText(etaRange, 'No customer was restored in the recent window, so no restore rate to project from.')
+      setText(etaMethod, s.eta?.method ? `How: ${s.eta.method}` : '')
+    }
+
+    setText(kDown.value, formatCount(s.down))
+    setText(kDown.context, `of ${formatCount(s.affected)} affected · ${formatCount(s.stages.not_started)} not started, ${formatCount(s.stages.in_progress)} in progress, ${formatCount(s.stages.completed)} awaiting access`)
+    setText(kMedian.value, formatDuration(s.downtime_s.median))
+    setText(kMedian.context, 'half of affected customers were down longer')
+    setText(kP90.value, formatDuration(s.downtime_s.p90))
+    setText(kP90.context, '1 in 10 customers were down longer')
+    setText(kMax.value, formatDuration(s.downtime_s.max))
+    setText(kMax.context, `total across customers ${formatDuration(s.downtime_s.total)}`)
+    setText(kContact.value, formatDuration(s.first_contact_latency_s.median))
+    setText(kContact.context, `from losing access to the first update · p90 ${formatDuration(s.first_contact_latency_s.p90)}`)
+    setText(kWaiting.value, formatCount(s.waiting_first_contact))
+    setText(kWaiting.context, 'affected customers with no update yet')
+    setText(kStale.value, formatCount(s.stale))
+    setText(kStale.context, `down with no update in ${formatDuration(s.stale_after_s)}`)
+    kWaiting.card.classList.toggle('alert', s.waiting_first_contact > 0)
+    kStale.card.classList.toggle('alert', s.stale > 0)
+  }
+
+  function renderWorst(rows: TenantRow[]) {
+    if (rows.length === 0) {
+      worstList.replaceChildren(h('li', {}, stateMessage('empty', 'No customer has lost access at this moment.')))
+      return
+    }
+    const max = Math.max(...rows.map((r) => r.downtime_s), 1)
+    worstList.replaceChildren(
+      ...rows.map((r) => {
+        const bar = h('span', { class: `bar bar-${r.state}` })
+        bar.style.width = `${Math.max(1, (r.downtime_s / max) * 100)}%`
+        const btn = h(
+          'button',
+          { type: 'button', class: 'worst-row', 'data-tenant': r.tenant_id, onclick: () => openTenant(r.tenant_id) },
+          h('span', { class: 'worst-name' }, r.name || r.tenant_id),
+          h('span', { class: 'worst-value' }, formatDuration(r.downtime_s)),
+          stateBadge(r.state),
+          h('span', { class: 'bar-track', 'aria-hidden': 'true' }, bar),
+        )
+        return h('li', {}, btn)
+      }),
+    )
+  }
+
+  const onResize = debounce(() => syncSlider(), 200)
+  window.addEventListener('resize', onResize)
+  void load(false)
+
+  return {
+    el,
+    refresh() {
+      table.rerender()
+      void load(true)
+    },
+    destroy() {
+      destroyed = true
+      ctrl?.abort()
+      unsubscribe?.()
+      clearTimeout(liveTimer)
+      window.removeEventListener('resize', onResize)
+      recoveryChart.destroy()
+      commChart.destroy()
+      histChart.destroy()
+      table.destroy()
+      drill.destroy()
+    },
+  }
+}
