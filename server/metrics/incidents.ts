@@ -56,3 +56,12 @@ export async function listIncidents(store: Store, asOfMs: number): Promise<Incid
   )
   return rows.map((r) => ({ ...r, affected: Number(r.affected), restored: Number(r.restored) }))
 }
+
+/** The incident's title from its metadata, or its id. */
+export async function incidentTitle(store: Store, incidentId: string): Promise<string> {
+  const rows = await store.rows<{ title: string }>(
+    `SELECT title FROM ${store.db}.incidents FINAL WHERE incident_id = {incident:String} LIMIT 1`,
+    { incident: incidentId },
+  )
+  return rows[0]?.title || incidentId
+}

@@ -22,6 +22,9 @@ import { chTime, segmentWhere, type QueryScope } from './filters.js'
  *   communications, last_comm_ms (0 if none), stale, max_gap_ms, rst (restore_* events),
  *   and with `meta`: name, attributes, weight.
  */
+/** The end of an interval still open (far beyond any as_of), for time series that look past T. */
+export const OPEN_END_MS = 'toInt64(9000000000000000)'
+
 export interface TenantStateOptions {
   /** Join tenant metadata (name, attributes, weight). Implied by filters. */
   meta?: boolean
@@ -53,6 +56,8 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
   const sql = `
     SELECT
       g.tenant_id AS tenant_id,
+      rst,
+      dcomm,
       acc.1 AS a_t,
       acc.2 AS a_ty,
       arrayPushFront(arrayPopBack(a_ty), 0) AS a_prev,
@@ -60,6 +65,7 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
       arrayFilter((t, ty, p) -> ty = 2 AND p = 1, a_t, a_ty, a_prev) AS closes,
       a_ty[-1] = 1 AS down,
       if(down, arrayPushBack(closes, {as_of_ms:Int64}), closes) AS ends,
+      if(down, arrayPushBack(closes, ${OPEN_END_MS}), closes) AS ends_open,
       toInt64(arraySum(ends) - arraySum(starts)) AS downtime_ms,
       length(starts) AS outages,
       starts[1] AS first_lost_ms,

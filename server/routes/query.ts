@@ -1,61 +1,81 @@
 import { Router, type Request, type Response } from 'express'
 import type { AppDeps } from '../app.js'
-import { parseScope, type QueryScope } from '../metrics/filters.js'
+import { communicationsSeries } from '../metrics/communications.js'
+import { parseScope, parseTimestamp, single, type QueryScope, type RawQuery } from '../metrics/filters.js'
+import { downtimeHistogram, parseBins } from '../metrics/histogram.js'
+import { assertIncident, incidentTitle, listIncidents } from '../metrics/incidents.js'
+import { recoverySeries } from '../metrics/recovery.js'
+import { incidentReport } from '../metrics/report.js'
+import { streamSummary } from '../metrics/stream.js'
 import { parseSummaryParams, summary } from '../metrics/summary.js'
-import { assertIncident } from '../metrics/incidents.js'
+import { tenantTimeline } from '../metrics/timeline.js'
 import { parseTenantPage, tenantPage, tenantsCsv } from '../metrics/tenants.js'
+import { badRequest } from '../errors.js'
 
 /** Query API (SPEC §4 "Query"): parse → one metrics function → respond. */
 export function queryRouter(deps: AppDeps): Router {
   const { store, telemetry } = deps
   const r = Router()
   const read = deps.auth.require('read')
+  const query = (req: Request) => req.query as RawQuery
 
   /** Parse the common parameters and 404 an unknown incident. */
   const scoped = async (req: Request): Promise<QueryScope> => {
-    const scope = parseScope(String(req.params.id), req.query as Record<string, unknown>, deps.now())
+    const scope = parseScope(String(req.params.id), query(req), deps.now())
     await assertIncident(store, scope.incidentId)
     return scope
   }
-  const timed =
-    (view: string, handler: (req: Request, res: Response) => Promise<void>) =>
-    async (req: Request, res: Response) => {
+  const get = (path: string, view: string, handler: (req: Request, res: Response) => Promise<void>) =>
+    r.get(path, read, async (req: Request, res: Response) => {
       const end = telemetry.querySeconds.startTimer({ view })
       try {
         await handler(req, res)
       } finally {
         end()
       }
-    }
+    })
 
-  r.get(
-    '/incidents/:id/summary',
-    read,
-    timed('summary', async (req, res) => {
-      const scope = await scoped(req)
-      res.json(await summary(store, scope, parseSummaryParams(req.query)))
-    }),
-  )
-  r.get(
-    '/incidents/:id/tenants',
-    read,
-    timed('tenants', async (req, res) => {
-      const page = parseTenantPage(req.query)
-      const scope = await scoped(req)
-      res.json(await tenantPage(store, scope, page))
-    }),
-  )
-  r.get(
-    '/incidents/:id/tenants.csv',
-    read,
-    timed('tenants_csv', async (req, res) => {
-      const scope = await scoped(req)
-      const body = await tenantsCsv(store, scope)
-      res
-        .type('text/csv; charset=utf-8')
-        .attachment(`${scope.incidentId}-tenants.csv`)
-        .send(body)
-    }),
-  )
+  get('/incidents', 'incidents', async (req, res) => {
+    const asOf = single(query(req), 'as_of')
+    res.json({ incidents: await listIncidents(store, asOf ? parseTimestamp(asOf, 'as_of') : deps.now().getTime()) })
+  })
+  get('/incidents/:id/summary', 'summary', async (req, res) => {
+    const p = parseSummaryParams(query(req))
+    res.json(await summary(store, await scoped(req), p))
+  })
+  get('/incidents/:id/recovery', 'recovery', async (req, res) => {
+    res.json(await recoverySeries(store, await scoped(req), query(req)))
+  })
+  get('/incidents/:id/communications', 'communications', async (req, res) => {
+    res.json(await communicationsSeries(store, await scoped(req), query(req)))
+  })
+  get('/incidents/:id/tenants', 'tenants', async (req, res) => {
+    const page = parseTenantPage(query(req))
+    res.json(await tenantPage(store, await scoped(req), page))
+  })
+  get('/incidents/:id/tenants/:tenant/timeline', 'timeline', async (req, res) => {
+    const tenant = String(req.params.tenant)
+    if (tenant.length === 0 || tenant.length > 256) throw badRequest('tenant_id must be 1-256 characters')
+    res.json(await tenantTimeline(store, await scoped(req), tenant))
+  })
+  get('/incidents/:id/downtime-histogram', 'histogram', async (req, res) => {
+    const bins = parseBins(query(req))
+    res.json(await downtimeHistogram(store, await scoped(req), bins))
+  })
+  get('/incidents/:id/tenants.csv', 'tenants_csv', async (req, res) => {
+    const scope = await scoped(req)
+    const body = await tenantsCsv(store, scope)
+    res.type('text/csv; charset=utf-8').attachment(`${scope.incidentId}-tenants.csv`).send(body)
+  })
+  get('/incidents/:id/report.md', 'report', async (req, res) => {
+    const scope = await scoped(req)
+    const md = await incidentReport(store, scope, await incidentTitle(store, scope.incidentId))
+    res.type('text/markdown; charset=utf-8').send(md)
+  })
+  r.get('/incidents/:id/stream', read, async (req: Request, res: Response) => {
+    const p = parseSummaryParams(query(req))
+    const scope = await scoped(req)
+    streamSummary(deps, req, res, scope, p)
+  })
   return r
 }

@@ -1,0 +1,104 @@
+import type { Store } from '../storage/client.js'
+import type { QueryScope } from './filters.js'
+import { summary, type Summary } from './summary.js'
+import { tenantPage, type TenantRow } from './tenants.js'
+
+/** "3 d 4 h", "5 h 12 min", "7 min 3 s", "12 s"; an em dash for null. */
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '—'
+  const s = Math.round(seconds)
+  const d = Math.floor(s / 86400)
+  const h = Math.floor((s % 86400) / 3600)
+  const m = Math.floor((s % 3600) / 60)
+  const sec = s % 60
+  if (d > 0) return h > 0 ? `${d} d ${h} h` : `${d} d`
+  if (h > 0) return m > 0 ? `${h} h ${m} min` : `${h} h`
+  if (m > 0) return sec > 0 ? `${m} min ${sec} s` : `${m} min`
+  return `${sec} s`
+}
+
+/** Text from tenants (names, ids, labels) cannot inject Markdown structure, links or HTML. */
+export function mdText(s: string): string {
+  return s.replace(/[\r\n\t]+/g, ' ').replace(/([\\`*_{}[\]()<>#|!~])/g, '\\$1')
+}
+
+const pct = (v: number | null) => (v === null ? '—' : `${v.toFixed(1)} %`)
+const when = (iso: string | null) => (iso === null ? '—' : iso.replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC'))
+const who = (r: TenantRow) => (r.name ? `${mdText(r.name)} (\`${r.tenant_id.replace(/[`\r\n]/g, ' ')}\`)` : `\`${r.tenant_id.replace(/[`\r\n]/g, ' ')}\``)
+
+export interface ReportInput {
+  title: string
+  summary: Summary
+  worstDowntime: TenantRow[]
+  worstGaps: TenantRow[]
+}
+
+/** A postmortem-ready Markdown summary at T. */
+export async function incidentReport(store: Store, scope: QueryScope, title: string): Promise<string> {
+  const [s, worstDowntime, worstGaps] = [
+    await summary(store, scope, { staleAfterMs: 86_400_000 }),
+    (await tenantPage(store, scope, { sort: 'downtime_s', order: 'desc', limit: 10, offset: 0 })).rows,
+    (await tenantPage(store, scope, { sort: 'max_comm_gap_s', order: 'desc', limit: 10, offset: 0 })).rows,
+  ]
+  return renderReport({ title, summary: s, worstDowntime, worstGaps })
+}
+
+export function renderReport({ title, summary: s, worstDowntime, worstGaps }: ReportInput): string {
+  const out: string[] = []
+  out.push(`# ${mdText(title)} — impact report`, '')
+  out.push(`Incident \`${s.incident_id}\`, figures as of ${when(s.as_of)}.`, '')
+  out.push('## Key figures', '')
+  out.push('| | |', '|---|---|')
+  out.push(`| Affected tenants | ${s.affected} |`)
+  out.push(`| Restored | ${s.restored} (${pct(s.recovery_pct)}) |`)
+  out.push(`| Still down | ${s.down} |`)
+  if (s.weighted) out.push(`| Restored, weighted by ${mdText(s.weighted.weight)} | ${pct(s.weighted.recovery_pct)} |`)
+  out.push(`| Downtime, median / p90 / max | ${formatDuration(s.downtime_s.median)} / ${formatDuration(s.downtime_s.p90)} / ${formatDuration(s.downtime_s.max)} |`)
+  out.push(`| Downtime, total over all tenants | ${formatDuration(s.downtime_s.total)} |`)
+  out.push(
+    `| First contact latency, median / p90 / max | ${formatDuration(s.first_contact_latency_s.median)} / ${formatDuration(s.first_contact_latency_s.p90)} / ${formatDuration(s.first_contact_latency_s.max)} |`,
+  )
+  out.push(`| Waiting for first contact | ${s.waiting_first_contact} |`)
+  out.push(`| Stale (down, no update for more than ${formatDuration(s.stale_after_s)}) | ${s.stale} |`)
+  if (s.down > 0) out.push(`| Restore stage of those down | ${s.stages.not_started} not started, ${s.stages.in_progress} in progress, ${s.stages.completed} completed |`)
+  if (s.eta) out.push(`| Forecast full recovery | ${when(s.eta.at)} (range ${when(s.eta.low)} – ${when(s.eta.high)}) |`)
+  out.push('')
+  if (s.eta) out.push(`Forecast method: ${s.eta.method}`, '')
+
+  out.push('## Milestones', '')
+  const m = s.milestones
+  const lines: [string, string][] = [
+    [m.first_impact_at ?? '', 'First impact'],
+    [m.first_contact_at ?? '', 'First communication'],
+    [m.pct50_at ?? '', '50 % of affected tenants restored'],
+    [m.pct90_at ?? '', '90 % of affected tenants restored'],
+    [m.pct100_at ?? '', 'All affected tenants restored'],
+    ...m.events.map((e): [string, string] => [e.at, mdText(e.label)]),
+  ]
+  const reached = lines.filter(([at]) => at !== '').sort((a, b) => a[0].localeCompare(b[0]))
+  if (reached.length === 0) out.push('No milestones yet.')
+  for (const [at, label] of reached) out.push(`- **${when(at)}** — ${label}`)
+  out.push('')
+
+  out.push('## Worst-hit customers', '')
+  if (worstDowntime.length === 0) out.push('No affected tenants.')
+  else {
+    out.push('| Customer | Downtime | Outages | State | First contact after |', '|---|---|---|---|---|')
+    for (const r of worstDowntime)
+      out.push(`| ${who(r)} | ${formatDuration(r.downtime_s)} | ${r.outages} | ${r.state === 'down' ? 'still down' : 'restored'} | ${formatDuration(r.first_contact_latency_s)} |`)
+  }
+  out.push('')
+
+  out.push('## Communication gaps', '')
+  out.push('Longest stretch each customer went without an update while down.', '')
+  if (worstGaps.length === 0) out.push('No affected tenants.')
+  else {
+    out.push('| Customer | Longest gap | Updates | First contact after |', '|---|---|---|---|')
+    for (const r of worstGaps) out.push(`| ${who(r)} | ${formatDuration(r.max_comm_gap_s)} | ${r.communications} | ${formatDuration(r.first_contact_latency_s)} |`)
+  }
+  out.push('')
+  if (s.waiting_first_contact > 0) {
+    out.push(`${s.waiting_first_contact} affected tenant${s.waiting_first_contact === 1 ? ' has' : 's have'} had no update at all.`, '')
+  }
+  return out.join('\n')
+}

@@ -1,0 +1,50 @@
+import type { Params, Store } from '../storage/client.js'
+import { chTime, pointTimes, type QueryScope, type Window } from './filters.js'
+
+/**
+ * Shared machinery of the time series. A series value at a bucket end t is the state at t,
+ * which changes only at event times; so each tenant contributes signed deltas (+1 when it
+ * becomes affected, +1/−1 when an outage opens/closes, …) and the state at t_k is the prefix
+ * sum of the deltas up to bucket k. ClickHouse buckets and sums the deltas; the prefix sum over
+ * at most MAX_BUCKETS values is done here.
+ */
+export interface SeriesFrame {
+  times: number[]
+  params: Params
+  /** SQL: the bucket index of a time expression (ms), clamped to [0, last]: earlier deltas fold into the first point. */
+  bucketOf(expr: string): string
+  /** SQL: true when a time (ms) falls inside one of the buckets (for counts "in the bucket"). */
+  inWindow(expr: string): string
+}
+
+export function seriesFrame(w: Window): SeriesFrame {
+  const times = pointTimes(w)
+  const params: Params = { sf_first: times[0]!, sf_b: w.bucketMs, sf_last: times.length - 1, sf_lo: times[0]! - w.bucketMs }
+  return {
+    times,
+    params,
+    bucketOf: (e) => `greatest(0, least({sf_last:Int64}, intDiv(${e} - {sf_first:Int64} + {sf_b:Int64} - 1, {sf_b:Int64})))`,
+    inWindow: (e) => `(${e} > {sf_lo:Int64})`,
+  }
+}
+
+/** Prefix sums of per-bucket deltas. */
+export function prefixSum(deltas: Map<number, number>, n: number): number[] {
+  const out = new Array<number>(n)
+  let acc = 0
+  for (let k = 0; k < n; k++) {
+    acc += deltas.get(k) ?? 0
+    out[k] = acc
+  }
+  return out
+}
+
+/** The first event time of the incident at or before T (the default `from` of a series). */
+export async function firstEventMs(store: Store, scope: QueryScope): Promise<number | null> {
+  const rows = await store.rows<{ ms: number | null }>(
+    `SELECT if(count() = 0, NULL, min(toUnixTimestamp64Milli(occurred_at))) AS ms FROM ${store.db}.events
+     WHERE incident_id = {incident:String} AND occurred_at <= {as_of:DateTime64(3, 'UTC')}`,
+    { incident: scope.incidentId, as_of: chTime(scope.asOfMs) },
+  )
+  return rows[0]?.ms === null || rows[0]?.ms === undefined ? null : Number(rows[0].ms)
+}
