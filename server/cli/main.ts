@@ -90,7 +90,7 @@ function rejectionPrinter(maxErrors: number) {
     onRejected(ref: string, field: string, message: string) {
       if (printed < maxErrors) {
         printed++
-        process.stderr.write(`${ref}: ${field}: ${message}\n`)
+        process.stderr.write(field ? `${ref}: ${field}: ${message}\n` : `${ref}: ${message}\n`)
       } else suppressed++
     },
     onUnlisted(count: number, first: string, last: string) {
