@@ -42,6 +42,7 @@ export async function communicationsSeries(store: Store, scope: QueryScope, q: R
   const deltas = await store.rows<{ k: number; kind: number; n: number }>(
     `SELECT ${frame.bucketOf('d.1')} AS k, d.2 AS kind, sum(d.3) AS n
      FROM (SELECT arrayJoin(${DELTAS}) AS d FROM (${core.sql}))
+     WHERE ${frame.upToEnd('d.1')}
      GROUP BY k, kind`,
     params,
   )

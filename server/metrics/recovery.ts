@@ -47,6 +47,7 @@ export async function recoverySeries(store: Store, scope: QueryScope, q: RawQuer
     `SELECT grp, ${frame.bucketOf('d.1')} AS k, d.2 AS kind, sum(d.3) AS n, ${weight ? 'sum(d.3 * weight)' : '0'} AS wn
      FROM (SELECT ${groupBy ? 'attributes[{group_by:String}]' : "''"} AS grp, ${weight ? 'weight' : '0'} AS weight, arrayJoin(${DELTAS}) AS d
            FROM (${core.sql}))
+     WHERE ${frame.upToEnd('d.1')}
      GROUP BY grp, k, kind`,
     { ...core.params, ...frame.params, group_by: groupBy ?? '' },
   )

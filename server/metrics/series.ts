@@ -15,16 +15,19 @@ export interface SeriesFrame {
   bucketOf(expr: string): string
   /** SQL: true when a time (ms) falls inside one of the buckets (for counts "in the bucket"). */
   inWindow(expr: string): string
+  /** SQL: true when a time (ms) is at or before the last point (stale spans start in the future too). */
+  upToEnd(expr: string): string
 }
 
 export function seriesFrame(w: Window): SeriesFrame {
   const times = pointTimes(w)
-  const params: Params = { sf_first: times[0]!, sf_b: w.bucketMs, sf_last: times.length - 1, sf_lo: times[0]! - w.bucketMs }
+  const params: Params = { sf_to: w.toMs, sf_first: times[0]!, sf_b: w.bucketMs, sf_last: times.length - 1, sf_lo: times[0]! - w.bucketMs }
   return {
     times,
     params,
     bucketOf: (e) => `greatest(0, least({sf_last:Int64}, intDiv(${e} - {sf_first:Int64} + {sf_b:Int64} - 1, {sf_b:Int64})))`,
     inWindow: (e) => `(${e} > {sf_lo:Int64})`,
+    upToEnd: (e) => `(${e} <= {sf_to:Int64})`,
   }
 }
 
