@@ -103,6 +103,8 @@ export interface TimelineEvent {
   channel?: string | null
   label?: string | null
   message?: string | null
+  /** False for a broadcast (listed only with include_broadcast=true). */
+  direct?: boolean
 }
 
 export interface Timeline {
@@ -264,14 +266,18 @@ export async function downloadExport(id: string, kind: 'tenants.csv' | 'report.m
  */
 export function subscribeStream(
   id: string,
+  view: ViewParams,
+  opts: { weight?: string },
   handlers: { onUpdate(summary: Summary): void; onStatus(connected: boolean): void },
 ): () => void {
+  // The stream always reports "now"; filters and weight apply as for /summary.
+  const qs = query({ weight: opts.weight }, { ...view, asOf: undefined })
   const ctrl = new AbortController()
   let retryMs = 1000
   const run = async () => {
     while (!ctrl.signal.aborted) {
       try {
-        const res = await fetch(`${BASE}/incidents/${enc(id)}/stream`, {
+        const res = await fetch(`${BASE}/incidents/${enc(id)}/stream${qs}`, {
           headers: (() => {
             const h = authHeaders()
             h.set('accept', 'text/event-stream')

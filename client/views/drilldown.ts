@@ -108,7 +108,7 @@ function fact(label: string, value: Node | string) {
 function detail(e: TimelineEvent): HTMLElement | null {
   const bits: string[] = []
   if (e.type === 'restore_progress' && e.progress !== null && e.progress !== undefined) bits.push(`${Math.round(e.progress * 1000) / 10} % done`)
-  if (e.type === 'communication') bits.push(e.tenant_id ? `direct${e.channel ? ', ' + e.channel : ''}` : `broadcast${e.channel ? ', ' + e.channel : ''}`)
+  if (e.type === 'communication') bits.push(e.direct !== false ? `direct${e.channel ? ', ' + e.channel : ''}` : `broadcast${e.channel ? ', ' + e.channel : ''}`)
   if (e.label) bits.push(e.label)
   if (e.message) bits.push(`“${e.message}”`)
   return bits.length ? h('span', { class: 'ev-detail' }, bits.join(' · ')) : null

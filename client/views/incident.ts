@@ -16,7 +16,7 @@ import {
 import { CommunicationsChart } from '../charts/communications.js'
 import { HistogramChart } from '../charts/histogram.js'
 import { RecoveryChart } from '../charts/recovery.js'
-import { debounce, downloadBlob, downloadDataUrl, h, setText } from '../dom.js'
+import { downloadBlob, downloadDataUrl, h, setText } from '../dom.js'
 import { formatCount, formatDuration, formatPct, formatPctChange, formatTime, toIso } from '../format.js'
 import { Drilldown } from './drilldown.js'
 import { stateBadge, statusBadge, stateMessage } from './parts.js'
@@ -29,8 +29,8 @@ const DAY_MS = 86_400_000
 const HIST_BINS = 20
 const WORST_LIMIT = 10
 const SLIDER_STEPS = 1000
-/** Live refreshes at most this often, whatever the stream's rate. */
-const LIVE_MIN_INTERVAL_MS = 1000
+/** Live chart/table refreshes at most this often; the key figures follow every stream update. */
+const LIVE_MIN_INTERVAL_MS = 3000
 
 interface State {
   asOf: string | null
@@ -87,6 +87,9 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
   let meta: Incident | null = null
   let ctrl: AbortController | null = null
   let unsubscribe: (() => void) | null = null
+  let streamKey = ''
+  let firstUpdate = true
+  let lastDayAgo: Summary | null = null
   let streamConnected = false
   let loading = false
   let lastLoadAt = 0
@@ -398,14 +401,29 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
   // ---------- live ----------
   function setLive() {
     const live = meta?.status !== 'resolved' && !state.asOf
+    const key = JSON.stringify([state.attrs, state.includeBroadcast])
+    if (unsubscribe && key !== streamKey) {
+      unsubscribe()
+      unsubscribe = null
+    }
     if (live && !unsubscribe) {
-      unsubscribe = subscribeStream(incidentId, {
-        onUpdate: () => scheduleLiveRefresh(),
+      streamKey = key
+      unsubscribe = subscribeStream(incidentId, viewParams(), { weight: WEIGHT }, {
+        // The update carries the summary for this view's filters: show it at once, then
+        // refresh the charts and tables behind it.
+        onUpdate: (s) => {
+          if (state.asOf) return
+          renderSummary(s, lastDayAgo)
+          // The first update after connecting repeats what a fresh load already shows; after a
+          // reconnect it may not, so the rest of the view catches up then.
+          const fresh = firstUpdate && Date.now() - lastLoadAt < LIVE_MIN_INTERVAL_MS
+          firstUpdate = false
+          if (!fresh) scheduleLiveRefresh()
+        },
         onStatus: (connected) => {
           streamConnected = connected
+          if (connected) firstUpdate = true
           renderLive()
-          // Catch up on whatever arrived while disconnected.
-          if (connected) scheduleLiveRefresh()
         },
       })
     } else if (!live && unsubscribe) {
@@ -506,6 +524,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
           Promise.all([summaryP, dayAgoP]),
           ([s, d]) => {
             summary = s
+            lastDayAgo = d
             renderSummary(s, d)
           },
           (m) => showBanner(`Could not load the key figures: ${m}. They will retry on the next update; or reload the page.`),
@@ -639,8 +658,6 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     )
   }
 
-  const onResize = debounce(() => syncSlider(), 200)
-  window.addEventListener('resize', onResize)
   void load(false)
 
   return {
@@ -654,7 +671,6 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
       ctrl?.abort()
       unsubscribe?.()
       clearTimeout(liveTimer)
-      window.removeEventListener('resize', onResize)
       recoveryChart.destroy()
       commChart.destroy()
       histChart.destroy()

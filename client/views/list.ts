@@ -57,7 +57,8 @@ export function listView(ctx: AppContext): View {
         // A coarse bucket: about SPARK_POINTS points, in whole minutes.
         const bucket = `${Math.max(1, Math.ceil(spanS / SPARK_POINTS / 60))}m`
         try {
-          const r = await getRecovery(inc.incident_id, {}, { bucket }, ctrl.signal)
+          const range = Number.isFinite(first) && Number.isFinite(last) ? { from: new Date(first).toISOString(), to: new Date(Math.max(last, first + 60_000)).toISOString() } : {}
+          const r = await getRecovery(inc.incident_id, {}, { bucket, ...range }, ctrl.signal)
           const pts = r.series.find((s) => s.group === null)?.points ?? r.series[0]?.points ?? []
           if (!ctrl.signal.aborted) sparks.push(drawSparkline(canvas, pts))
         } catch {

@@ -1,0 +1,357 @@
+import { mkdirSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { formatCount, formatDuration, formatPct } from '../../client/format.js'
+import { createScenario } from '../../server/scenarios/index.js'
+import type { TenantMeta, WireEvent } from '../../server/scenarios/types.js'
+import { launchBrowser } from '../helpers/browser.js'
+import { testConfig, TOKENS } from '../helpers/db.js'
+import { startTestServer, type TestServer } from '../helpers/server.js'
+
+const ARTIFACTS = 'test-artifacts'
+const DAY_MS = 86_400_000
+const HOUR_MS = 3_600_000
+const NOW = Date.now()
+const ONGOING = 'e2e-outage'
+const RESOLVED = 'e2e-resolved'
+const XSS_NAME = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
+const iso = (ms: number) => new Date(ms).toISOString()
+
+let server: TestServer
+let browser: Browser
+/** Uncaught errors in any page; every test ends with none. */
+const pageErrors: string[] = []
+
+interface Summary {
+  as_of: string
+  affected: number
+  restored: number
+  down: number
+  recovery_pct: number | null
+  downtime_s: { median: number | null; p90: number | null; max: number | null }
+  first_contact_latency_s: { median: number | null }
+  waiting_first_contact: number
+  stale: number
+}
+
+async function api<T>(path: string): Promise<T> {
+  const res = await server.api(path, { token: TOKENS.read })
+  expect(res.status, `${path} answered ${res.status}`).toBe(200)
+  return (await res.json()) as T
+}
+
+async function post(path: string, body: unknown, method = 'POST') {
+  const res = await server.api(path, { token: TOKENS.ingest, method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const text = await res.text()
+  expect(res.status, `${path}: ${text}`).toBe(200)
+  return text ? (JSON.parse(text) as { accepted?: number; rejected?: number }) : {}
+}
+
+/** An ongoing incident: a synthetic scenario cut at now (so some tenants are still down), plus hand-made tenants. */
+async function loadData() {
+  const scenario = createScenario('synthetic', { seed: 7, incidentId: ONGOING, tenants: 60, startMs: NOW - 3 * DAY_MS, durationMs: 5 * DAY_MS })
+  const events: WireEvent[] = [...scenario.events()].filter((e) => Date.parse(e.occurred_at) <= NOW - 60_000)
+  const tenants: TenantMeta[] = [...scenario.tenants()]
+  tenants.push(
+    { tenant_id: 'x-xss', name: XSS_NAME, attributes: { tier: 'enterprise', region: 'eu', seats: 500 } },
+    { tenant_id: 'x-down-1', name: 'Globex Corporation', attributes: { tier: 'premium', region: 'us', seats: 120 } },
+    { tenant_id: 'x-down-2', name: 'Initech', attributes: { tier: 'standard', region: 'apac', seats: 40 } },
+  )
+  events.push(
+    { event_id: 'x-1', incident_id: ONGOING, type: 'access_lost', tenant_id: 'x-xss', occurred_at: iso(NOW - 3 * DAY_MS - 2 * HOUR_MS) },
+    { event_id: 'x-2', incident_id: ONGOING, type: 'communication', tenant_id: 'x-xss', channel: 'email', message: '<b>bold?</b> <script>window.__xss=3</script>', occurred_at: iso(NOW - 2 * DAY_MS) },
+    { event_id: 'x-3', incident_id: ONGOING, type: 'restore_started', tenant_id: 'x-xss', occurred_at: iso(NOW - DAY_MS) },
+    { event_id: 'x-4', incident_id: ONGOING, type: 'restore_progress', tenant_id: 'x-xss', progress: 0.4, occurred_at: iso(NOW - 12 * HOUR_MS) },
+    { event_id: 'x-5', incident_id: ONGOING, type: 'access_lost', tenant_id: 'x-down-1', occurred_at: iso(NOW - 2 * DAY_MS) },
+    { event_id: 'x-6', incident_id: ONGOING, type: 'access_lost', tenant_id: 'x-down-2', occurred_at: iso(NOW - 2 * DAY_MS + HOUR_MS) },
+    { event_id: 'x-7', incident_id: ONGOING, type: 'restore_started', tenant_id: 'x-down-2', occurred_at: iso(NOW - DAY_MS) },
+  )
+  // A small, finished incident from last month.
+  const old = NOW - 30 * DAY_MS
+  for (let i = 0; i < 5; i++) {
+    const t = `r-${i}`
+    tenants.push({ tenant_id: t, name: `Resolved customer ${i}`, attributes: { tier: 'free', region: 'us', seats: 5 } })
+    events.push(
+      { event_id: `r-${i}-0`, incident_id: RESOLVED, type: 'access_lost', tenant_id: t, occurred_at: iso(old + i * 60_000) },
+      { event_id: `r-${i}-1`, incident_id: RESOLVED, type: 'communication', tenant_id: t, channel: 'email', occurred_at: iso(old + HOUR_MS) },
+      { event_id: `r-${i}-2`, incident_id: RESOLVED, type: 'access_restored', tenant_id: t, occurred_at: iso(old + (i + 2) * HOUR_MS) },
+    )
+  }
+  await post('/api/v1/tenants', tenants)
+  const res = await post('/api/v1/events', events)
+  expect(res.rejected).toBe(0)
+  await post(`/api/v1/incidents/${ONGOING}`, { title: 'Storage cluster outage (e2e)', severity: 'sev1', status: 'ongoing' }, 'PUT')
+  await post(`/api/v1/incidents/${RESOLVED}`, { title: 'Login outage last month (e2e)', severity: 'sev3', status: 'resolved' }, 'PUT')
+}
+
+async function newPage(opts: { token?: string | null; dark?: boolean } = {}): Promise<{ page: Page; context: BrowserContext }> {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 1000 }, colorScheme: opts.dark ? 'dark' : 'light' })
+  const page = await context.newPage()
+  page.on('pageerror', (err) => pageErrors.push(err.message))
+  return { page, context }
+}
+
+/** Open a dashboard path logged in through the #token= fragment. */
+async function openLoggedIn(path: string, opts: { dark?: boolean } = {}) {
+  const { page, context } = await newPage(opts)
+  await page.goto(`${server.url}${path}#token=${TOKENS.read}`)
+  return { page, context }
+}
+
+/** Pixels of a canvas that differ from its top-left (background) pixel. */
+function inkedPixels(page: Page, selector: string): Promise<number> {
+  return page.$eval(selector, (el) => {
+    const c = el as HTMLCanvasElement
+    if (c.width === 0 || c.height === 0) return 0
+    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data
+    let n = 0
+    for (let i = 0; i < d.length; i += 4) {
+      if (Math.abs(d[i]! - d[0]!) + Math.abs(d[i + 1]! - d[1]!) + Math.abs(d[i + 2]! - d[2]!) + Math.abs(d[i + 3]! - d[3]!) > 40) n++
+    }
+    return n
+  })
+}
+
+async function expectChartsDrawn(page: Page) {
+  for (const chart of ['recovery', 'communications', 'histogram']) {
+    await expect.poll(() => inkedPixels(page, `canvas[data-chart="${chart}"]`), { timeout: 15_000, message: `${chart} chart has ink` }).toBeGreaterThan(2000)
+  }
+  // No chart is covered by a loading, empty or error overlay.
+  expect(await page.locator('.chart-box .overlay:not([hidden])').count()).toBe(0)
+}
+
+const text = (page: Page, selector: string) => page.locator(selector).first().innerText()
+const shownAsOf = (page: Page) => page.locator('[data-testid="as-of"]').getAttribute('data-as-of')
+
+const KPI_KEYS = ['recovery_pct', 'restored_of_affected', 'down', 'downtime_median', 'downtime_p90', 'downtime_max', 'first_contact_median', 'waiting_first_contact', 'stale']
+
+/** The shown moment and key figures, read in one go (a live update cannot fall between them). */
+function shownKpis(page: Page) {
+  return page.evaluate((keys) => {
+    const out: Record<string, string | null> = { as_of: document.querySelector('[data-testid="as-of"]')?.getAttribute('data-as-of') ?? null }
+    for (const k of keys) out[k] = document.querySelector(`[data-kpi="${k}"]`)?.textContent ?? null
+    return out
+  }, KPI_KEYS)
+}
+
+/** The figures shown equal the API summary at the shown moment, formatted as the UI does. */
+async function expectKpisMatch(page: Page) {
+  const shown = await shownKpis(page)
+  expect(shown.as_of).toMatch(/^\d{4}-\d\d-\d\dT/)
+  const s = await api<Summary>(`/api/v1/incidents/${ONGOING}/summary?as_of=${encodeURIComponent(shown.as_of!)}&weight=seats`)
+  expect(s.as_of).toBe(shown.as_of)
+  expect(shown).toEqual({
+    as_of: s.as_of,
+    recovery_pct: formatPct(s.recovery_pct),
+    restored_of_affected: `${formatCount(s.restored)} of ${formatCount(s.affected)} affected customers have access again`,
+    down: formatCount(s.down),
+    downtime_median: formatDuration(s.downtime_s.median),
+    downtime_p90: formatDuration(s.downtime_s.p90),
+    downtime_max: formatDuration(s.downtime_s.max),
+    first_contact_median: formatDuration(s.first_contact_latency_s.median),
+    waiting_first_contact: formatCount(s.waiting_first_contact),
+    stale: formatCount(s.stale),
+  })
+  return s
+}
+
+beforeAll(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true })
+  server = await startTestServer(testConfig(), { clientDir: 'dist/client' })
+  await loadData()
+  browser = await launchBrowser()
+})
+
+afterEach(() => {
+  expect(pageErrors).toEqual([])
+})
+
+afterAll(async () => {
+  await browser?.close()
+  await server?.stop()
+})
+
+describe('dashboard in headless Chromium', () => {
+  it('login form rejects a wrong token with a message, then accepts a valid one and shows the incident list', async () => {
+    const { page, context } = await newPage()
+    await page.goto(server.url + '/')
+    await expect.poll(() => page.locator('[data-view="login"]').count()).toBe(1)
+    await page.screenshot({ path: join(ARTIFACTS, 'login.png') })
+    await page.fill('#token', 'not-a-real-token')
+    await page.click('button[type="submit"]')
+    await expect.poll(() => text(page, '.login-status')).toContain('not accepted')
+    await page.fill('#token', TOKENS.read)
+    await page.click('button[type="submit"]')
+    await page.waitForSelector('[data-view="list"] tr[data-incident]')
+    expect(await page.evaluate(() => sessionStorage.getItem('aftermath.token'))).toBe(TOKENS.read)
+    await context.close()
+  })
+
+  it('a #token= login link logs in and removes the token from the address bar', async () => {
+    const { page, context } = await openLoggedIn('/')
+    await page.waitForSelector('[data-view="list"] tr[data-incident]')
+    expect(page.url()).toBe(server.url + '/')
+    expect(await page.evaluate(() => location.hash)).toBe('')
+    await context.close()
+  })
+
+  it('a token the server rejects later sends the viewer back to login with a message', async () => {
+    const { page, context } = await newPage()
+    await page.goto(`${server.url}/#token=stale-token-value`)
+    await page.waitForSelector('[data-view="login"]')
+    await expect.poll(() => text(page, '.login-status')).toContain('valid token')
+    await context.close()
+  })
+
+  it('incident list shows every incident, ongoing first, with the API figures and drawn sparklines', async () => {
+    const { page, context } = await openLoggedIn('/')
+    await page.waitForSelector('[data-view="list"] tr[data-incident]')
+    const { incidents } = await api<{ incidents: { incident_id: string; affected: number; restored: number; recovery_pct: number | null }[] }>('/api/v1/incidents')
+    const ids = await page.locator('tr[data-incident]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-incident')))
+    expect(ids).toEqual([ONGOING, RESOLVED])
+    expect(incidents.map((i) => i.incident_id).sort()).toEqual([ONGOING, RESOLVED].sort())
+    for (const inc of incidents) {
+      const row = `tr[data-incident="${inc.incident_id}"]`
+      expect(await text(page, `${row} [data-field="affected"]`)).toBe(formatCount(inc.affected))
+      expect(await text(page, `${row} [data-field="recovery_pct"]`)).toBe(formatPct(inc.recovery_pct))
+      await expect.poll(() => inkedPixels(page, `${row} canvas`), { timeout: 10_000 }).toBeGreaterThan(50)
+    }
+    await page.screenshot({ path: join(ARTIFACTS, 'list.png'), fullPage: true })
+    await page.click(`tr[data-incident="${ONGOING}"] a`)
+    await page.waitForSelector('[data-view="incident"]')
+    expect(new URL(page.url()).pathname).toBe(`/incidents/${ONGOING}`)
+    await context.close()
+  })
+
+  it('incident view draws every chart and shows KPIs equal to the API summary at the shown moment, in light and dark', async () => {
+    const { page, context } = await openLoggedIn(`/incidents/${ONGOING}`)
+    await expectChartsDrawn(page)
+    await expectKpisMatch(page)
+    await page.screenshot({ path: join(ARTIFACTS, 'incident-light.png'), fullPage: true })
+    await page.screenshot({ path: join(ARTIFACTS, 'incident-light-top.png') })
+    await page.locator('.grid2').screenshot({ path: join(ARTIFACTS, 'incident-light-downtime.png') })
+
+    await page.click('#theme-toggle')
+    await expect.poll(() => page.evaluate(() => document.documentElement.dataset.theme)).toBe('dark')
+    await expectChartsDrawn(page)
+    await page.screenshot({ path: join(ARTIFACTS, 'incident-dark.png'), fullPage: true })
+    await page.screenshot({ path: join(ARTIFACTS, 'incident-dark-top.png') })
+    await context.close()
+  })
+
+  it('customers table sorts and searches on the server, in the API order', async () => {
+    const asOf = iso(NOW - 6 * HOUR_MS)
+    const { page, context } = await openLoggedIn(`/incidents/${ONGOING}?as_of=${encodeURIComponent(asOf)}`)
+    const rowIds = () => page.locator('[data-testid="customers-table"] tbody tr[data-tenant]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-tenant')))
+    const apiIds = async (params: string) =>
+      (await api<{ rows: { tenant_id: string }[] }>(`/api/v1/incidents/${ONGOING}/tenants?as_of=${encodeURIComponent(asOf)}&limit=50&${params}`)).rows.map((r) => r.tenant_id)
+
+    // Default: downtime, longest first.
+    await expect.poll(rowIds, { timeout: 10_000 }).toEqual(await apiIds('sort=downtime_s&order=desc'))
+    await page.click('button[data-sort="tenant_id"]')
+    await expect.poll(rowIds).toEqual(await apiIds('sort=tenant_id&order=asc'))
+    await page.click('button[data-sort="tenant_id"]')
+    await expect.poll(rowIds).toEqual(await apiIds('sort=tenant_id&order=desc'))
+    await page.click('button[data-sort="first_contact_latency_s"]')
+    await expect.poll(rowIds).toEqual(await apiIds('sort=first_contact_latency_s&order=desc'))
+    expect(await page.locator('th[aria-sort="descending"] button[data-sort="first_contact_latency_s"]').count()).toBe(1)
+
+    // Keyboard: a header is a button reachable with Tab and pressed with Enter.
+    await page.focus('button[data-sort="max_comm_gap_s"]')
+    await page.keyboard.press('Enter')
+    await expect.poll(rowIds).toEqual(await apiIds('sort=max_comm_gap_s&order=desc'))
+
+    await page.fill('[data-testid="table-search"]', 'Globex')
+    await expect.poll(rowIds).toEqual(await apiIds('sort=max_comm_gap_s&order=desc&q=Globex'))
+    expect(await rowIds()).toEqual(['x-down-1'])
+    await page.fill('[data-testid="table-search"]', 't0000')
+    const expected = await apiIds('sort=max_comm_gap_s&order=desc&q=t0000')
+    expect(expected.length).toBeGreaterThan(1)
+    await expect.poll(rowIds).toEqual(expected)
+    await context.close()
+  })
+
+  it('the time slider moves the whole view to the API figures at the chosen as_of; Live returns to now', async () => {
+    const { page, context } = await openLoggedIn(`/incidents/${ONGOING}`)
+    await expectChartsDrawn(page)
+    const liveAsOf = await shownAsOf(page)
+    await page.locator('[data-testid="time-slider"]').fill('400')
+    await expect.poll(async () => (await shownAsOf(page)) !== liveAsOf, { timeout: 10_000 }).toBe(true)
+    const asOf = (await shownAsOf(page))!
+    expect(new URL(page.url()).searchParams.get('as_of')).toBe(asOf)
+    expect(Date.parse(asOf)).toBeLessThan(NOW - DAY_MS)
+    await page.waitForFunction(() => !document.querySelector('[data-view="incident"]')!.classList.contains('busy'))
+    const s = await expectKpisMatch(page)
+    expect(s.as_of).toBe(asOf)
+    // The slider's moment differs from now: the figures really changed with it.
+    const live = await api<Summary>(`/api/v1/incidents/${ONGOING}/summary?as_of=${encodeURIComponent(liveAsOf!)}`)
+    expect(s.restored).not.toBe(live.restored)
+    await expectChartsDrawn(page)
+    expect(await text(page, '[data-testid="live"]')).toContain('Viewing the past')
+
+    await page.click('[data-testid="live-button"]')
+    await expect.poll(async () => Date.parse((await shownAsOf(page)) ?? '0'), { timeout: 10_000 }).toBeGreaterThan(Date.parse(liveAsOf!) - 1)
+    expect(new URL(page.url()).searchParams.get('as_of')).toBeNull()
+    await context.close()
+  })
+
+  it('a customer row opens its timeline (chart and ordered events) with the keyboard', async () => {
+    const { page, context } = await openLoggedIn(`/incidents/${ONGOING}`)
+    await expectChartsDrawn(page)
+    await page.fill('[data-testid="table-search"]', 'Initech')
+    const row = page.locator('[data-testid="customers-table"] tbody tr[data-tenant="x-down-2"]')
+    await row.waitFor()
+    await row.focus()
+    await page.keyboard.press('Enter')
+    const dialog = page.locator('[data-testid="drilldown"]')
+    await dialog.locator('ol.events li').first().waitFor()
+    expect(await dialog.locator('#drill-title').innerText()).toBe('Initech')
+    const items = await dialog.locator('ol.events li .ev-type').allInnerTexts()
+    expect(items).toEqual(['Lost access', 'Restore started'])
+    await expect.poll(() => inkedPixels(page, '[data-testid="drilldown"] canvas')).toBeGreaterThan(500)
+    await page.screenshot({ path: join(ARTIFACTS, 'drilldown.png') })
+    await page.keyboard.press('Escape')
+    await expect.poll(() => dialog.evaluate((d) => (d as HTMLDialogElement).open)).toBe(false)
+    await context.close()
+  })
+
+  it('a tenant name holding markup renders as text, never as HTML', async () => {
+    const { page, context } = await openLoggedIn(`/incidents/${ONGOING}`)
+    await page.fill('[data-testid="table-search"]', 'x-xss')
+    const cell = page.locator('[data-testid="customers-table"] tr[data-tenant="x-xss"] .cust-name')
+    await cell.waitFor()
+    expect(await cell.innerText()).toBe(XSS_NAME)
+    await page.locator('.worst-row[data-tenant="x-xss"]').waitFor()
+    expect(await page.locator('.worst-row[data-tenant="x-xss"] .worst-name').innerText()).toBe(XSS_NAME)
+    await page.locator('.worst-row[data-tenant="x-xss"]').click()
+    const dialog = page.locator('[data-testid="drilldown"]')
+    await dialog.locator('ol.events li').first().waitFor()
+    expect(await dialog.locator('#drill-title').innerText()).toBe(XSS_NAME)
+    expect(await dialog.locator('.ev-communication .ev-detail').innerText()).toContain('<script>window.__xss=3</script>')
+    expect(await page.locator('main img, main script, dialog img, dialog b').count()).toBe(0)
+    expect(await page.evaluate(() => (window as unknown as { __xss?: number }).__xss)).toBeUndefined()
+    await context.close()
+  })
+
+  it('an event posted to the ingest API shows in the open live view within 3 seconds, without a reload', async () => {
+    const { page, context } = await openLoggedIn(`/incidents/${ONGOING}`)
+    await expectChartsDrawn(page)
+    await page.waitForSelector('[data-view="incident"][data-live="true"]', { timeout: 10_000 })
+    const before = await api<Summary>(`/api/v1/incidents/${ONGOING}/summary`)
+    await page.evaluate(() => ((window as unknown as { __sameDocument: boolean }).__sameDocument = true))
+    expect(await text(page, '[data-kpi="down"]')).toBe(formatCount(before.down))
+
+    const started = Date.now()
+    await post('/api/v1/events', [{ event_id: 'live-1', incident_id: ONGOING, type: 'access_restored', tenant_id: 'x-down-1', occurred_at: iso(Date.now() - 1000) }])
+    const after = await api<Summary>(`/api/v1/incidents/${ONGOING}/summary`)
+    expect(after.down).toBe(before.down - 1)
+    await page.waitForFunction((want) => document.querySelector('[data-kpi="down"]')?.textContent === want, formatCount(after.down), {
+      timeout: Math.max(1, 3000 - (Date.now() - started)),
+    })
+    expect(Date.now() - started).toBeLessThan(3000)
+    expect(await text(page, '[data-kpi="recovery_pct"]')).toBe(formatPct(after.recovery_pct))
+    expect(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true)
+    await context.close()
+  })
+})
