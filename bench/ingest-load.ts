@@ -1,0 +1,178 @@
+/**
+ * Ingest load generator: sustained events/s over HTTP.
+ *
+ *   npx tsx bench/ingest-load.ts [--url http://127.0.0.1:3000 --token T] [--seconds 20] [--concurrency 8] [--batch 1000]
+ *
+ * Without --url it starts its own server (`node --import tsx server/main.ts`) on a throwaway
+ * data directory, so client and server are separate processes. Each of `concurrency`
+ * keep-alive connections POSTs NDJSON bodies of `batch` events, prepared in advance, back to
+ * back; prints events/s and request latency p50/p99 (and the server's peak RSS when it owns it).
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import http from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+
+const { values: args } = parseArgs({
+  options: {
+    url: { type: 'string' },
+    token: { type: 'string' },
+    seconds: { type: 'string', default: '20' },
+    concurrency: { type: 'string', default: '8' },
+    batch: { type: 'string', default: '1000' },
+    bodies: { type: 'string', default: '200' },
+  },
+})
+const seconds = Number(args.seconds)
+const concurrency = Number(args.concurrency)
+const batch = Number(args.batch)
+const distinctBodies = Number(args.bodies)
+
+const TYPES = ['access_lost', 'access_restored', 'restore_started', 'restore_progress', 'communication'] as const
+
+function prepareBodies(): Buffer[] {
+  const t0 = Date.parse('2022-04-05T07:38:00.000Z')
+  const bodies: Buffer[] = []
+  let n = 0
+  for (let b = 0; b < distinctBodies; b++) {
+    let s = ''
+    for (let i = 0; i < batch; i++, n++) {
+      const type = TYPES[n % TYPES.length]!
+      const e: Record<string, unknown> = {
+        event_id: `load-${n}`,
+        incident_id: 'load-incident',
+        type,
+        occurred_at: new Date(t0 + n * 37).toISOString(),
+        tenant_id: `tenant-${n % 50_000}`,
+      }
+      if (type === 'restore_progress') e.progress = (n % 100) / 100
+      if (type === 'communication') {
+        e.channel = 'email'
+        e.message = 'We are restoring your site; next update within 24 hours.'
+      }
+      s += JSON.stringify(e) + '\n'
+    }
+    bodies.push(Buffer.from(s))
+  }
+  return bodies
+}
+
+async function startServer(): Promise<{ url: string; token: string; child: ChildProcess; dataDir: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'aftermath-load-'))
+  const token = 'bench-ingest-token'
+  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+    env: {
+      ...process.env,
+      AFTERMATH_PORT: '0',
+      AFTERMATH_DATA_DIR: dataDir,
+      AFTERMATH_DEMO: '0',
+      AFTERMATH_LOG_LEVEL: 'warn',
+      AFTERMATH_TOKENS: `ingest:${token}`,
+      AFTERMATH_RATE_LIMIT_RPS: '0',
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  })
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = ''
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString()
+      const m = /aftermath listening on (http:\/\/\S+)/.exec(buf)
+      if (m) resolve(m[1]!)
+    })
+    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)))
+  })
+  return { url, token, child, dataDir }
+}
+
+function rssMb(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+    return m ? Number(m[1]) / 1024 : 0
+  } catch {
+    return 0
+  }
+}
+
+async function main() {
+  const own = args.url ? null : await startServer()
+  const url = new URL('/api/v1/events', args.url ?? own!.url)
+  const token = args.token ?? own!.token
+  const bodies = prepareBodies()
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
+
+  const post = (body: Buffer) =>
+    new Promise<number>((resolve, reject) => {
+      const req = http.request(
+        url,
+        {
+          method: 'POST',
+          agent,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/x-ndjson', 'content-length': body.length },
+        },
+        (res) => {
+          const chunks: Buffer[] = []
+          res.on('data', (c: Buffer) => chunks.push(c))
+          res.on('end', () => {
+            if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 300)}`))
+            resolve(JSON.parse(Buffer.concat(chunks).toString()).accepted as number)
+          })
+        },
+      )
+      req.on('error', reject)
+      req.end(body)
+    })
+
+  // Warm-up: JIT, first parts, connections.
+  await Promise.all(Array.from({ length: concurrency }, (_, i) => post(bodies[i % bodies.length]!)))
+
+  const latenciesMs: number[] = []
+  let accepted = 0
+  let next = 0
+  let peakRss = 0
+  const sampler = own ? setInterval(() => (peakRss = Math.max(peakRss, rssMb(own.child.pid!))), 250) : null
+  const cpu0 = process.cpuUsage()
+  const start = performance.now()
+  const deadline = start + seconds * 1000
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        const body = bodies[next++ % bodies.length]!
+        const t = performance.now()
+        const n = await post(body) // not `accepted += await …`: that reads `accepted` before the await
+        accepted += n
+        latenciesMs.push(performance.now() - t)
+      }
+    }),
+  )
+  const elapsedS = (performance.now() - start) / 1000
+  const cpu = process.cpuUsage(cpu0)
+  if (sampler) clearInterval(sampler)
+  latenciesMs.sort((a, b) => a - b)
+  const q = (p: number) => latenciesMs[Math.min(latenciesMs.length - 1, Math.floor(p * latenciesMs.length))]!
+  console.log(
+    JSON.stringify({
+      events_per_s: Math.round(accepted / elapsedS),
+      events: accepted,
+      requests: latenciesMs.length,
+      seconds: Number(elapsedS.toFixed(2)),
+      concurrency,
+      batch,
+      latency_ms: { p50: Number(q(0.5).toFixed(1)), p99: Number(q(0.99).toFixed(1)), max: Number(latenciesMs.at(-1)!.toFixed(1)) },
+      client_cpu_pct: Math.round(((cpu.user + cpu.system) / 1e6 / elapsedS) * 100),
+      ...(own ? { server_peak_rss_mb: Math.round(peakRss) } : {}),
+    }),
+  )
+  agent.destroy()
+  if (own) {
+    own.child.kill('SIGTERM')
+    await new Promise((r) => own.child.once('exit', r))
+    rmSync(own.dataDir, { recursive: true, force: true })
+  }
+}
+
+main().catch((err) => {
+  console.error(err)
+  process.exit(1)
+})
