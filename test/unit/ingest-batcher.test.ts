@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest'
+import { Batcher, toJsonEachRow, type Batch } from '../../server/ingest/batcher.js'
+import type { EventRow } from '../../server/ingest/types.js'
+
+const row = (id: string, incident = 'inc-1'): EventRow => ({
+  incident_id: incident,
+  tenant_id: 't',
+  event_id: id,
+  type: 'access_lost',
+  occurred_at: '2022-04-05 07:38:00.000',
+  progress: null,
+  channel: '',
+  label: '',
+  message: '',
+})
+const ids = (b: Batch) => b.body.toString().trim().split('\n').map((l) => JSON.parse(l).event_id)
+
+describe('Batcher (group commit)', () => {
+  it('shares one write between concurrent submissions and resolves each after it', async () => {
+    const writes: Batch[] = []
+    const b = new Batcher({ flushMaxEvents: 1000, flushIntervalMs: 20, write: async (batch) => void writes.push(batch) })
+    await Promise.all([b.submit([row('a')]), b.submit([row('b'), row('c')]), b.submit([row('d', 'inc-2')])])
+    expect(writes.map(ids)).toEqual([['a', 'b', 'c', 'd']])
+    expect(writes[0]!.rows).toBe(4)
+    expect([...writes[0]!.incidents]).toEqual(['inc-1', 'inc-2'])
+  })
+
+  it('cuts a batch at flushMaxEvents without splitting a submission, and queues while a write runs', async () => {
+    const writes: string[][] = []
+    let release!: () => void
+    const gate = new Promise<void>((r) => (release = r))
+    const b = new Batcher({
+      flushMaxEvents: 3,
+      flushIntervalMs: 10_000,
+      write: async (batch) => {
+        writes.push(ids(batch))
+        if (writes.length === 1) await gate
+      },
+    })
+    const p1 = b.submit([row('a'), row('b'), row('c')]) // full: written at once
+    const p2 = b.submit([row('d'), row('e')])
+    const p3 = b.submit([row('f'), row('g')]) // would exceed 3 with d,e: next batch
+    const p4 = b.submit([row('h'), row('i'), row('j'), row('k')]) // larger than the limit: alone
+    await new Promise((r) => setTimeout(r, 20))
+    expect(writes).toEqual([['a', 'b', 'c']]) // one write in flight; the rest wait
+    release()
+    await Promise.all([p1, p2, p3, p4])
+    expect(writes).toEqual([['a', 'b', 'c'], ['d', 'e'], ['f', 'g'], ['h', 'i', 'j', 'k']])
+  })
+
+  it('rejects every submission of a failed write, and later ones still go through', async () => {
+    let fail = true
+    const b = new Batcher({
+      flushMaxEvents: 100,
+      flushIntervalMs: 5,
+      write: async () => {
+        if (fail) throw new Error('boom')
+      },
+    })
+    const results = await Promise.allSettled([b.submit([row('a')]), b.submit([row('b')])])
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected'])
+    fail = false
+    await expect(b.submit([row('c')])).resolves.toBeUndefined()
+  })
+
+  it('flushes everything queued on close, then refuses new submissions with 503', async () => {
+    const writes: string[][] = []
+    const b = new Batcher({ flushMaxEvents: 1000, flushIntervalMs: 60_000, write: async (batch) => void writes.push(ids(batch)) })
+    const p = b.submit([row('a')])
+    await b.close()
+    await p
+    expect(writes).toEqual([['a']])
+    await expect(b.submit([row('b')])).rejects.toMatchObject({ status: 503 })
+  })
+})
+
+describe('toJsonEachRow', () => {
+  it('serializes rows as JSON lines that parse back to the same rows, escaping text', () => {
+    const rows = [row('x'), { ...row('"quoted"\n🏢'), type: 'restore_progress' as const, progress: 0.125, message: 'a\\b\u2028' }]
+    const lines = toJsonEachRow(rows).toString('utf8').split('\n')
+    expect(lines.at(-1)).toBe('')
+    expect(lines.slice(0, -1).map((l) => JSON.parse(l))).toEqual(rows)
+  })
+})

@@ -1,0 +1,102 @@
+import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { pino } from 'pino'
+import { afterEach, describe, expect, it } from 'vitest'
+import { Spool } from '../../server/ingest/spool.js'
+
+const log = pino({ level: 'silent' })
+const dirs: string[] = []
+const freshDir = () => {
+  const d = mkdtempSync(join(tmpdir(), 'aftermath-spool-'))
+  dirs.push(d)
+  return join(d, 'spool')
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
+})
+
+const batch = (ids: string[], incident = 'inc-1') => ({
+  rows: ids.length,
+  incidents: [incident],
+  body: Buffer.from(ids.map((id) => JSON.stringify({ event_id: id, incident_id: incident }) + '\n').join('')),
+})
+const idsOf = (body: Buffer) => body.toString().trim().split('\n').map((l) => JSON.parse(l).event_id)
+
+async function drain(spool: Spool, maxRows = 1000): Promise<string[]> {
+  const out: string[] = []
+  for (;;) {
+    const next = await spool.peek(maxRows)
+    if (!next) return out
+    out.push(...idsOf(next.batch.body))
+    await next.commit()
+  }
+}
+
+describe('Spool', () => {
+  it('gives batches back in append order, across a reopen, and deletes segments once drained', async () => {
+    const dir = freshDir()
+    const a = await Spool.open(dir, log)
+    await a.append(batch(['1', '2']))
+    await a.append(batch(['3']))
+    expect([a.events, a.empty]).toEqual([3, false])
+    await a.close()
+
+    const b = await Spool.open(dir, log) // what a restarted process sees
+    expect(b.events).toBe(3)
+    await b.append(batch(['4'], 'inc-2'))
+    expect(readdirSync(dir)).toHaveLength(2) // a reopened spool never appends to an old segment
+    const first = await b.peek(1000)
+    expect([idsOf(first!.batch.body), first!.batch.incidents, first!.batch.rows]).toEqual([['1', '2', '3'], ['inc-1'], 3])
+    await first!.commit()
+    expect(await drain(b)).toEqual(['4'])
+    expect([b.events, b.empty, readdirSync(dir)]).toEqual([0, true, []])
+    await b.close()
+  })
+
+  it('returns at most maxRows rows per peek (but always at least one record)', async () => {
+    const dir = freshDir()
+    const s = await Spool.open(dir, log)
+    await s.append(batch(['1', '2']))
+    await s.append(batch(['3', '4']))
+    await s.append(batch(['5']))
+    const p = await s.peek(3)
+    expect(idsOf(p!.batch.body)).toEqual(['1', '2'])
+    await p!.commit()
+    expect(await drain(s, 1)).toEqual(['3', '4', '5'])
+    await s.close()
+  })
+
+  it('ignores a torn last record (crash mid-write) and keeps the records before it', async () => {
+    const dir = freshDir()
+    const s = await Spool.open(dir, log)
+    await s.append(batch(['1']))
+    await s.append(batch(['2', '3']))
+    await s.close()
+    const [seg] = readdirSync(dir)
+    const path = join(dir, seg!)
+    truncateSync(path, statSync(path).size - 5) // the second record lost its tail
+
+    const r = await Spool.open(dir, log)
+    expect(r.events).toBe(1)
+    expect(await drain(r)).toEqual(['1'])
+    await r.close()
+  })
+
+  it('detects a corrupted payload by its checksum', async () => {
+    const dir = freshDir()
+    const s = await Spool.open(dir, log)
+    await s.append(batch(['1']))
+    await s.close()
+    const path = join(dir, readdirSync(dir)[0]!)
+    // A full-length but garbage record after the good one.
+    const header = Buffer.alloc(16)
+    header.writeUInt32BE(0x414d5350, 0)
+    header.writeUInt32BE(4, 4)
+    header.writeUInt32BE(12345, 8)
+    appendFileSync(path, Buffer.concat([header, Buffer.from('junk')]))
+    const r = await Spool.open(dir, log)
+    expect(await drain(r)).toEqual(['1'])
+    await r.close()
+  })
+})
