@@ -150,7 +150,7 @@ export class CommunicationsChart {
             label: (item) => this.tooltipLabel(item),
           },
         },
-        annotation: { annotations: milestoneAnnotations(d, theme.milestone, theme.background) },
+        annotation: { annotations: milestoneAnnotations(d, theme.milestone, theme.background, this.canvas.clientWidth) },
       },
     }
     this.chart.update('none')

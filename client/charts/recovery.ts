@@ -2,7 +2,7 @@ import type { ChartDataset, TooltipItem } from 'chart.js'
 import type { AnnotationOptions } from 'chartjs-plugin-annotation'
 import type { RecoveryPoint, Summary } from '../api.js'
 import { formatCount, formatPct, formatTime, type TimeZoneMode } from '../format.js'
-import { backgroundPlugin, Chart, chartTheme, DASHES, FAST, fixedWidth, timeAxis, withAlpha } from './setup.js'
+import { AXIS_WIDTH_PX, backgroundPlugin, Chart, chartTheme, DASHES, FAST, fixedWidth, timeAxis, withAlpha } from './setup.js'
 
 export interface RecoveryChartData {
   overall: RecoveryPoint[]
@@ -52,7 +52,7 @@ export class RecoveryChart {
         yAxisID: 'y2',
         stack: 'stages',
         borderColor: withAlpha(color, 0.9),
-        backgroundColor: withAlpha(color, 0.22),
+        backgroundColor: withAlpha(color, 0.16),
         borderWidth: 1,
         fill: datasets.length === 0 ? 'origin' : '-1',
         stepped: 'after',
@@ -115,6 +115,8 @@ export class RecoveryChart {
           position: 'right',
           stacked: true,
           beginAtZero: true,
+          // Head room so the stage areas sit in the lower part, beneath the recovery line's story.
+          suggestedMax: Math.max(1, ...d.overall.map((p) => p.not_started + p.in_progress + p.completed)) * 1.8,
           afterFit: fixedWidth,
           title: { display: true, text: 'customers down, by stage', color: theme.muted },
           ticks: { color: theme.muted, precision: 0, callback: (v) => formatCount(Number(v)) },
@@ -131,7 +133,7 @@ export class RecoveryChart {
             label: (item) => this.tooltipLabel(item),
           },
         },
-        annotation: { annotations: milestoneAnnotations(d, theme.milestone, theme.background) },
+        annotation: { annotations: milestoneAnnotations(d, theme.milestone, theme.background, this.canvas.clientWidth) },
       },
     }
     this.chart.update('none')
@@ -157,20 +159,24 @@ export class RecoveryChart {
   }
 }
 
-/** Vertical lines for milestones, labels staggered over three heights so neighbours do not overlap. */
+/**
+ * Vertical lines for milestones. Labels go on the lowest row where they do not overlap a
+ * neighbour, estimated from the plot width (px) and the label length.
+ */
 export function milestoneAnnotations(
   d: { milestones: Summary['milestones'] | null; minMs: number; maxMs: number },
   color: string,
   background: string,
+  canvasWidthPx: number,
 ): Record<string, AnnotationOptions> {
   const m = d.milestones
   if (!m) return {}
   const marks: { at: string | null; label: string }[] = [
     { at: m.first_impact_at, label: 'First impact' },
     { at: m.first_contact_at, label: 'First contact' },
-    { at: m.pct50_at, label: '50 %' },
-    { at: m.pct90_at, label: '90 %' },
-    { at: m.pct100_at, label: '100 %' },
+    { at: m.pct50_at, label: '50 % back' },
+    { at: m.pct90_at, label: '90 % back' },
+    { at: m.pct100_at, label: '100 % back' },
     ...m.events.map((e) => ({ at: e.at, label: e.label.length > 28 ? e.label.slice(0, 27) + '…' : e.label })),
   ]
   const out: Record<string, AnnotationOptions> = {}
@@ -179,7 +185,15 @@ export function milestoneAnnotations(
     .map((x) => ({ ms: Date.parse(x.at), label: x.label }))
     .filter((x) => x.ms >= d.minMs && x.ms <= d.maxMs)
     .sort((a, b) => a.ms - b.ms)
+  const plotPx = Math.max(200, canvasWidthPx - 2 * AXIS_WIDTH_PX)
+  const rowEnds: number[] = []
+  const ROWS = 5
   shown.forEach((x, i) => {
+    const centre = ((x.ms - d.minMs) / Math.max(1, d.maxMs - d.minMs)) * plotPx
+    const half = (x.label.length * 6.2 + 10) / 2
+    let row = rowEnds.findIndex((end) => end + 4 < centre - half)
+    if (row < 0) row = rowEnds.length < ROWS ? rowEnds.length : rowEnds.indexOf(Math.min(...rowEnds))
+    rowEnds[row] = centre + half
     out[`m${i}`] = {
       type: 'line',
       scaleID: 'x',
@@ -191,8 +205,8 @@ export function milestoneAnnotations(
         display: true,
         content: x.label,
         position: 'start',
-        yAdjust: 4 + (i % 3) * 20,
-        backgroundColor: withAlphaAny(background, 0.88),
+        yAdjust: 2 + row * 19,
+        backgroundColor: withAlphaAny(background, 0.9),
         color,
         font: { size: 11, weight: 'normal' },
         padding: { x: 4, y: 2 },

@@ -114,8 +114,8 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
   const filterForm = h('form', { class: 'filter-form' }, attrName, attrValue, attrNames, attrValues, h('button', { type: 'submit' }, 'Add filter'))
   const broadcastBox = h('input', { type: 'checkbox', id: 'include-broadcast' })
   broadcastBox.checked = state.includeBroadcast
-  const csvButton = h('button', { type: 'button', class: 'ghost' }, '⭳ Customers CSV')
-  const reportButton = h('button', { type: 'button', class: 'ghost' }, '⭳ Report (Markdown)')
+  const csvButton = h('button', { type: 'button', class: 'ghost' }, '↓ Customers CSV')
+  const reportButton = h('button', { type: 'button', class: 'ghost' }, '↓ Report (Markdown)')
 
   const header = h(
     'header',
@@ -166,7 +166,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
   const kP90 = kpi('downtime_p90', 'p90 downtime')
   const kMax = kpi('downtime_max', 'Worst downtime')
   const kContact = kpi('first_contact_median', 'Median time to first contact')
-  const kWaiting = kpi('waiting_first_contact', '⏳ Waiting for first contact')
+  const kWaiting = kpi('waiting_first_contact', '○ Waiting for first contact')
   const kStale = kpi('stale', '⚠ Stale')
   const kpis = h('section', { class: 'kpis', 'aria-label': 'Key figures' }, ...[kDown, kMedian, kP90, kMax, kContact, kWaiting, kStale].map((k) => k.card))
 
@@ -174,7 +174,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
   const chartCard = (titleText: string, help: string, heightClass: string, tools: HTMLElement[] = []) => {
     const canvas = h('canvas', { role: 'img', 'aria-label': titleText })
     const overlay = h('div', { class: 'overlay', hidden: true })
-    const png = h('button', { type: 'button', class: 'ghost small', title: 'Download this chart as PNG' }, '⭳ PNG')
+    const png = h('button', { type: 'button', class: 'ghost small', title: 'Download this chart as PNG' }, '↓ PNG')
     const card = h(
       'section',
       { class: 'card chart-card' },
@@ -437,10 +437,10 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
   function renderLive() {
     liveIndicator.className = 'live'
     if (meta?.status === 'resolved') {
-      liveIndicator.textContent = state.asOf ? '⏸ Viewing the past' : ''
+      liveIndicator.textContent = state.asOf ? '↺ Viewing the past' : ''
       liveIndicator.classList.add(state.asOf ? 'live-past' : 'live-off')
     } else if (state.asOf) {
-      liveIndicator.textContent = '⏸ Viewing the past — press Live to follow the incident'
+      liveIndicator.textContent = '↺ Viewing the past — press Live to follow the incident'
       liveIndicator.classList.add('live-past')
     } else if (streamConnected) {
       liveIndicator.textContent = '● Live — updates as events arrive'

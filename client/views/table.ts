@@ -33,7 +33,7 @@ const COLUMNS: Column[] = [
         : '—',
   },
   { label: 'First lost access', sort: 'first_lost_at', cell: (r, tz) => formatTime(r.first_lost_at, tz) },
-  { label: 'First contact after', sort: 'first_contact_latency_s', num: true, cell: (r) => (r.first_contact_latency_s === null ? h('span', { class: 'waiting' }, '⏳ waiting') : formatDuration(r.first_contact_latency_s)) },
+  { label: 'First contact after', sort: 'first_contact_latency_s', num: true, cell: (r) => (r.first_contact_latency_s === null ? h('span', { class: 'waiting' }, '○ waiting') : formatDuration(r.first_contact_latency_s)) },
   { label: 'Updates', num: true, cell: (r) => formatCount(r.communications) },
   { label: 'Longest silence', sort: 'max_comm_gap_s', num: true, cell: (r) => formatDuration(r.max_comm_gap_s) },
 ]

@@ -99,7 +99,10 @@ async function openLoggedIn(path: string, opts: { dark?: boolean } = {}) {
   return { page, context }
 }
 
-/** Pixels of a canvas that differ from its top-left (background) pixel. */
+/**
+ * Pixels of a canvas that differ from its top-left (background) pixel and are coloured:
+ * axes, grid and text are grey, so only drawn data (lines, bars, areas) counts.
+ */
 function inkedPixels(page: Page, selector: string): Promise<number> {
   return page.$eval(selector, (el) => {
     const c = el as HTMLCanvasElement
@@ -107,7 +110,10 @@ function inkedPixels(page: Page, selector: string): Promise<number> {
     const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data
     let n = 0
     for (let i = 0; i < d.length; i += 4) {
-      if (Math.abs(d[i]! - d[0]!) + Math.abs(d[i + 1]! - d[1]!) + Math.abs(d[i + 2]! - d[2]!) + Math.abs(d[i + 3]! - d[3]!) > 40) n++
+      const [r, g, b] = [d[i]!, d[i + 1]!, d[i + 2]!]
+      const differs = Math.abs(r - d[0]!) + Math.abs(g - d[1]!) + Math.abs(b - d[2]!) > 40
+      const coloured = Math.max(r, g, b) - Math.min(r, g, b) > 50
+      if (differs && coloured) n++
     }
     return n
   })
