@@ -12,7 +12,8 @@ const SPARK_CONCURRENCY = 4
 /** Every incident, ongoing first, with its recovery so far and a sparkline. */
 export function listView(ctx: AppContext): View {
   const body = h('div', { class: 'list-body' }, stateMessage('loading', 'Loading incidents…'))
-  const el = h('main', { class: 'page', 'data-view': 'list' }, h('div', { class: 'page-head' }, h('h1', {}, 'Incidents')), body)
+  const counts = h('p', { class: 'muted' }, '')
+  const el = h('main', { class: 'page', 'data-view': 'list' }, h('div', { class: 'page-head' }, h('h1', {}, 'Incidents'), counts), body)
   const ctrl = new AbortController()
   let sparks: Chart<'line', { x: number; y: number | null }[]>[] = []
 
@@ -45,6 +46,8 @@ export function listView(ctx: AppContext): View {
     const sorted = [...incidents].sort(
       (a, b) => Number(b.status === 'ongoing') - Number(a.status === 'ongoing') || Date.parse(b.last_event_at ?? '') - Date.parse(a.last_event_at ?? ''),
     )
+    const ongoing = incidents.filter((i) => i.status !== 'resolved').length
+    counts.textContent = `${formatCount(incidents.length)} incidents · ${formatCount(ongoing)} ongoing. Open one for its recovery, communications and customers.`
     const tz = ctx.tz()
     const jobs: (() => Promise<void>)[] = []
     const rows = sorted.map((inc) => {
@@ -60,7 +63,7 @@ export function listView(ctx: AppContext): View {
           const range = Number.isFinite(first) && Number.isFinite(last) ? { from: new Date(first).toISOString(), to: new Date(Math.max(last, first + 60_000)).toISOString() } : {}
           const r = await getRecovery(inc.incident_id, {}, { bucket, ...range }, ctrl.signal)
           const pts = r.series.find((s) => s.group === null)?.points ?? r.series[0]?.points ?? []
-          if (!ctrl.signal.aborted) sparks.push(drawSparkline(canvas, pts))
+          if (!ctrl.signal.aborted) sparks.push(drawSparkline(canvas, pts, range.from ? { minMs: first, maxMs: Math.max(last, first + 60_000) } : {}))
         } catch {
           if (!ctrl.signal.aborted) sparkCell.replaceChildren(h('span', { class: 'muted small' }, 'no chart'))
         }

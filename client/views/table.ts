@@ -11,7 +11,7 @@ export interface TableState {
   offset: number
 }
 
-export const PAGE_SIZE = 50
+export const PAGE_SIZE = 25
 
 interface Column {
   label: string
