@@ -48,7 +48,7 @@ function addSendOptions(cmd: Command): Command {
     .addOption(new Option('--token <token>', 'bearer token with ingest (or admin) scope').env('AFTERMATH_TOKEN'))
     .option('--batch-size <n>', 'events per request', parsePositiveInt, 1000)
     .option('--concurrency <n>', 'requests in flight at once', parsePositiveInt, 4)
-    .option('--retry-for <d>', 'keep retrying a failing request this long (503, 429, network errors)', parseDurationMs, 300_000)
+    .addOption(new Option('--retry-for <d>', 'keep retrying a failing request this long (503, 429, network errors)').argParser(parseDurationMs).default(300_000, '5m'))
     .option('--max-errors <n>', 'rejected events to print', parseInteger, 100)
     .option('-q, --quiet', 'no progress line')
 }
@@ -113,6 +113,8 @@ export function buildProgram(): Command {
   const program = new Command('aftermath')
     .description('Aftermath producer tool: generate outage scenarios and stream events into a running server')
     .showHelpAfterError()
+    // Before the subcommands are added, so they inherit it: usage errors exit 2, not commander's 1.
+    .exitOverride()
 
   addScenarioOptions(
     program
@@ -141,7 +143,7 @@ export function buildProgram(): Command {
         .command('replay')
         .description('stream a scenario or an NDJSON file into a running server at a chosen speed')
         .argument('<source>', `${SCENARIO_NAMES.join(' | ')} | path to an NDJSON events file`)
-        .option('--speed <x>', 'incident seconds per second (3600 = an hour per second) or "max"', parseSpeed, Number.POSITIVE_INFINITY)
+        .addOption(new Option('--speed <x>', 'incident seconds per second (3600 = an hour per second) or "max"').argParser(parseSpeed).default(Number.POSITIVE_INFINITY, 'max'))
         .option('--live', 'rewrite occurred_at to the moment each event is due, so the replay looks live')
         .option('--no-metadata', 'do not send tenants and incident metadata first (scenarios)')
         .option('--tenants-file <file>', 'tenants NDJSON or CSV to upsert first (file replays)'),
@@ -207,7 +209,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const program = buildProgram().exitOverride()
+  const program = buildProgram()
   try {
     await program.parseAsync(argv)
     return Number(process.exitCode ?? EXIT_OK)
