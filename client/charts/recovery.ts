@@ -96,6 +96,8 @@ export class RecoveryChart {
     })
 
     this.chart.data.datasets = datasets
+    // What is drawn, for tests and assistive tech: the series names.
+    this.canvas.dataset.series = datasets.map((x) => x.label).join('|')
     this.chart.options = {
       ...FAST,
       interaction: { mode: 'index', intersect: false },

@@ -120,11 +120,11 @@ function inkedPixels(page: Page, selector: string): Promise<number> {
 }
 
 async function expectChartsDrawn(page: Page) {
+  // Loaded: no chart is covered by a loading, empty or error overlay.
+  await expect.poll(() => page.locator('.chart-box .overlay:not([hidden])').allInnerTexts(), { timeout: 15_000 }).toEqual([])
   for (const chart of ['recovery', 'communications', 'histogram']) {
     await expect.poll(() => inkedPixels(page, `canvas[data-chart="${chart}"]`), { timeout: 15_000, message: `${chart} chart has ink` }).toBeGreaterThan(2000)
   }
-  // No chart is covered by a loading, empty or error overlay.
-  expect(await page.locator('.chart-box .overlay:not([hidden])').count()).toBe(0)
 }
 
 const text = (page: Page, selector: string) => page.locator(selector).first().innerText()
@@ -244,6 +244,26 @@ describe('dashboard in headless Chromium', () => {
     await expectChartsDrawn(page)
     await page.screenshot({ path: join(ARTIFACTS, 'incident-dark.png'), fullPage: true })
     await page.screenshot({ path: join(ARTIFACTS, 'incident-dark-top.png') })
+    await context.close()
+  })
+
+  it('recovery chart switches to users (seats) and draws one line per segment', async () => {
+    const { page, context } = await openLoggedIn(`/incidents/${ONGOING}`)
+    await expectChartsDrawn(page)
+    await page.locator('.segmented button', { hasText: 'Users (seats)' }).click()
+    await expect.poll(() => page.locator('canvas[data-chart="recovery"]').getAttribute('data-series'), { timeout: 10_000 }).toContain('Recovery (% of users (seats))')
+    await page.selectOption('select[aria-label="Lines per segment"]', 'tier')
+    const want = ['enterprise', 'free', 'premium', 'standard'].map((t) => `tier = ${t}`)
+    await expect
+      .poll(async () => ((await page.locator('canvas[data-chart="recovery"]').getAttribute('data-series')) ?? '').split('|').filter((x) => x.startsWith('tier = ')).sort(), {
+        timeout: 10_000,
+      })
+      .toEqual(want)
+    expect(new URL(page.url()).searchParams.get('group_by')).toBe('tier')
+    expect(new URL(page.url()).searchParams.get('unit')).toBe('users')
+    await expectChartsDrawn(page)
+    await page.locator('.chart-card').first().scrollIntoViewIfNeeded()
+    await page.locator('.chart-card').first().screenshot({ path: join(ARTIFACTS, 'incident-segments.png') })
     await context.close()
   })
 
