@@ -24,11 +24,11 @@ export const MAX_GROUPS = 50
 /** Delta kinds: 1 affected, 2 down, 3 not_started, 4 in_progress, 5 completed. */
 const STAGE_DELTAS = `
   arrayFlatten(arrayMap((s, e) -> arrayMap(rr -> arrayConcat(
-      arrayMap((t, c) -> (t, c, toInt8(1)), arrayPushFront(rr.1, s), arrayPushFront(arrayMap(x -> if(x = 5, 5, 4), rr.2), toUInt8(3))),
-      arrayMap((t, c) -> (t, c, toInt8(-1)), rr.1, arrayPopBack(arrayPushFront(arrayMap(x -> if(x = 5, 5, 4), rr.2), toUInt8(3)))),
-      if(e < ${OPEN_END_MS}, [(e, if(empty(rr), toUInt8(3), if(rr.2[-1] = 5, toUInt8(5), toUInt8(4))), toInt8(-1))],
+      arrayMap((t, c) -> (t, c, toInt8(1)), arrayPushFront(arrayMap(x -> intDiv(x, 8), rr), s), arrayPushFront(arrayMap(x -> toUInt8(if(x % 8 = 5, 5, 4)), rr), toUInt8(3))),
+      arrayMap((t, c) -> (t, c, toInt8(-1)), arrayMap(x -> intDiv(x, 8), rr), arrayPopBack(arrayPushFront(arrayMap(x -> toUInt8(if(x % 8 = 5, 5, 4)), rr), toUInt8(3)))),
+      if(e < ${OPEN_END_MS}, [(e, if(empty(rr), toUInt8(3), toUInt8(if(rr[-1] % 8 = 5, 5, 4))), toInt8(-1))],
          CAST([], 'Array(Tuple(Int64, UInt8, Int8))'))
-    ), [arrayFilter(r -> r.1 >= s AND r.1 < e, rst)])[1], starts, ends_open))`
+    ), [arrayFilter(r -> r >= s * 8 AND r < e * 8, rk)])[1], starts, ends_open))`
 
 const DELTAS = `arrayConcat(
   [(first_lost_ms, toUInt8(1), toInt8(1))],

@@ -17,9 +17,10 @@ import { chTime, segmentWhere, type QueryScope } from './filters.js'
  * Columns:
  *   tenant_id, starts (interval starts), closes (closed interval ends), ends (closes + T if
  *   down), down, first_lost_ms, last_restored_ms (null while down), cur_start_ms, downtime_ms,
- *   outages, strays, restore_stage (null when up), restore_progress, comms (counted
- *   communication times ≤ T, sorted), comms_after (those ≥ first_lost_ms), first_contact_ms,
- *   communications, last_comm_ms (0 if none), stale, max_gap_ms, rst (restore_* events),
+ *   outages, strays, restore_stage (null when up), restore_progress,
+ *   comms_after (counted communication times ≥ first_lost_ms, sorted), first_contact_ms,
+ *   communications, stale, max_gap_ms, rk (restore_* events as ms * 8 + type, sorted),
+ *   dcomm (direct communication times),
  *   and with `meta`: name, attributes, weight.
  */
 /** The end of an interval still open (far beyond any as_of), for time series that look past T. */
@@ -48,50 +49,62 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
     tenant: opts.tenantId ?? '',
     ...seg.params,
   }
-  // include_broadcast is a fixed choice between two SQL fragments, not a spliced value.
-  const comms = scope.includeBroadcast
-    ? `arraySort(arrayConcat(dcomm, (SELECT groupArray(toUnixTimestamp64Milli(occurred_at)) FROM ${db}.events FINAL
-         WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication' AND occurred_at <= {as_of:DateTime64(3, 'UTC')})))`
-    : 'dcomm'
+  // Broadcasts at or after the tenant's first loss count for it with include_broadcast=true (a fixed
+  // choice between two SQL fragments, not a spliced value). The broadcast list is a scalar
+  // subquery: computed once per query, not per tenant.
+  const commsAfter = scope.includeBroadcast
+    ? `arraySort(arrayConcat(arrayFilter(c -> c >= first_lost_ms, dcomm), arrayFilter(b -> b >= first_lost_ms,
+         (SELECT groupArray(toUnixTimestamp64Milli(occurred_at)) FROM ${db}.events FINAL
+          WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication' AND occurred_at <= {as_of:DateTime64(3, 'UTC')}))))`
+    : 'arrayFilter(c -> c >= first_lost_ms, dcomm)'
   const sql = `
     SELECT
       g.tenant_id AS tenant_id,
-      rst,
+      rk,
       dcomm,
-      acc.1 AS a_t,
-      acc.2 AS a_ty,
-      arrayPushFront(arrayPopBack(a_ty), 0) AS a_prev,
-      arrayFilter((t, ty, p) -> ty = 1 AND p != 1, a_t, a_ty, a_prev) AS starts,
-      arrayFilter((t, ty, p) -> ty = 2 AND p = 1, a_t, a_ty, a_prev) AS closes,
+      arrayMap(x -> intDiv(x, 8), acc) AS a_t,
+      arrayMap(x -> toInt8(x % 8), acc) AS a_ty,
+      arrayPopFront(arrayDifference(arrayPushFront(a_ty, toInt8(2)))) AS a_d,
+      arrayFilter((t, d) -> d = -1, a_t, a_d) AS starts,
+      arrayFilter((t, d) -> d = 1, a_t, a_d) AS closes,
       a_ty[-1] = 1 AS down,
       if(down, arrayPushBack(closes, {as_of_ms:Int64}), closes) AS ends,
       if(down, arrayPushBack(closes, ${OPEN_END_MS}), closes) AS ends_open,
-      toInt64(arraySum(ends) - arraySum(starts)) AS downtime_ms,
+      toInt64(arraySum(closes) - arraySum(starts) + if(down, {as_of_ms:Int64}, 0)) AS downtime_ms,
       length(starts) AS outages,
       starts[1] AS first_lost_ms,
       if(down, NULL, closes[-1]) AS last_restored_ms,
-      arrayCount((ty, p) -> ty = 2 AND p != 1, a_ty, a_prev) AS strays,
+      arrayCount((ty, d) -> ty = 2 AND d = 0, a_ty, a_d) AS strays,
       starts[-1] AS cur_start_ms,
-      arrayFilter(r -> r.1 >= cur_start_ms, rst) AS rst_cur,
-      if(down, multiIf(empty(rst_cur), 'not_started', rst_cur[-1].2 = 5, 'completed', 'in_progress'), NULL) AS restore_stage,
-      if(down, arrayFilter(r -> r.2 = 4, rst_cur)[-1].4, NULL) AS restore_progress,
-      ${comms} AS comms,
-      arrayFilter(c -> c >= first_lost_ms, comms) AS comms_after,
+      if(down, multiIf(last_restore_key < cur_start_ms * 8, 'not_started', last_restore_key % 8 = 5, 'completed', 'in_progress'), NULL) AS restore_stage,
+      if(down AND last_progress_ms >= cur_start_ms, last_progress, NULL) AS restore_progress,
+      ${commsAfter} AS comms_after,
       if(empty(comms_after), NULL, comms_after[1]) AS first_contact_ms,
       length(comms_after) AS communications,
-      comms[-1] AS last_comm_ms,
-      down AND {as_of_ms:Int64} - greatest(first_lost_ms, last_comm_ms) > {stale_ms:Int64} AS stale,
+      down AND {as_of_ms:Int64} - if(empty(comms_after), first_lost_ms, comms_after[-1]) > {stale_ms:Int64} AS stale,
       if(down, {as_of_ms:Int64}, closes[-1]) AS end_ms,
-      arrayMax(arrayDifference(arraySort(arrayConcat([first_lost_ms, end_ms],
-        arrayFilter(c -> arrayExists((s, e) -> s <= c AND c <= e, starts, ends), comms_after))))) AS max_gap_ms
+      arrayMax(arrayDifference(arrayConcat([first_lost_ms],
+        if(outages = 1, arrayFilter(c -> c <= end_ms, comms_after),
+                        arrayFilter(c -> arrayExists((s, e) -> s <= c AND c <= e, starts, ends), comms_after)),
+        [end_ms]))) AS max_gap_ms
       ${meta ? `, m.name AS name, m.attributes AS attributes, m.num_attributes[{weight:String}] AS weight` : ''}
     FROM (
       SELECT
         tenant_id,
-        arraySort(groupArrayIf((toUnixTimestamp64Milli(occurred_at), toUInt8(type), event_id),
+        -- Sort keys ms * 8 + type: the §3 order (occurred_at, access_lost before access_restored);
+        -- equal keys are interchangeable, so event_id is not needed for access events.
+        arraySort(groupArrayIf(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type),
           type IN ('access_lost', 'access_restored'))) AS acc,
-        arraySort(groupArrayIf((toUnixTimestamp64Milli(occurred_at), toUInt8(type), event_id, progress),
-          type IN ('restore_started', 'restore_progress', 'restore_completed'))) AS rst,
+        arraySort(groupArrayIf(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type),
+          type IN ('restore_started', 'restore_progress', 'restore_completed'))) AS rk,
+        -- Only the latest restore_* event and the latest progress can be in the current outage:
+        -- if the latest is before its start, all are. (-1: none.)
+        maxIf(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type),
+          type IN ('restore_started', 'restore_progress', 'restore_completed')) AS last_restore_key_raw,
+        if(countIf(type IN ('restore_started', 'restore_progress', 'restore_completed')) = 0, toInt64(-1), toInt64(last_restore_key_raw)) AS last_restore_key,
+        if(countIf(type = 'restore_progress') = 0, toInt64(-1), maxIf(toUnixTimestamp64Milli(occurred_at), type = 'restore_progress')) AS last_progress_ms,
+        -- At equal times the latest progress is the one with the greatest event_id.
+        argMaxIf(progress, (occurred_at, event_id), type = 'restore_progress') AS last_progress,
         arraySort(groupArrayIf(toUnixTimestamp64Milli(occurred_at), type = 'communication')) AS dcomm
       FROM ${db}.events FINAL
       WHERE incident_id = {incident:String} AND ${opts.tenantId === undefined ? "tenant_id != ''" : 'tenant_id = {tenant:String}'} AND occurred_at <= {as_of:DateTime64(3, 'UTC')}

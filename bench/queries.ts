@@ -1,0 +1,202 @@
+/**
+ * Query latency benchmark: every query endpoint over HTTP, on an incident generated inside
+ * ClickHouse (INSERT … SELECT FROM numbers(…)).
+ *
+ *   npx tsx bench/queries.ts [--events 1000000] [--requests 20] [--dir data/bench-queries] [--reuse] [--out bench/queries-results.json]
+ *
+ * Shape: events/10 tenants, each with access_lost, restore_started, two restore_progress,
+ * restore_completed, access_restored (90 %; the rest still down at as_of), three direct
+ * communications; 5 % flap (a second outage), 1 % send a stray access_restored; one broadcast every
+ * 3 h and a few milestones. Tenant metadata: tier, region, seats. Times spread over 14 days from
+ * 2022-04-05T07:38Z; queries run at as_of = first event + 10 days (mid-recovery).
+ * Each endpoint: 3 warm-up requests, then --requests timed ones, one at a time; p50/p95/max in ms.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { parseArgs } from 'node:util'
+import { boot } from '../server/boot.js'
+import { loadConfig } from '../server/config.js'
+import type { Store } from '../server/storage/client.js'
+
+const { values: args } = parseArgs({
+  options: {
+    events: { type: 'string', default: '1000000' },
+    requests: { type: 'string', default: '20' },
+    dir: { type: 'string' },
+    reuse: { type: 'boolean', default: false },
+    out: { type: 'string' },
+  },
+})
+const events = Number(args.events)
+const requests = Number(args.requests)
+const tenants = Math.max(1, Math.round(events / 10))
+const dir = args.dir ?? `data/bench-queries-${events}`
+const INCIDENT = 'bench-2022-04'
+const BASE_MS = Date.parse('2022-04-05T07:38:00.000Z')
+const AS_OF = new Date(BASE_MS + 10 * 86_400_000).toISOString()
+const TOKEN = 'bench-read-token-123'
+
+const H = 3_600_000
+const D = 24 * H
+
+async function generate(store: Store): Promise<void> {
+  const db = store.db
+  const chunk = 200_000 // tenants per INSERT: bounded memory at 10M events
+  for (let start = 0; start < tenants; start += chunk) {
+    const count = Math.min(chunk, tenants - start)
+    await store.command(
+      `INSERT INTO ${db}.events (incident_id, tenant_id, event_id, type, occurred_at, progress, channel, label, message)
+       SELECT {incident:String}, tenant_id, concat(tenant_id, '-', toString(e.1)), e.2,
+              fromUnixTimestamp64Milli(toInt64(e.3), 'UTC'), e.4, if(e.2 = 'communication', 'email', ''), '', ''
+       FROM (
+         SELECT concat('tenant-', toString(number)) AS tenant_id,
+           toInt64({base:Int64} + cityHash64(number, 1) % (6 * ${H})) AS lost_t,
+           lost_t + ${H} + cityHash64(number, 2) % (3 * ${D}) AS start_t,
+           start_t + cityHash64(number, 3) % ${D} AS p1_t,
+           p1_t + cityHash64(number, 4) % ${D} AS p2_t,
+           p2_t + cityHash64(number, 5) % ${D} AS done_t,
+           done_t + cityHash64(number, 6) % (6 * ${H}) AS back_t,
+           cityHash64(number, 7) % 10 != 0 AS comes_back,
+           cityHash64(number, 8) % 20 = 0 AS flaps,
+           cityHash64(number, 9) % 100 = 0 AS stray,
+           [
+             (1, 'access_lost', lost_t, NULL),
+             (2, 'restore_started', start_t, NULL),
+             (3, 'restore_progress', p1_t, 0.4),
+             (4, 'restore_progress', p2_t, 0.8),
+             (5, 'restore_completed', done_t, NULL),
+             (6, 'access_restored', if(comes_back, back_t, 0), NULL),
+             (7, 'communication', lost_t + cityHash64(number, 10) % (12 * ${H}), NULL),
+             (8, 'communication', lost_t + ${D} + cityHash64(number, 11) % (2 * ${D}), NULL),
+             (9, 'communication', if(comes_back, back_t + 60000, start_t + 5 * ${D}), NULL),
+             (10, 'access_lost', if(flaps AND comes_back, back_t + ${H}, 0), NULL),
+             (11, 'access_restored', if(flaps AND comes_back, back_t + 3 * ${H}, 0), NULL),
+             (12, 'access_restored', if(stray, lost_t - ${H}, 0), NULL)
+           ] AS evs
+         FROM numbers({start:UInt64}, {count:UInt64})
+       )
+       ARRAY JOIN arrayFilter(x -> x.3 > 0, evs) AS e`,
+      { incident: INCIDENT, base: BASE_MS, start, count },
+    )
+  }
+  await store.command(
+    `INSERT INTO ${db}.events (incident_id, tenant_id, event_id, type, occurred_at, progress, channel, label, message)
+     SELECT {incident:String}, '', concat('broadcast-', toString(number)), 'communication',
+            fromUnixTimestamp64Milli(toInt64({base:Int64} + number * 3 * ${H}), 'UTC'), NULL, 'status_page', '', ''
+     FROM numbers(112)
+     UNION ALL
+     SELECT {incident:String}, '', concat('milestone-', toString(number)), 'milestone',
+            fromUnixTimestamp64Milli(toInt64({base:Int64} + number * 2 * ${D} + ${H}), 'UTC'), NULL, '', concat('milestone ', toString(number)), ''
+     FROM numbers(6)`,
+    { incident: INCIDENT, base: BASE_MS },
+  )
+  await store.command(
+    `INSERT INTO ${db}.tenants (tenant_id, name, attributes, num_attributes, version)
+     SELECT concat('tenant-', toString(number)), concat('Customer ', toString(number)),
+       map('tier', ['free', 'standard', 'premium', 'enterprise'][1 + cityHash64(number, 20) % 4],
+           'region', ['us-east', 'us-west', 'eu-central', 'ap-southeast'][1 + cityHash64(number, 21) % 4],
+           'seats', toString(seats)),
+       map('seats', toFloat64(seats)), 1
+     FROM (SELECT number, 1 + cityHash64(number, 22) % 500 AS seats FROM numbers({n:UInt64}))`,
+    { n: tenants },
+  )
+}
+
+function quantileOf(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!
+}
+
+async function main() {
+  if (!args.reuse) rmSync(dir, { recursive: true, force: true })
+  mkdirSync(dir, { recursive: true })
+  const config = loadConfig({
+    AFTERMATH_DATA_DIR: dir,
+    AFTERMATH_PORT: '0',
+    AFTERMATH_DEMO: '0',
+    AFTERMATH_LOG_LEVEL: 'silent',
+    AFTERMATH_TOKENS: `read:${TOKEN}`,
+    AFTERMATH_RATE_LIMIT_RPS: '0',
+    AFTERMATH_STORAGE_TIMEOUT_MS: '600000',
+    CLICKHOUSE_DATABASE: 'bench',
+  })
+  const running = await boot(config)
+  try {
+    const [{ n }] = await running.store.rows<{ n: number }>(
+      `SELECT count() AS n FROM ${running.store.db}.events WHERE incident_id = {i:String}`,
+      { i: INCIDENT },
+    )
+    if (Number(n) === 0) {
+      const t0 = performance.now()
+      await generate(running.store)
+      console.log(`generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+    }
+    const [stats] = await running.store.rows<{ events: number; tenants: number; parts: number }>(
+      `SELECT (SELECT count() FROM ${running.store.db}.events) AS events,
+              (SELECT uniqExact(tenant_id) FROM ${running.store.db}.events WHERE tenant_id != '') AS tenants,
+              (SELECT count() FROM system.parts WHERE database = {db:String} AND table = 'events' AND active) AS parts`,
+      { db: running.store.db },
+    )
+    console.log(`data: ${stats!.events} events, ${stats!.tenants} tenants, ${stats!.parts} active parts of events`)
+
+    const q = `as_of=${AS_OF}`
+    const base = `/api/v1/incidents/${INCIDENT}`
+    const cases: [string, string][] = [
+      ['summary', `${base}/summary?${q}`],
+      ['summary weight=seats + attr.tier', `${base}/summary?${q}&weight=seats&attr.tier=enterprise`],
+      ['recovery (auto)', `${base}/recovery?${q}`],
+      ['recovery weight + group_by=tier', `${base}/recovery?${q}&weight=seats&group_by=tier`],
+      ['communications (auto)', `${base}/communications?${q}`],
+      ['communications include_broadcast', `${base}/communications?${q}&include_broadcast=true`],
+      ['tenants page (100, downtime desc)', `${base}/tenants?${q}&sort=downtime_s&order=desc&limit=100`],
+      ['tenants page q=customer 12', `${base}/tenants?${q}&q=customer%2012&limit=100`],
+      ['tenant timeline', `${base}/tenants/tenant-4242/timeline?${q}`],
+      ['downtime histogram', `${base}/downtime-histogram?${q}`],
+      ['incidents list', `/api/v1/incidents?${q}`],
+    ]
+    const results: { endpoint: string; path: string; p50_ms: number; p95_ms: number; max_ms: number; bytes: number }[] = []
+    for (const [name, path] of cases) {
+      const once = async () => {
+        const t = performance.now()
+        const res = await fetch(running.url + path, { headers: { authorization: `Bearer ${TOKEN}` } })
+        const body = await res.arrayBuffer()
+        if (res.status !== 200) throw new Error(`${path} → ${res.status} ${Buffer.from(body).toString().slice(0, 300)}`)
+        return { ms: performance.now() - t, bytes: body.byteLength }
+      }
+      for (let i = 0; i < 3; i++) await once()
+      const times: number[] = []
+      let bytes = 0
+      for (let i = 0; i < requests; i++) {
+        const r = await once()
+        times.push(r.ms)
+        bytes = r.bytes
+      }
+      times.sort((a, b) => a - b)
+      const row = { endpoint: name, path, p50_ms: quantileOf(times, 0.5), p95_ms: quantileOf(times, 0.95), max_ms: times.at(-1)!, bytes }
+      results.push(row)
+      console.log(`${name.padEnd(38)} p50 ${row.p50_ms.toFixed(1).padStart(8)} ms   p95 ${row.p95_ms.toFixed(1).padStart(8)} ms   ${bytes} B`)
+    }
+    // The CSV export of every row is timed a few times only (it is an export, not an interactive view).
+    const t = performance.now()
+    const csv = await fetch(`${running.url}${base}/tenants.csv?${q}`, { headers: { authorization: `Bearer ${TOKEN}` } })
+    const csvBytes = (await csv.arrayBuffer()).byteLength
+    const csvMs = performance.now() - t
+    console.log(`${'tenants.csv (all rows, once)'.padEnd(38)} ${csvMs.toFixed(0)} ms, ${csvBytes} B`)
+    const out = {
+      when: new Date().toISOString(),
+      events: Number(stats!.events),
+      tenants: Number(stats!.tenants),
+      parts: Number(stats!.parts),
+      as_of: AS_OF,
+      requests,
+      storage: running.store.kind,
+      results,
+      csv: { ms: csvMs, bytes: csvBytes },
+    }
+    const file = args.out ?? `bench/queries-results-${events}.json`
+    writeFileSync(file, JSON.stringify(out, null, 2) + '\n')
+    console.log(`wrote ${file}`)
+  } finally {
+    await running.close()
+  }
+}
+
+await main()
