@@ -199,6 +199,8 @@ export function buildProgram(): Command {
       onUnlisted: printer.onUnlisted,
       onStart: (s) => (progress = startProgress(s, { quiet: f.quiet })),
     })
+    // CSV records the parser could not read count as read and rejected, so the totals add up.
+    sender.sent += localRejected
     sender.rejected += localRejected
     progress?.done()
     printer.finish()
