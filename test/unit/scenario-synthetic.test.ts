@@ -73,7 +73,8 @@ describe('synthetic scenario', () => {
     expect(() => synthetic({ flapRate: 2 })).toThrow(RangeError)
   })
 
-  it.each([true, false])('streams 1M events (ordered: %s) with the heap staying bounded', (ordered) => {
+  // ~5 s each on an idle 2-core machine; generous timeout for a loaded CI box.
+  it.each([true, false])('streams 1M events (ordered: %s) with the heap staying bounded', { timeout: 120_000 }, (ordered) => {
     // 10,000 tenants × 100 events. Holding 1M event objects would take several hundred MB;
     // the stream keeps only per-tenant cursors, so the heap stays within a small bound.
     const s = synthetic({ seed: 3, tenants: 10_000, eventsPerTenant: 100 })
