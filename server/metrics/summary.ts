@@ -70,8 +70,9 @@ export async function summary(store: Store, scope: QueryScope, p: SummaryParams)
   const core = tenantStateSql(store, scope, { weight: p.weight, staleAfterMs: p.staleAfterMs })
   const weighted = p.weight !== undefined
   const etaWindowStart = scope.asOfMs - ETA_WINDOW_MS
-  const [t] = await store.rows<Totals>(
-    `SELECT
+  const [t] = await store.rows<Totals & { p50: string | null; p90: string | null; p100: string | null }>(
+    `SELECT * EXCEPT (ds), ${MILESTONE_COLUMNS}
+     FROM (SELECT
        count() AS affected,
        countIf(NOT down) AS restored,
        ${weighted ? 'sum(weight)' : '0'} AS w_affected,
@@ -89,18 +90,20 @@ export async function summary(store: Store, scope: QueryScope, p: SummaryParams)
        countIf(restore_stage = 'in_progress') AS in_progress,
        countIf(restore_stage = 'completed') AS completed,
        if(affected = 0, NULL, min(first_lost_ms)) AS first_impact_ms,
-       sum(arrayCount(c -> c > {eta_from:Int64}, closes)) AS recent_restores
-     FROM (${core.sql})`,
+       sum(arrayCount(c -> c > {eta_from:Int64}, closes)) AS recent_restores,
+       arraySort(groupArrayArray(arrayConcat(
+         [(first_lost_ms, toInt64(1), toInt64(0))],
+         arrayMap(s -> (s, toInt64(0), toInt64(1)), starts),
+         arrayMap(c -> (c, toInt64(0), toInt64(-1)), closes)))) AS ds
+     FROM (${core.sql}))`,
     { ...core.params, eta_from: etaWindowStart },
   )
   const affected = Number(t!.affected)
   const restored = Number(t!.restored)
   const down = affected - restored
   const firstImpactMs = nullableNumber(t!.first_impact_ms)
-  const [milestones, events] = await Promise.all([
-    recoveryMilestones(store, core.sql, core.params),
-    incidentEvents(store, scope, firstImpactMs),
-  ])
+  const milestones = { pct50: t!.p50, pct90: t!.p90, pct100: t!.p100 }
+  const events = await incidentEvents(store, scope, firstImpactMs)
   return {
     incident_id: scope.incidentId,
     as_of: isoTime(scope.asOfMs),
@@ -160,33 +163,21 @@ const formatRate = (perHour: number) => (perHour >= 1 ? `${perHour.toFixed(1)} p
 
 /**
  * First moments recovery reached 50 / 90 / 100 %: exact, from every change of affected and down
- * (each tenant's first loss, interval starts and ends), compared in integers.
+ * (ds: each tenant's first loss (+1 affected), interval starts (+1 down) and ends (−1 down),
+ * sorted by time). The running sums are checked only at the last change of each instant, and
+ * compared in integers.
  */
-async function recoveryMilestones(store: Store, coreSql: string, params: Record<string, unknown>) {
-  const [r] = await store.rows<{ p50: string | null; p90: string | null; p100: string | null }>(
-    `SELECT
-       if(countIf(aff > 0 AND 2 * (aff - dn) >= aff) = 0, NULL, fromUnixTimestamp64Milli(minIf(t, aff > 0 AND 2 * (aff - dn) >= aff), 'UTC')) AS p50,
-       if(countIf(aff > 0 AND 10 * (aff - dn) >= 9 * aff) = 0, NULL, fromUnixTimestamp64Milli(minIf(t, aff > 0 AND 10 * (aff - dn) >= 9 * aff), 'UTC')) AS p90,
-       if(countIf(aff > 0 AND dn = 0) = 0, NULL, fromUnixTimestamp64Milli(minIf(t, aff > 0 AND dn = 0), 'UTC')) AS p100
-     FROM (
-       SELECT t, sum(da) OVER w AS aff, sum(dd) OVER w AS dn
-       FROM (
-         SELECT d.1 AS t, sum(d.2) AS da, sum(d.3) AS dd
-         FROM (
-           SELECT arrayJoin(arrayConcat(
-             [(first_lost_ms, toInt64(1), toInt64(0))],
-             arrayMap(s -> (s, toInt64(0), toInt64(1)), starts),
-             arrayMap(c -> (c, toInt64(0), toInt64(-1)), closes))) AS d
-           FROM (${coreSql})
-         )
-         GROUP BY t
-       )
-       WINDOW w AS (ORDER BY t ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)
-     )`,
-    params,
-  )
-  return { pct50: r?.p50 ?? null, pct90: r?.p90 ?? null, pct100: r?.p100 ?? null }
-}
+const MILESTONE_COLUMNS = `
+  arrayMap(d -> d.1, ds) AS ds_t,
+  arrayCumSum(arrayMap(d -> d.2, ds)) AS ds_aff,
+  arrayCumSum(arrayMap(d -> d.3, ds)) AS ds_down,
+  if(empty(ds_t), [], arrayPushBack(arrayMap((a, b) -> a != b, arrayPopBack(ds_t), arrayPopFront(ds_t)), 1)) AS ds_last,
+  arrayFirstIndex((a, d, l) -> l AND a > 0 AND 2 * (a - d) >= a, ds_aff, ds_down, ds_last) AS i50,
+  arrayFirstIndex((a, d, l) -> l AND a > 0 AND 10 * (a - d) >= 9 * a, ds_aff, ds_down, ds_last) AS i90,
+  arrayFirstIndex((a, d, l) -> l AND a > 0 AND d = 0, ds_aff, ds_down, ds_last) AS i100,
+  if(i50 = 0, NULL, fromUnixTimestamp64Milli(ds_t[i50], 'UTC')) AS p50,
+  if(i90 = 0, NULL, fromUnixTimestamp64Milli(ds_t[i90], 'UTC')) AS p90,
+  if(i100 = 0, NULL, fromUnixTimestamp64Milli(ds_t[i100], 'UTC')) AS p100`
 
 /** Milestone events and the first communication of any kind at or after first impact. */
 async function incidentEvents(store: Store, scope: QueryScope, firstImpactMs: number | null) {

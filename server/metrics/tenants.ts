@@ -78,13 +78,18 @@ function pageWhere(p: Pick<TenantPageParams, 'q' | 'state'>, params: Params): st
   return parts.length ? `WHERE ${parts.join(' AND ')}` : ''
 }
 
-/** A page of the tenants table and the total row count matching q/state (one query). */
+/**
+ * A page of the tenants table and the total row count matching q/state. Without q and segment
+ * filters, metadata is looked up for the page's rows only (by primary key) instead of being
+ * joined to every affected tenant.
+ */
 export async function tenantPage(store: Store, scope: QueryScope, p: TenantPageParams): Promise<{ total: number; rows: TenantRow[] }> {
-  const core = tenantStateSql(store, scope, { meta: true })
+  const lateMeta = !p.q && scope.filters.length === 0
+  const core = tenantStateSql(store, scope, { meta: !lateMeta })
   const params: Params = { ...core.params, limit: p.limit, offset: p.offset }
   const dir = p.order === 'asc' ? 'ASC' : 'DESC'
   const sql = `
-    SELECT ${TENANT_ROW_COLUMNS}, count() OVER () AS total_rows
+    SELECT ${lateMeta ? TENANT_ROW_COLUMNS.replace('name, attributes,', "'' AS name, map() :: Map(String, String) AS attributes,") : TENANT_ROW_COLUMNS}, count() OVER () AS total_rows
     FROM (${core.sql})
     ${pageWhere(p, params)}
     ORDER BY ${SORT_SQL[p.sort]} ${dir}${p.sort === 'tenant_id' ? '' : ', tenant_id ASC'}
@@ -97,6 +102,20 @@ export async function tenantPage(store: Store, scope: QueryScope, p: TenantPageP
     total = Number(count[0]?.n ?? 0)
   }
   for (const r of rows) delete (r as Partial<typeof r>).total_rows
+  if (lateMeta && rows.length > 0) {
+    const meta = await store.rows<{ tenant_id: string; name: string; attributes: Record<string, string> }>(
+      `SELECT tenant_id, name, attributes FROM ${store.db}.tenants FINAL WHERE tenant_id IN {ids:Array(String)}`,
+      { ids: rows.map((r) => r.tenant_id) },
+    )
+    const byId = new Map(meta.map((m) => [m.tenant_id, m]))
+    for (const r of rows) {
+      const m = byId.get(r.tenant_id)
+      if (m) {
+        r.name = m.name
+        r.attributes = m.attributes
+      }
+    }
+  }
   return { total: Number(total), rows }
 }
 
