@@ -149,6 +149,7 @@ export function buildProgram(): Command {
         .option('--tenants-file <file>', 'tenants NDJSON or CSV to upsert first (file replays)'),
     ),
   ).action(async (source: string, f: ScenarioFlags & SendFlags & { speed: number; live?: boolean; metadata: boolean; tenantsFile?: string }) => {
+    if (f.live && !Number.isFinite(f.speed)) throw new UsageError('--live needs a finite --speed (e.g. --speed 60): it spreads events over wall-clock time')
     const target = targetOf(f)
     const printer = rejectionPrinter(f.maxErrors)
     let progress: ReturnType<typeof startProgress> | undefined

@@ -83,6 +83,20 @@ describe('aftermath import', () => {
     expect(rows.find((x) => x.event_id === 'c4')!.message).toBe('multi\nline message')
   })
 
+  it('upserts tenants from a CSV file first: numeric cells become numeric attributes', async () => {
+    writeFileSync(join(dir, 'tenants.csv'), 'tenant_id,name,tier,seats\nacme,Acme Inc.,gold,120\nglobex,"Globex, Corp",silver,\n')
+    const r = await cli(['import', 'good.ndjson', '--tenants-file', 'tenants.csv', '--url', srv.url, '--token', TOKENS.ingest, '--quiet'], dir)
+    expect(r.code).toBe(0)
+    const rows = await srv.store.rows<{ tenant_id: string; name: string; tier: string; seats: number; has_seats: number }>(
+      `SELECT tenant_id, name, attributes['tier'] AS tier, num_attributes['seats'] AS seats, mapContains(attributes, 'seats') AS has_seats
+       FROM ${srv.store.db}.tenants FINAL WHERE tenant_id IN ('acme', 'globex') ORDER BY tenant_id`,
+    )
+    expect(rows.map((x) => ({ ...x, seats: Number(x.seats), has_seats: Number(x.has_seats) }))).toEqual([
+      { tenant_id: 'acme', name: 'Acme Inc.', tier: 'gold', seats: 120, has_seats: 1 },
+      { tenant_id: 'globex', name: 'Globex, Corp', tier: 'silver', seats: 0, has_seats: 0 },
+    ])
+  })
+
   it('exits 0 when every event is accepted, taking the token from AFTERMATH_TOKEN', async () => {
     const r = await cli(['import', 'good.ndjson', '--url', srv.url, '--quiet'], dir, { AFTERMATH_TOKEN: TOKENS.ingest })
     expect(r.code).toBe(0)

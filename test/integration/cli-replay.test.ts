@@ -114,7 +114,8 @@ describe('aftermath replay and generate', () => {
       cli(['generate', 'synthetic', '--events-per-tenant', '2']),
       cli(['generate', 'no-such-scenario']),
       cli(['frobnicate']),
+      cli(['replay', 'synthetic', '--live', ...send()]),
     ])
-    expect(r.map((x) => x.code)).toEqual([2, 2, 2, 2])
+    expect(r.map((x) => x.code)).toEqual([2, 2, 2, 2, 2])
   })
 })
