@@ -216,4 +216,114 @@ describe('metric definitions on a hand-computed incident', () => {
     expect(lines[1]).toContain(`"B","'=cmd()"`)
     expect(lines).toHaveLength(4)
   })
+
+  it('recovery series: state at each bucket end, weighted, with restore stages', async () => {
+    const body = await get(`/api/v1/incidents/${INCIDENT}/recovery?${asOf}&bucket=1h&from=${iso(t0 - H)}&to=${iso(t0 + 6 * H)}&weight=seats`)
+    expect(body.bucket_s).toBe(3600)
+    const pts = body.series[0].points
+    expect(body.series[0].group).toBeNull()
+    expect(pts.map((p: { t: string }) => p.t)).toEqual([-1, 0, 1, 2, 3, 4, 5, 6].map((h) => iso(t0 + h * H)))
+    const cols = (p: Record<string, number | null>) => [p.affected, p.restored, p.not_started, p.in_progress, p.completed]
+    expect(pts.map(cols)).toEqual([
+      [0, 0, 0, 0, 0],
+      [1, 0, 1, 0, 0],
+      [2, 0, 1, 1, 0],
+      [3, 2, 0, 1, 0],
+      [3, 1, 1, 0, 1],
+      [3, 2, 1, 0, 0],
+      [3, 2, 0, 1, 0],
+      [3, 2, 0, 1, 0],
+    ])
+    const pct = (v: number | null) => (v === null ? null : Math.round(v * 1000) / 1000)
+    expect(pts.map((p: { recovery_pct: number | null }) => pct(p.recovery_pct))).toEqual([null, 0, 0, 66.667, 33.333, 66.667, 66.667, 66.667])
+    expect(pts.map((p: { weighted_recovery_pct: number | null }) => pct(p.weighted_recovery_pct))).toEqual([null, 0, 0, 9.091, 0, 90.909, 90.909, 90.909])
+  })
+
+  it('recovery series grouped by an attribute (tenants without it form the "" group)', async () => {
+    const body = await get(`/api/v1/incidents/${INCIDENT}/recovery?${asOf}&bucket=1d&from=${iso(t0)}&group_by=tier`)
+    const last = (g: { group: string; points: { affected: number; restored: number }[] }) => [g.group, g.points.at(-1)!.affected, g.points.at(-1)!.restored]
+    expect(body.series.map(last).sort()).toEqual([
+      ['', 1, 1],
+      ['free', 1, 0],
+      ['gold', 1, 1],
+    ])
+  })
+
+  it('communications series: sent per bucket, waiting, stale and first-contact latency', async () => {
+    const body = await get(`/api/v1/incidents/${INCIDENT}/communications?${asOf}&bucket=1h&from=${iso(t0 - H)}&to=${iso(t0 + 6 * H)}&stale_after=1h`)
+    const cols = (p: Record<string, number | null>) => [p.sent_direct, p.sent_broadcast, p.waiting_first_contact, p.stale, p.median_first_contact_latency_s]
+    expect(body.points.map(cols)).toEqual([
+      [0, 0, 0, 0, null],
+      [1, 0, 1, 0, null],
+      [2, 0, 1, 0, 1800],
+      [1, 0, 2, 0, null],
+      [0, 1, 2, 1, null],
+      [0, 0, 2, 1, null],
+      [0, 0, 2, 1, null],
+      [0, 0, 2, 1, null],
+    ])
+  })
+
+  it('rejects a bucket that gives too many points, and unknown bucket syntax', async () => {
+    for (const q of ['bucket=1s', 'bucket=soon', 'bucket=0s', `from=${iso(T + H)}`]) {
+      const res = await srv.api(`/api/v1/incidents/${INCIDENT}/recovery?${asOf}&${q}`)
+      expect([q, res.status]).toEqual([q, 400])
+    }
+  })
+
+  it('downtime histogram: nice-width bins from 0 covering the longest downtime', async () => {
+    const body = await get(`/api/v1/incidents/${INCIDENT}/downtime-histogram?${asOf}&bins=20`)
+    // Longest is B's 111 h: 6 h bins (10 800 s × 20 would not reach it), 19 of them.
+    expect(body.bins).toHaveLength(19)
+    expect(body.bins[0]).toEqual({ from_s: 0, to_s: 21600, tenants: 2 })
+    expect(body.bins[18]).toEqual({ from_s: 18 * 21600, to_s: 19 * 21600, tenants: 1 })
+    expect(body.bins.reduce((n: number, b: { tenants: number }) => n + b.tenants, 0)).toBe(3)
+  })
+
+  it('timeline: the tenant events in order, broadcasts when asked, and its row', async () => {
+    const body = await get(`/api/v1/incidents/${INCIDENT}/tenants/B/timeline?${asOf}&include_broadcast=true`)
+    expect(body.events.map((e: { type: string; occurred_at: string; direct: boolean }) => [e.type, e.occurred_at, e.direct])).toEqual([
+      ['communication', iso(t0), true],
+      ['access_lost', iso(t0 + H), true],
+      ['access_restored', iso(t0 + 2 * H), true],
+      ['restore_started', iso(t0 + 2.5 * H), true],
+      ['communication', iso(t0 + 2.5 * H), false],
+      ['access_lost', iso(t0 + 3 * H), true],
+      ['restore_progress', iso(t0 + 5 * H), true],
+    ])
+    expect(body.row).toMatchObject({ tenant_id: 'B', state: 'down', outages: 2, first_contact_latency_s: 5400 })
+    const d = await get(`/api/v1/incidents/${INCIDENT}/tenants/D/timeline?${asOf}`)
+    expect([d.events.length, d.row]).toEqual([1, null])
+    expect((await srv.api(`/api/v1/incidents/${INCIDENT}/tenants/Z/timeline`)).status).toBe(404)
+  })
+
+  it('lists incidents, including one with metadata only', async () => {
+    const body = await get(`/api/v1/incidents?${asOf}`)
+    expect(body.incidents).toEqual([
+      {
+        incident_id: INCIDENT,
+        title: INCIDENT,
+        status: 'ongoing',
+        first_event_at: iso(t0),
+        last_event_at: iso(t0 + 6 * H),
+        affected: 3,
+        restored: 2,
+        recovery_pct: 200 / 3,
+      },
+      { incident_id: 'meta-only', title: 'Only metadata', status: 'resolved', first_event_at: null, last_event_at: null, affected: 0, restored: 0, recovery_pct: null },
+    ])
+  })
+
+  it('writes a Markdown report with key figures, milestones and the worst-hit customers', async () => {
+    const res = await srv.api(`/api/v1/incidents/${INCIDENT}/report.md?${asOf}`)
+    expect(res.headers.get('content-type')).toMatch(/^text\/markdown/)
+    const md = await res.text()
+    expect(md).toContain('| Affected tenants | 3 |')
+    expect(md).toContain('| Restored | 2 (66.7 %) |')
+    expect(md).toContain('- **2022-04-05 09:00:00 UTC** — 50 % of affected tenants restored')
+    expect(md).toContain('- **2022-04-05 13:00:00 UTC** — root cause found')
+    // Tenant-supplied text cannot inject Markdown; durations read as "4 d 15 h".
+    expect(md).toContain('| =cmd\\(\\) (`B`) | 4 d 15 h | 2 | still down | — |')
+    expect(md).toContain('| Acme Corp (`A`) | 4 h | 1 | restored | 30 min |')
+  })
 })
