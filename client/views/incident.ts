@@ -8,14 +8,15 @@ import {
   listIncidents,
   subscribeStream,
   type Incident,
+  type RecoveryPoint,
   type Summary,
   type TenantRow,
   type TenantSort,
   type ViewParams,
 } from '../api.js'
-import { CommunicationsChart } from '../charts/communications.js'
+import { CommunicationsChart, type CommunicationsChartData } from '../charts/communications.js'
 import { HistogramChart } from '../charts/histogram.js'
-import { RecoveryChart } from '../charts/recovery.js'
+import { RecoveryChart, type RecoveryChartData } from '../charts/recovery.js'
 import { downloadBlob, downloadDataUrl, h, setText } from '../dom.js'
 import { formatCount, formatDuration, formatPct, formatPctChange, formatTime, toIso } from '../format.js'
 import { Drilldown } from './drilldown.js'
@@ -89,7 +90,14 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
   let unsubscribe: (() => void) | null = null
   let streamKey = ''
   let firstUpdate = true
-  let lastDayAgo: Summary | null = null
+  let lastSummary: Summary | null = null
+  /** The worst-hit list shows this load's figures; a request for it is under way. */
+  let worstFresh = false
+  let worstLoading = false
+  let recoveryData: RecoveryChartData | null = null
+  let commData: CommunicationsChartData | null = null
+  /** The recovery series point about 24 h before the moment shown, for the daily change. */
+  let dayAgoPoint: RecoveryPoint | null = null
   let streamConnected = false
   let loading = false
   let lastLoadAt = 0
@@ -227,8 +235,14 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     onState: (t) => {
       state.table = t
       stateToUrl(state)
+      // Sorted or searched away from the worst-hit order before that list was filled: ask for it.
+      if (!worstFresh && !worstLoading && !tableIsWorstOrder() && ctrl) loadWorst(ctrl.signal)
     },
-    onRows: (rows) => noteAttributes(rows),
+    onRows: (rows) => {
+      noteAttributes(rows)
+      // The default table order is the worst-hit order: its first rows are that list.
+      if (tableIsWorstOrder()) renderWorst(rows.slice(0, WORST_LIMIT))
+    },
   })
   const customersCard = h(
     'section',
@@ -413,7 +427,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
         // refresh the charts and tables behind it.
         onUpdate: (s) => {
           if (state.asOf) return
-          renderSummary(s, lastDayAgo)
+          renderSummary(s)
           // The first update after connecting repeats what a fresh load already shows; after a
           // reconnect it may not, so the rest of the view catches up then.
           const fresh = firstUpdate && Date.now() - lastLoadAt < LIVE_MIN_INTERVAL_MS
@@ -477,9 +491,36 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
       el.classList.add('busy')
       for (const card of [rec, com, hist]) card.setOverlay('loading', 'Loading…')
     }
+    const section = async <T>(p: Promise<T>, ok: (v: T) => void, fail: (msg: string) => void) => {
+      try {
+        const v = await p
+        if (!signal.aborted) ok(v)
+      } catch (err) {
+        if (!signal.aborted) fail(err instanceof Error ? err.message : String(err))
+      }
+    }
     try {
-      const incidents = await listIncidents(signal)
-      meta = incidents.find((i) => i.incident_id === incidentId) ?? null
+      // Every request goes out at once; the series use the server's default window (first
+      // event … as_of), so they need nothing from the incident list. Title, status and window
+      // are fetched on the first load and on live refreshes (time travel and filters keep them).
+      const view = viewParams()
+      const tz = ctx.tz()
+      const metaP: Promise<Incident | null> =
+        !meta || (soft && !state.asOf) ? listIncidents(signal).then((list) => list.find((i) => i.incident_id === incidentId) ?? null) : Promise.resolve(meta)
+      const summaryP = getSummary(incidentId, view, { weight: WEIGHT }, signal)
+      const recoveryP = getRecovery(incidentId, view, { weight: WEIGHT }, signal)
+      const segmentsP = state.groupBy ? getRecovery(incidentId, view, { weight: WEIGHT, groupBy: state.groupBy }, signal) : Promise.resolve(null)
+      const commP = getCommunications(incidentId, view, {}, signal)
+      const histP = getHistogram(incidentId, view, HIST_BINS, signal)
+      const tableP = table.load(soft)
+      worstFresh = false
+      worstLoading = false
+      const worstP = tableIsWorstOrder() ? null : loadWorst(signal)
+      // Rejections are handled by their sections; these keep an early failure from being "unhandled".
+      for (const p of [summaryP, recoveryP, segmentsP, commP, histP]) p?.catch(() => {})
+
+      meta = await metaP
+      if (signal.aborted) return
       if (!meta) {
         el.replaceChildren(
           header,
@@ -492,66 +533,53 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
       statusSlot.replaceChildren(statusBadge(meta.status))
       syncSlider()
       setLive()
-
-      const w = windowMs()
-      const endMs = state.asOf ? Date.parse(state.asOf) : w.end
-      const range = { from: toIso(w.start), to: toIso(Math.max(endMs, w.start + 60_000)) }
-      const view = viewParams()
-      const tz = ctx.tz()
-
-      const summaryP = getSummary(incidentId, view, { weight: WEIGHT }, signal)
+      const startMs = windowMs().start
       const dayAgoMs = (state.asOf ? Date.parse(state.asOf) : Date.now()) - DAY_MS
-      const dayAgoP = dayAgoMs >= w.start ? getSummary(incidentId, { ...view, asOf: toIso(dayAgoMs) }, {}, signal) : Promise.resolve(null)
-      const recoveryP = getRecovery(incidentId, view, { ...range, weight: WEIGHT }, signal)
-      const segmentsP = state.groupBy ? getRecovery(incidentId, view, { ...range, weight: WEIGHT, groupBy: state.groupBy }, signal) : Promise.resolve(null)
-      const commP = getCommunications(incidentId, view, range, signal)
-      const histP = getHistogram(incidentId, view, HIST_BINS, signal)
-      const worstP = getTenants(incidentId, view, { sort: 'downtime_s', order: 'desc', limit: WORST_LIMIT }, signal)
-      const tableP = table.load(soft)
-
-      const section = async <T>(p: Promise<T>, ok: (v: T) => void, fail: (msg: string) => void) => {
-        try {
-          const v = await p
-          if (!signal.aborted) ok(v)
-        } catch (err) {
-          if (!signal.aborted) fail(err instanceof Error ? err.message : String(err))
-        }
+      /** x range of the timeline charts: the incident's first event to the series' last point (as_of). */
+      const xRange = (lastT: string | undefined) => {
+        const maxMs = lastT ? Date.parse(lastT) : state.asOf ? Date.parse(state.asOf) : Date.now()
+        return { minMs: Math.min(startMs, maxMs - 60_000), maxMs }
       }
 
       let summary: Summary | null = null
       await Promise.all([
         section(
-          Promise.all([summaryP, dayAgoP]),
-          ([s, d]) => {
+          summaryP,
+          (s) => {
             summary = s
-            lastDayAgo = d
-            renderSummary(s, d)
+            renderSummary(s)
+            // Milestones arrive with the summary; the charts may already be drawn without them.
+            if (recoveryData) recoveryChart.update((recoveryData = { ...recoveryData, milestones: s.milestones }))
+            if (commData) commChart.update((commData = { ...commData, milestones: s.milestones }))
           },
           (m) => showBanner(`Could not load the key figures: ${m}. They will retry on the next update; or reload the page.`),
         ),
         section(
-          Promise.all([recoveryP, segmentsP, summaryP.catch(() => null)]),
-          ([r, g, s]) => {
+          Promise.all([recoveryP, segmentsP]),
+          ([r, g]) => {
             const overall = r.series.find((x) => x.group === null) ?? r.series[0]
             const points = overall?.points ?? []
-            recoveryChart.update({
+            dayAgoPoint = dayAgoMs >= startMs ? (points.filter((p) => Date.parse(p.t) <= dayAgoMs).at(-1) ?? null) : null
+            renderChange()
+            recoveryData = {
               overall: points,
               segments: g?.series.filter((x) => x.group !== null) ?? [],
               groupBy: state.groupBy || null,
               unit: state.unit,
-              milestones: s?.milestones ?? null,
-              minMs: Date.parse(range.from),
-              maxMs: Date.parse(range.to),
+              milestones: summary?.milestones ?? null,
+              ...xRange(points.at(-1)?.t),
               tz,
-            })
+            }
+            recoveryChart.update(recoveryData)
             rec.setOverlay(points.length ? null : 'empty', 'No customer had lost access at this moment. Move the time slider later, or clear the segment filter.')
           },
           (m) => rec.setOverlay('error', `Could not load recovery: ${m}`),
         ),
         section(
-          Promise.all([commP, summaryP.catch(() => null)]),
-          ([cm, s]) => {
-            commChart.update({ points: cm.points, bucketS: cm.bucket_s, milestones: s?.milestones ?? null, minMs: Date.parse(range.from), maxMs: Date.parse(range.to), tz })
+          commP,
+          (cm) => {
+            commData = { points: cm.points, bucketS: cm.bucket_s, milestones: summary?.milestones ?? null, ...xRange(cm.points.at(-1)?.t), tz }
+            commChart.update(commData)
             com.setOverlay(cm.points.length ? null : 'empty', 'No communications data at this moment.')
           },
           (m) => com.setOverlay('error', `Could not load communications: ${m}`),
@@ -564,14 +592,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
           },
           (m) => hist.setOverlay('error', `Could not load the downtime distribution: ${m}`),
         ),
-        section(
-          worstP,
-          (page) => {
-            renderWorst(page.rows)
-            noteAttributes(page.rows)
-          },
-          (m) => worstList.replaceChildren(h('li', {}, stateMessage('error', `Could not load the worst-hit customers: ${m}`))),
-        ),
+        worstP,
         tableP,
       ])
       if (!signal.aborted && summary) showBanner(null)
@@ -585,19 +606,48 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     }
   }
 
-  function renderSummary(s: Summary, dayAgo: Summary | null) {
+  /** The worst-hit list on its own request (when the table is not in that order). */
+  async function loadWorst(signal: AbortSignal): Promise<void> {
+    worstLoading = true
+    try {
+      const page = await getTenants(incidentId, viewParams(), { sort: 'downtime_s', order: 'desc', limit: WORST_LIMIT }, signal)
+      if (signal.aborted) return
+      renderWorst(page.rows)
+      noteAttributes(page.rows)
+    } catch (err) {
+      if (!signal.aborted) worstList.replaceChildren(h('li', {}, stateMessage('error', `Could not load the worst-hit customers: ${err instanceof Error ? err.message : String(err)}`)))
+    } finally {
+      if (!signal.aborted) worstLoading = false
+    }
+  }
+
+  function tableIsWorstOrder() {
+    const t = state.table
+    return t.sort === 'downtime_s' && t.order === 'desc' && !t.q && !t.state && t.offset === 0
+  }
+
+  /** Change of recovery % against the series point 24 h before: two API figures, each at its own moment. */
+  function renderChange() {
+    const s = lastSummary
+    heroChange.className = 'hero-change'
+    if (!s) return
+    const was = dayAgoPoint?.recovery_pct ?? null
+    if (dayAgoPoint && was !== null && s.recovery_pct !== null) {
+      const change = s.recovery_pct - was
+      heroChange.classList.add(change > 0 ? 'up' : 'flat')
+      setText(heroChange, `${change > 0 ? '▲' : change < 0 ? '▼' : '■'} ${formatPctChange(change)} in the last 24 h (${formatPct(was)} at ${formatTime(dayAgoPoint.t, ctx.tz())})`)
+    } else setText(heroChange, 'Less than 24 h of incident so far: no daily change yet.')
+  }
+
+  function renderSummary(s: Summary) {
+    lastSummary = s
     const tz = ctx.tz()
     asOfText.textContent = formatTime(s.as_of, tz)
     asOfText.dataset.asOf = s.as_of
     setText(heroPct, formatPct(s.recovery_pct))
     setText(heroRestored, `${formatCount(s.restored)} of ${formatCount(s.affected)} affected customers have access again`)
     setText(heroUsers, s.weighted && s.weighted.affected > 0 ? `${formatPct(s.weighted.recovery_pct)} of users (${formatCount(s.weighted.restored)} of ${formatCount(s.weighted.affected)} seats)` : '')
-    heroChange.className = 'hero-change'
-    if (dayAgo && dayAgo.recovery_pct !== null && s.recovery_pct !== null) {
-      const change = s.recovery_pct - dayAgo.recovery_pct
-      heroChange.classList.add(change > 0 ? 'up' : 'flat')
-      setText(heroChange, `${change > 0 ? '▲' : change < 0 ? '▼' : '■'} ${formatPctChange(change)} in the last 24 h (was ${formatPct(dayAgo.recovery_pct)})`)
-    } else setText(heroChange, 'Less than 24 h of incident so far: no daily change yet.')
+    renderChange()
 
     if (s.eta && s.eta.at) {
       setText(etaValue, formatTime(s.eta.at, tz))
@@ -636,6 +686,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
   }
 
   function renderWorst(rows: TenantRow[]) {
+    worstFresh = true
     if (rows.length === 0) {
       worstList.replaceChildren(h('li', {}, stateMessage('empty', 'No customer has lost access at this moment.')))
       return
