@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -79,7 +80,7 @@ describe('replay of 1M synthetic events through a server that is killed and rest
     })
     await Promise.race([killed, exited])
     expect(sentAtKill).toHaveLength(1)
-    await new Promise((r) => server.child.once('exit', r).exitCode !== null && r(null))
+    if (server.child.exitCode === null && server.child.signalCode === null) await once(server.child, 'exit')
     await new Promise((r) => setTimeout(r, 1500))
     server = await startServer(dataDir, port, database)
     const code = await exited
@@ -91,7 +92,7 @@ describe('replay of 1M synthetic events through a server that is killed and rest
     expect(stderr).toMatch(/ 0 rejected/)
 
     // Stop the server cleanly, then read its data directory from this process.
-    const stopped = new Promise((r) => server.child.once('exit', r))
+    const stopped = once(server.child, 'exit')
     server.child.kill('SIGTERM')
     await stopped
     const store = await openStore(loadConfig({ AFTERMATH_DATA_DIR: dataDir, CLICKHOUSE_DATABASE: database }))
