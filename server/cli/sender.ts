@@ -35,12 +35,16 @@ export class EventSender<R = number> {
   private batchStartedMs = 0
   private readonly inFlight = new Set<Promise<void>>()
   private failure: unknown = null
+  private readonly target: HttpTarget
 
   constructor(private readonly opts: SenderOptions<R>) {
-    const onRetry = opts.target.onRetry
-    opts.target.onRetry = (reason) => {
-      this.retries++
-      onRetry?.(reason)
+    // A copy, so senders sharing one target (the demo) count only their own retries.
+    this.target = {
+      ...opts.target,
+      onRetry: (reason) => {
+        this.retries++
+        opts.target.onRetry?.(reason)
+      },
     }
   }
 
@@ -88,7 +92,7 @@ export class EventSender<R = number> {
 
   private async send(lines: string[], refs: R[]): Promise<void> {
     const body = lines.join('\n') + '\n'
-    const res = await requestJson<IngestResult>(this.opts.target, 'POST', '/api/v1/events', body, 'application/x-ndjson')
+    const res = await requestJson<IngestResult>(this.target, 'POST', '/api/v1/events', body, 'application/x-ndjson')
     this.sent += lines.length
     this.accepted += res.accepted
     this.rejected += res.rejected

@@ -84,6 +84,8 @@ interface Customer {
   restoredAtMs: number
   completedAtMs: number
   startedAtMs: number
+  /** The batch the restore started in (its earliest site's), e.g. "batch 3 of 17 (v1 process)". */
+  batch: string
   firstEmailAtMs: number
 }
 
@@ -155,6 +157,7 @@ function buildCustomers(seed: number): Customer[] {
       // Data restored, then 1–4 h of verification before access is given back.
       completedAtMs: restoredAtMs - Math.floor((1 + 3 * rng()) * HOUR_MS),
       startedAtMs: 0,
+      batch: '',
       // Direct e-mails started on April 11; everyone had one by April 16 (more early on).
       firstEmailAtMs: FIRST_DIRECT_EMAIL_MS + Math.floor(rng() ** 1.5 * (LAST_FIRST_EMAIL_MS - FIRST_DIRECT_EMAIL_MS)),
     })
@@ -179,15 +182,27 @@ function assignBatches(customers: Customer[], rng: () => number) {
   }
   sites.sort((a, b) => a.doneMs - b.doneMs)
   for (const c of customers) c.startedAtMs = Number.POSITIVE_INFINITY
+  const batches: { sites: typeof sites; startMs: number; v2: boolean }[] = []
   for (let i = 0; i < sites.length; ) {
-    const size = Math.min(MAX_BATCH_SITES, 40 + Math.floor(rng() * 21))
-    const batch = sites.slice(i, i + size)
-    i += size
-    const firstDoneMs = batch[0]!.doneMs
+    const firstDoneMs = sites[i]!.doneMs
     const v2 = firstDoneMs - 12 * HOUR_MS >= RESTORE_V2_ROLLOUT_MS
-    const startMs = v2 ? firstDoneMs - 12 * HOUR_MS : Math.max(RESTORE_V1_START_MS, firstDoneMs - 3 * DAY_MS)
-    for (const s of batch) s.c.startedAtMs = Math.min(s.c.startedAtMs, startMs)
+    // A batch holds up to 40–60 sites, and only sites finishing within half a process run of
+    // its first one, so no site takes much longer than its process does.
+    const size = Math.min(MAX_BATCH_SITES, 40 + Math.floor(rng() * 21))
+    const maxSpanMs = v2 ? 6 * HOUR_MS : DAY_MS
+    let end = i + 1
+    while (end < sites.length && end - i < size && sites[end]!.doneMs - firstDoneMs <= maxSpanMs) end++
+    const batch = sites.slice(i, end)
+    i = end
+    batches.push({ sites: batch, v2, startMs: v2 ? firstDoneMs - 12 * HOUR_MS : Math.max(RESTORE_V1_START_MS, firstDoneMs - 3 * DAY_MS) })
   }
+  batches.forEach((b, i) => {
+    for (const s of b.sites) {
+      if (b.startMs >= s.c.startedAtMs) continue
+      s.c.startedAtMs = b.startMs
+      s.c.batch = `batch ${i + 1} of ${batches.length} (${b.v2 ? 'v2' : 'v1'} process)`
+    }
+  })
 }
 
 function buildEvents(seed: number, incidentId: string, customers: Customer[]): WireEvent[] {
@@ -213,7 +228,7 @@ function buildEvents(seed: number, incidentId: string, customers: Customer[]): W
     const t = c.meta.tenant_id
     const plural = c.sites > 1 ? `${c.sites} sites` : 'site'
     add(c.lostAtMs, { type: 'access_lost', tenant_id: t, message: `${plural} deleted` }, `${t}-lost`)
-    add(c.startedAtMs, { type: 'restore_started', tenant_id: t }, `${t}-start`)
+    add(c.startedAtMs, { type: 'restore_started', tenant_id: t, message: `restore started: ${c.batch}` }, `${t}-start`)
     for (const f of [0.25, 0.5, 0.75]) {
       add(c.startedAtMs + Math.floor(f * (c.completedAtMs - c.startedAtMs)), { type: 'restore_progress', tenant_id: t, progress: f }, `${t}-p${f * 100}`)
     }

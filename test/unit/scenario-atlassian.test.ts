@@ -103,6 +103,35 @@ describe('atlassian-2022 scenario', () => {
     }
   })
 
+  it('restores in batches of up to 60 sites: days per site with v1, about 12 h per site with v2 from April 14', () => {
+    const started = events.filter((e) => e.type === 'restore_started')
+    const completedAt = new Map(events.filter((e) => e.type === 'restore_completed').map((e) => [e.tenant_id!, Date.parse(e.occurred_at)]))
+    const sites = new Map(tenants.map((t) => [t.tenant_id, Number(t.attributes.sites)]))
+    const perBatch = new Map<string, number>()
+    const HOUR_MS = 3_600_000
+    for (const e of started) {
+      const m = /^restore started: (batch \d+ of \d+) \((v1|v2) process\)$/.exec(e.message ?? '')
+      expect(m, e.message).not.toBeNull()
+      perBatch.set(m![1]!, (perBatch.get(m![1]!) ?? 0) + 1)
+      if (m![2] === 'v2') expect(e.occurred_at >= '2022-04-14T00:00:00.000Z').toBe(true)
+      // Per-site duration, read on single-site customers (a multi-site one starts with its earliest site).
+      if (sites.get(e.tenant_id!) !== 1) continue
+      const hours = (completedAt.get(e.tenant_id!)! - Date.parse(e.occurred_at)) / HOUR_MS
+      if (m![2] === 'v2') {
+        expect(hours).toBeGreaterThanOrEqual(12)
+        expect(hours).toBeLessThanOrEqual(18)
+      } else {
+        expect(hours).toBeGreaterThanOrEqual(48)
+        expect(hours).toBeLessThanOrEqual(4 * 24)
+      }
+    }
+    // 883 sites in batches of ≤ 60: at least 15 batches; customers per batch ≤ sites per batch.
+    expect(perBatch.size).toBeGreaterThanOrEqual(15)
+    for (const n of perBatch.values()) expect(n).toBeLessThanOrEqual(60)
+    expect(started.some((e) => e.message!.includes('v1'))).toBe(true)
+    expect(started.some((e) => e.message!.includes('v2'))).toBe(true)
+  })
+
   it('sends one status-page broadcast on April 7, first direct e-mails on April 11, everyone contacted by April 16', () => {
     const broadcasts = events.filter((e) => e.type === 'communication' && !e.tenant_id)
     expect(broadcasts).toHaveLength(1)
