@@ -26,38 +26,37 @@ const STALE_SPANS = `arrayFilter(x -> x.1 < x.2, arrayFlatten(arrayMap((a, an) -
     arrayPushFront(comms_after, first_lost_ms),
     arrayPushBack(comms_after, ${OPEN_END_MS}))))`
 
-/** Delta kinds: 1 affected, 2 first contacted, 3 stale. */
+/** Deltas (time, kind, sign, first-contact latency ms): kinds 1 affected, 2 first contacted, 3 stale. */
 const DELTAS = `arrayConcat(
-  [(first_lost_ms, toUInt8(1), toInt8(1))],
-  if(isNull(first_contact_ms), CAST([], 'Array(Tuple(Int64, UInt8, Int8))'), [(assumeNotNull(first_contact_ms), toUInt8(2), toInt8(1))]),
-  arrayFlatten(arrayMap(x -> if(x.2 < ${OPEN_END_MS}, [(x.1, toUInt8(3), toInt8(1)), (x.2, toUInt8(3), toInt8(-1))], [(x.1, toUInt8(3), toInt8(1))]), ${STALE_SPANS})))`
+  [(first_lost_ms, toUInt8(1), toInt8(1), toInt64(0))],
+  if(isNull(first_contact_ms), CAST([], 'Array(Tuple(Int64, UInt8, Int8, Int64))'),
+     [(assumeNotNull(first_contact_ms), toUInt8(2), toInt8(1), assumeNotNull(first_contact_ms) - first_lost_ms)]),
+  arrayFlatten(arrayMap(x -> if(x.2 < ${OPEN_END_MS}, [(x.1, toUInt8(3), toInt8(1), toInt64(0)), (x.2, toUInt8(3), toInt8(-1), toInt64(0))],
+    [(x.1, toUInt8(3), toInt8(1), toInt64(0))]), ${STALE_SPANS})))`
 
 export async function communicationsSeries(store: Store, scope: QueryScope, q: RawQuery): Promise<CommunicationsSeries> {
   const staleAfterMs = Math.round(parseDuration(single(q, 'stale_after') || '24h', 'stale_after') * 1000)
-  const w = parseWindow(q, scope.asOfMs, await firstEventMs(store, scope))
+  const w = parseWindow(q, scope.asOfMs, single(q, 'from') ? null : await firstEventMs(store, scope))
   const frame = seriesFrame(w)
   const at = { ...scope, asOfMs: w.toMs }
   const core = tenantStateSql(store, at, { staleAfterMs })
   const params = { ...core.params, ...frame.params }
-  const deltas = await store.rows<{ k: number; kind: number; n: number }>(
-    `SELECT ${frame.bucketOf('d.1')} AS k, d.2 AS kind, sum(d.3) AS n
+  // The median is over tenants first contacted inside the bucket; earlier first contacts still
+  // count (folded into the first point) for waiting_first_contact.
+  const deltas = await store.rows<{ k: number; kind: number; n: number; median: number | null }>(
+    `SELECT ${frame.bucketOf('d.1')} AS k, d.2 AS kind, sum(d.3) AS n,
+       if(countIf(d.2 = 2 AND ${frame.inWindow('d.1')}) = 0, NULL,
+          quantileExactInclusiveIf(0.5)(d.4, d.2 = 2 AND ${frame.inWindow('d.1')}) / 1000) AS median
      FROM (SELECT arrayJoin(${DELTAS}) AS d FROM (${core.sql}))
      WHERE ${frame.upToEnd('d.1')}
      GROUP BY k, kind`,
-    params,
-  )
-  const medians = await store.rows<{ k: number; median: number }>(
-    `SELECT ${frame.bucketOf('fc')} AS k, quantileExactInclusive(0.5)(fc - first_lost_ms) / 1000 AS median
-     FROM (SELECT assumeNotNull(first_contact_ms) AS fc, first_lost_ms FROM (${core.sql}) WHERE first_contact_ms IS NOT NULL)
-     WHERE ${frame.inWindow('fc')}
-     GROUP BY k`,
     params,
   )
   const sent = await sentCounts(store, at, frame)
   const n = frame.times.length
   const byKind = [1, 2, 3].map((kind) => new Map(deltas.filter((d) => Number(d.kind) === kind).map((d) => [Number(d.k), Number(d.n)])))
   const [aff, contacted, stale] = byKind.map((m) => prefixSum(m, n))
-  const medianAt = new Map(medians.map((m) => [Number(m.k), Number(m.median)]))
+  const medianAt = new Map(deltas.filter((d) => Number(d.kind) === 2 && d.median !== null).map((d) => [Number(d.k), Number(d.median)]))
   return {
     bucket_s: w.bucketMs / 1000,
     points: frame.times.map((t, k) => ({

@@ -1,5 +1,5 @@
 import type { Store } from '../storage/client.js'
-import { isoTime, parseAttributeName, parseWindow, type QueryScope, type RawQuery } from './filters.js'
+import { isoTime, parseAttributeName, parseWindow, single, type QueryScope, type RawQuery } from './filters.js'
 import { firstEventMs, prefixSum, seriesFrame } from './series.js'
 import { OPEN_END_MS, tenantStateSql } from './tenant-state.js'
 
@@ -39,7 +39,7 @@ const DELTAS = `arrayConcat(
 export async function recoverySeries(store: Store, scope: QueryScope, q: RawQuery): Promise<RecoverySeries> {
   const weight = parseAttributeName(q, 'weight')
   const groupBy = parseAttributeName(q, 'group_by')
-  const w = parseWindow(q, scope.asOfMs, await firstEventMs(store, scope))
+  const w = parseWindow(q, scope.asOfMs, single(q, 'from') ? null : await firstEventMs(store, scope))
   const frame = seriesFrame(w)
   const at = { ...scope, asOfMs: w.toMs }
   const core = tenantStateSql(store, at, { weight, meta: groupBy !== undefined })
