@@ -34,7 +34,7 @@ const q = JSON.stringify
  * (cons-string flattening), and this runs per event on the ingest hot path.
  */
 export function toJsonEachRow(rows: readonly EventRow[]): Buffer {
-  let buf = Buffer.allocUnsafe(Math.max(4096, rows.length * 320))
+  let buf = Buffer.allocUnsafe(Math.max(4096, rows.length * 256))
   let at = 0
   for (const r of rows) {
     // type, occurred_at and channel come from fixed alphabets (validated): no escaping needed.
@@ -47,7 +47,8 @@ export function toJsonEachRow(rows: readonly EventRow[]): Buffer {
     }
     at += buf.write(line, at)
   }
-  return buf.subarray(0, at)
+  // Copy out the used part: a subarray would keep the whole over-allocated buffer alive while queued.
+  return at > buf.length / 2 ? buf.subarray(0, at) : Buffer.from(buf.subarray(0, at))
 }
 
 /**

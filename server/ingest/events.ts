@@ -30,7 +30,7 @@ export interface IngestContext {
 
 export const MAX_LISTED_ERRORS = 100
 /** NDJSON rows are submitted in chunks of this many as lines arrive… */
-const NDJSON_CHUNK_ROWS = 10_000
+const NDJSON_CHUNK_ROWS = 5_000
 /** …with at most this many chunks of one request awaiting durability before reading on. */
 const NDJSON_MAX_INFLIGHT = 4
 

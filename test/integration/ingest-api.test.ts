@@ -29,7 +29,7 @@ const ndjson = (lines: (Ev | string)[]) => lines.map((l) => (typeof l === 'strin
 function post(path: string, body: string | Buffer, contentType: string | null, init: { token?: string | null; headers?: Record<string, string> } = {}) {
   const headers: Record<string, string> = { ...init.headers }
   if (contentType) headers['content-type'] = contentType
-  return srv.api(path, { method: 'POST', body, headers, token: init.token === undefined ? TOKENS.ingest : init.token })
+  return srv.api(path, { method: 'POST', body: typeof body === 'string' ? body : new Uint8Array(body), headers, token: init.token === undefined ? TOKENS.ingest : init.token })
 }
 
 interface StoredEvent {
