@@ -191,11 +191,13 @@ export function milestoneAnnotations(
   const rowEnds: number[] = []
   const ROWS = 5
   shown.forEach((x, i) => {
+    // Labels are centred on their line but kept inside the plot, as the plugin draws them.
+    const widthPx = x.label.length * 6.2 + 10
     const centre = ((x.ms - d.minMs) / Math.max(1, d.maxMs - d.minMs)) * plotPx
-    const half = (x.label.length * 6.2 + 10) / 2
-    let row = rowEnds.findIndex((end) => end + 4 < centre - half)
+    const left = Math.min(Math.max(0, centre - widthPx / 2), Math.max(0, plotPx - widthPx))
+    let row = rowEnds.findIndex((end) => end + 4 < left)
     if (row < 0) row = rowEnds.length < ROWS ? rowEnds.length : rowEnds.indexOf(Math.min(...rowEnds))
-    rowEnds[row] = centre + half
+    rowEnds[row] = left + widthPx
     out[`m${i}`] = {
       type: 'line',
       scaleID: 'x',

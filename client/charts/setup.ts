@@ -133,6 +133,8 @@ export function timeAxis(tz: TimeZoneMode, minMs: number, maxMs: number, theme: 
     type: 'linear' as const,
     min: minMs,
     max: maxMs,
+    // Bar charts pad the x-axis by default; the stacked timeline charts must share one exact range.
+    offset: false,
     grid: { color: theme.grid },
     border: { color: theme.grid },
     ticks: {

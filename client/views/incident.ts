@@ -508,10 +508,13 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
       const metaP: Promise<Incident | null> =
         !meta || (soft && !state.asOf) ? listIncidents(signal).then((list) => list.find((i) => i.incident_id === incidentId) ?? null) : Promise.resolve(meta)
       const summaryP = getSummary(incidentId, view, { weight: WEIGHT }, signal)
-      const recoveryP = getRecovery(incidentId, view, { weight: WEIGHT }, signal)
-      const segmentsP = state.groupBy ? getRecovery(incidentId, view, { weight: WEIGHT, groupBy: state.groupBy }, signal) : Promise.resolve(null)
-      const commP = getCommunications(incidentId, view, {}, signal)
       const histP = getHistogram(incidentId, view, HIST_BINS, signal)
+      // A resolved incident's timeline ends at its last event, not at now (which may be years on).
+      const seriesTo = (m: Incident | null) => (m?.status === 'resolved' && !state.asOf && m.last_event_at ? { to: m.last_event_at } : {})
+      const rangeP = meta ? Promise.resolve(seriesTo(meta)) : metaP.then(seriesTo)
+      const recoveryP = rangeP.then((r) => getRecovery(incidentId, view, { weight: WEIGHT, ...r }, signal))
+      const segmentsP = state.groupBy ? rangeP.then((r) => getRecovery(incidentId, view, { weight: WEIGHT, groupBy: state.groupBy, ...r }, signal)) : Promise.resolve(null)
+      const commP = rangeP.then((r) => getCommunications(incidentId, view, r, signal))
       const tableP = table.load(soft)
       worstFresh = false
       worstLoading = false
@@ -631,6 +634,10 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     const s = lastSummary
     heroChange.className = 'hero-change'
     if (!s) return
+    if (meta?.status === 'resolved' && !state.asOf) {
+      setText(heroChange, `✓ Resolved — final figures. Last event ${formatTime(meta.last_event_at, ctx.tz())}.`)
+      return
+    }
     const was = dayAgoPoint?.recovery_pct ?? null
     if (dayAgoPoint && was !== null && s.recovery_pct !== null) {
       const change = s.recovery_pct - was
