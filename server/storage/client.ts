@@ -1,4 +1,4 @@
-import { createClient, type ClickHouseClient } from '@clickhouse/client'
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client'
 import { createChdbConnection, type ChdbConnection } from 'chdb/connection'
 import { mkdirSync } from 'node:fs'
 import { resolve, join } from 'node:path'
@@ -70,9 +70,17 @@ async function openRemote(config: Config): Promise<Store> {
       clickhouse_settings: CLICKHOUSE_SETTINGS,
       max_open_connections: 16,
     })
+  // Probe the version with a client that carries none of our settings: a server too old to
+  // know them rejects every query that sends them, which would hide the real reason.
+  // Its own error log is off: the failure is reported once, as StorageUnavailableError.
+  const probe = createClient({ url, username: user, password, request_timeout: config.storageTimeoutMs, log: { level: ClickHouseLogLevel.OFF } })
+  try {
+    await checkServerVersion(probe, url!)
+  } finally {
+    await probe.close()
+  }
   const query = make()
   const ingest = make()
-  await checkServerVersion(query, url!)
   return makeStore('remote', config, query, ingest, async (table, body) => {
     const res = await ingest.exec({ query: `INSERT INTO ${table} FORMAT JSONEachRow`, values: Readable.from([body], { objectMode: false }) })
     res.stream.resume()
