@@ -132,10 +132,15 @@ export async function ingestNdjson(
     inflight.push(p)
   }
 
+  // Iterated by hand: on a storage failure we stop reading without destroying the request, so
+  // the 503 still reaches the client (then the connection is closed).
+  const lineBatches = ndjsonLines(body, { maxLineBytes: NDJSON_MAX_LINE_BYTES, maxBodyBytes: opts.maxBodyBytes, limitNote: opts.limitNote })
   try {
-    for await (const lines of ndjsonLines(body, { maxLineBytes: NDJSON_MAX_LINE_BYTES, maxBodyBytes: opts.maxBodyBytes, limitNote: opts.limitNote })) {
+    for (;;) {
+      const next = await lineBatches.next()
+      if (next.done) break
       const nowMs = ctx.now().getTime()
-      for (const line of lines) {
+      for (const line of next.value) {
         if (line.error !== undefined) {
           t.reject(line.index, [{ field: '', message: line.error }])
           continue
@@ -152,11 +157,8 @@ export async function ingestNdjson(
       if (failure) break
     }
   } catch (err) {
-    if (err instanceof HttpError) {
-      await Promise.all(inflight)
-      throw err
-    }
     await Promise.all(inflight)
+    if (err instanceof HttpError) throw err
     throw new HttpError(400, 'bad_body', `could not read the request body: ${(err as Error).message.slice(0, 200)}`)
   }
   ctx.telemetry.rejected.inc(t.rejected)
@@ -168,6 +170,10 @@ export async function ingestNdjson(
   }
   if (!failure && rows.length > 0) flushChunk()
   await Promise.all(inflight)
-  if (failure) throw failure
+  if (failure) {
+    // The rest of the body is left unread: the connection cannot be reused.
+    if (failure instanceof HttpError) throw new HttpError(failure.status, failure.code, failure.message, { ...failure.headers, Connection: 'close' })
+    throw failure
+  }
   return { status: 200, body: t.result() }
 }

@@ -32,6 +32,14 @@ describe('storage down and spool full', () => {
     expect(await res.json()).toEqual({ error: { code: 'spool_full', message: 'storage is unavailable and the local spool is full; retry later' } })
     expect((await (await srv.api('/readyz', { token: TOKENS.read })).json()).spool_events).toBe(0)
 
+    const nd = await srv.api('/api/v1/events', {
+      method: 'POST',
+      body: Array.from({ length: 12_000 }, (_, i) => JSON.stringify(ev(`nd-${i}`))).join('\n'),
+      headers: { 'content-type': 'application/x-ndjson' },
+      token: TOKENS.ingest,
+    })
+    expect([nd.status, nd.headers.get('retry-after'), (await nd.json()).error.code]).toEqual([503, '5', 'spool_full'])
+
     failing = false
     const again = await post('/api/v1/events', [ev('f1'), ev('f2')])
     expect([again.status, await again.json()]).toEqual([200, { accepted: 2, rejected: 0, errors: [] }])
