@@ -39,7 +39,7 @@ export async function communicationsSeries(store: Store, scope: QueryScope, q: R
   const w = parseWindow(q, scope.asOfMs, single(q, 'from') ? null : await firstEventMs(store, scope))
   const frame = seriesFrame(w)
   const at = { ...scope, asOfMs: w.toMs }
-  const core = tenantStateSql(store, at, { staleAfterMs })
+  const core = tenantStateSql(store, at, { staleAfterMs, columns: ['first_lost_ms', 'first_contact_ms', 'comms_after', 'starts', 'ends_open'] })
   const params = { ...core.params, ...frame.params }
   // The median is over tenants first contacted inside the bucket; earlier first contacts still
   // count (folded into the first point) for waiting_first_contact.

@@ -20,7 +20,7 @@ export function parseBins(q: RawQuery): number {
  * ones included. No affected tenants → no bins.
  */
 export async function downtimeHistogram(store: Store, scope: QueryScope, bins: number): Promise<DowntimeHistogram> {
-  const core = tenantStateSql(store, scope)
+  const core = tenantStateSql(store, scope, { columns: ['downtime_ms'] })
   const rows = await store.rows<{ width_ms: number; max_ms: number; idx: number[]; counts: number[] }>(
     `SELECT width_ms, max_ms, groupArray(i) AS idx, groupArray(c) AS counts FROM (
        SELECT width_ms, max_ms, least(intDiv(downtime_ms, width_ms), greatest(toInt64(ceil(max_ms / width_ms)) - 1, 0)) AS i, count() AS c

@@ -42,7 +42,7 @@ export async function recoverySeries(store: Store, scope: QueryScope, q: RawQuer
   const w = parseWindow(q, scope.asOfMs, single(q, 'from') ? null : await firstEventMs(store, scope))
   const frame = seriesFrame(w)
   const at = { ...scope, asOfMs: w.toMs }
-  const core = tenantStateSql(store, at, { weight, meta: groupBy !== undefined })
+  const core = tenantStateSql(store, at, { weight, meta: groupBy !== undefined, columns: ['first_lost_ms', 'starts', 'closes', 'ends_open', 'rk'] })
   const rows = await store.rows<{ grp: string; k: number; kind: number; n: number; wn: number }>(
     `SELECT grp, ${frame.bucketOf('d.1')} AS k, d.2 AS kind, sum(d.3) AS n, ${weight ? 'sum(d.3 * weight)' : '0'} AS wn
      FROM (SELECT ${groupBy ? 'attributes[{group_by:String}]' : "''"} AS grp, ${weight ? 'weight' : '0'} AS weight, arrayJoin(${DELTAS}) AS d

@@ -67,7 +67,11 @@ const pct = (part: number, whole: number) => (whole > 0 ? (100 * part) / whole :
 const nullableNumber = (v: unknown) => (v === null || v === undefined || Number.isNaN(Number(v)) ? null : Number(v))
 
 export async function summary(store: Store, scope: QueryScope, p: SummaryParams): Promise<Summary> {
-  const core = tenantStateSql(store, scope, { weight: p.weight, staleAfterMs: p.staleAfterMs })
+  const core = tenantStateSql(store, scope, {
+    weight: p.weight,
+    staleAfterMs: p.staleAfterMs,
+    columns: ['down', 'downtime_ms', 'first_contact_ms', 'first_lost_ms', 'stale', 'restore_stage', 'closes', 'starts'],
+  })
   const weighted = p.weight !== undefined
   const etaWindowStart = scope.asOfMs - ETA_WINDOW_MS
   const [t] = await store.rows<Totals & { p50: string | null; p90: string | null; p100: string | null }>(

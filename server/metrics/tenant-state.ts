@@ -34,7 +34,83 @@ export interface TenantStateOptions {
   staleAfterMs?: number
   /** Only this tenant (timeline). */
   tenantId?: string
+  /**
+   * The columns the caller reads (their dependencies are added). Selecting only those keeps
+   * ClickHouse from analysing and aggregating the rest: the analysis of the full query alone
+   * costs tens of ms. Default: all.
+   */
+  columns?: TenantColumn[]
 }
+
+/** Per-tenant aggregates over the incident's events (inner query); `deps` name other aggregates. */
+const AGGREGATES: Record<string, { expr: string; deps?: string[] }> = {
+  // Sort keys ms * 8 + type: the §3 order (occurred_at, access_lost before access_restored);
+  // equal keys are interchangeable, so event_id is not needed for access events.
+  acc: {
+    expr: `arraySort(groupArrayIf(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type), type IN ('access_lost', 'access_restored')))`,
+  },
+  rk: {
+    expr: `arraySort(groupArrayIf(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type),
+      type IN ('restore_started', 'restore_progress', 'restore_completed')))`,
+  },
+  // Only the latest restore_* event and the latest progress can be in the current outage: if the
+  // latest is before its start, all are. (-1: none.)
+  last_restore_key: {
+    expr: `if(countIf(type IN ('restore_started', 'restore_progress', 'restore_completed')) = 0, toInt64(-1),
+      toInt64(maxIf(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type), type IN ('restore_started', 'restore_progress', 'restore_completed'))))`,
+  },
+  last_progress_ms: {
+    expr: `if(countIf(type = 'restore_progress') = 0, toInt64(-1), maxIf(toUnixTimestamp64Milli(occurred_at), type = 'restore_progress'))`,
+  },
+  // At equal times the latest progress is the one with the greatest event_id.
+  last_progress: { expr: `argMaxIf(progress, (occurred_at, event_id), type = 'restore_progress')` },
+  dcomm: { expr: `arraySort(groupArrayIf(toUnixTimestamp64Milli(occurred_at), type = 'communication'))` },
+}
+
+/** Derived per-tenant columns (outer query), in dependency order; `deps` name columns or aggregates. */
+const COLUMNS = {
+  a_t: { expr: 'arrayMap(x -> intDiv(x, 8), acc)', deps: ['acc'] },
+  a_ty: { expr: 'arrayMap(x -> toInt8(x % 8), acc)', deps: ['acc'] },
+  a_d: { expr: 'arrayPopFront(arrayDifference(arrayPushFront(a_ty, toInt8(2))))', deps: ['a_ty'] },
+  starts: { expr: 'arrayFilter((t, d) -> d = -1, a_t, a_d)', deps: ['a_t', 'a_d'] },
+  closes: { expr: 'arrayFilter((t, d) -> d = 1, a_t, a_d)', deps: ['a_t', 'a_d'] },
+  down: { expr: 'a_ty[-1] = 1', deps: ['a_ty'] },
+  ends: { expr: 'if(down, arrayPushBack(closes, {as_of_ms:Int64}), closes)', deps: ['down', 'closes'] },
+  ends_open: { expr: 'if(down, arrayPushBack(closes, OPEN_END), closes)', deps: ['down', 'closes'] },
+  downtime_ms: { expr: 'toInt64(arraySum(closes) - arraySum(starts) + if(down, {as_of_ms:Int64}, 0))', deps: ['closes', 'starts', 'down'] },
+  outages: { expr: 'length(starts)', deps: ['starts'] },
+  first_lost_ms: { expr: 'starts[1]', deps: ['starts'] },
+  last_restored_ms: { expr: 'if(down, NULL, closes[-1])', deps: ['down', 'closes'] },
+  strays: { expr: 'arrayCount((ty, d) -> ty = 2 AND d = 0, a_ty, a_d)', deps: ['a_ty', 'a_d'] },
+  cur_start_ms: { expr: 'starts[-1]', deps: ['starts'] },
+  restore_stage: {
+    expr: `if(down, multiIf(last_restore_key < cur_start_ms * 8, 'not_started', last_restore_key % 8 = 5, 'completed', 'in_progress'), NULL)`,
+    deps: ['down', 'cur_start_ms', 'last_restore_key'],
+  },
+  restore_progress: {
+    expr: 'if(down AND last_progress_ms >= cur_start_ms, last_progress, NULL)',
+    deps: ['down', 'cur_start_ms', 'last_progress_ms', 'last_progress'],
+  },
+  comms_after: { expr: 'COMMS_AFTER', deps: ['first_lost_ms', 'dcomm'] },
+  first_contact_ms: { expr: 'if(empty(comms_after), NULL, comms_after[1])', deps: ['comms_after'] },
+  communications: { expr: 'length(comms_after)', deps: ['comms_after'] },
+  stale: {
+    expr: 'down AND {as_of_ms:Int64} - if(empty(comms_after), first_lost_ms, comms_after[-1]) > {stale_ms:Int64}',
+    deps: ['down', 'comms_after', 'first_lost_ms'],
+  },
+  end_ms: { expr: 'if(down, {as_of_ms:Int64}, closes[-1])', deps: ['down', 'closes'] },
+  max_gap_ms: {
+    expr: `arrayMax(arrayDifference(arrayConcat([first_lost_ms],
+      if(outages = 1, arrayFilter(c -> c <= end_ms, comms_after),
+                      arrayFilter(c -> arrayExists((s, e) -> s <= c AND c <= e, starts, ends), comms_after)),
+      [end_ms])))`,
+    deps: ['first_lost_ms', 'outages', 'comms_after', 'end_ms', 'starts', 'ends'],
+  },
+  rk: { expr: 'rk', deps: ['rk'] },
+  dcomm: { expr: 'dcomm', deps: ['dcomm'] },
+} satisfies Record<string, { expr: string; deps: string[] }>
+
+export type TenantColumn = keyof typeof COLUMNS
 
 export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStateOptions = {}): { sql: string; params: Params } {
   const db = store.db
@@ -57,59 +133,39 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
          (SELECT groupArray(toUnixTimestamp64Milli(occurred_at)) FROM ${db}.events FINAL
           WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication' AND occurred_at <= {as_of:DateTime64(3, 'UTC')}))))`
     : 'arrayFilter(c -> c >= first_lost_ms, dcomm)'
+
+  // Close the requested columns over their dependencies.
+  const wanted = new Set<string>()
+  const aggregates = new Set<string>(['acc'])
+  const visit = (name: string) => {
+    if (name in COLUMNS) {
+      if (wanted.has(name)) return
+      wanted.add(name)
+      for (const d of COLUMNS[name as TenantColumn].deps) if (d !== name) visit(d)
+    } else if (name in AGGREGATES) aggregates.add(name)
+    else throw new Error(`unknown tenant state column ${name}`)
+    if (name in AGGREGATES) aggregates.add(name)
+  }
+  for (const c of opts.columns ?? (Object.keys(COLUMNS) as TenantColumn[])) visit(c)
+  const outer = (Object.keys(COLUMNS) as TenantColumn[])
+    .filter((c) => wanted.has(c))
+    .map((c) => {
+      const expr = COLUMNS[c].expr.replace('COMMS_AFTER', commsAfter).replace('OPEN_END', OPEN_END_MS)
+      return expr === c ? c : `${expr} AS ${c}`
+    })
+  const inner = [...aggregates].map((a) => `${AGGREGATES[a]!.expr} AS ${a}`)
+
   const sql = `
     SELECT
       g.tenant_id AS tenant_id,
-      rk,
-      dcomm,
-      arrayMap(x -> intDiv(x, 8), acc) AS a_t,
-      arrayMap(x -> toInt8(x % 8), acc) AS a_ty,
-      arrayPopFront(arrayDifference(arrayPushFront(a_ty, toInt8(2)))) AS a_d,
-      arrayFilter((t, d) -> d = -1, a_t, a_d) AS starts,
-      arrayFilter((t, d) -> d = 1, a_t, a_d) AS closes,
-      a_ty[-1] = 1 AS down,
-      if(down, arrayPushBack(closes, {as_of_ms:Int64}), closes) AS ends,
-      if(down, arrayPushBack(closes, ${OPEN_END_MS}), closes) AS ends_open,
-      toInt64(arraySum(closes) - arraySum(starts) + if(down, {as_of_ms:Int64}, 0)) AS downtime_ms,
-      length(starts) AS outages,
-      starts[1] AS first_lost_ms,
-      if(down, NULL, closes[-1]) AS last_restored_ms,
-      arrayCount((ty, d) -> ty = 2 AND d = 0, a_ty, a_d) AS strays,
-      starts[-1] AS cur_start_ms,
-      if(down, multiIf(last_restore_key < cur_start_ms * 8, 'not_started', last_restore_key % 8 = 5, 'completed', 'in_progress'), NULL) AS restore_stage,
-      if(down AND last_progress_ms >= cur_start_ms, last_progress, NULL) AS restore_progress,
-      ${commsAfter} AS comms_after,
-      if(empty(comms_after), NULL, comms_after[1]) AS first_contact_ms,
-      length(comms_after) AS communications,
-      down AND {as_of_ms:Int64} - if(empty(comms_after), first_lost_ms, comms_after[-1]) > {stale_ms:Int64} AS stale,
-      if(down, {as_of_ms:Int64}, closes[-1]) AS end_ms,
-      arrayMax(arrayDifference(arrayConcat([first_lost_ms],
-        if(outages = 1, arrayFilter(c -> c <= end_ms, comms_after),
-                        arrayFilter(c -> arrayExists((s, e) -> s <= c AND c <= e, starts, ends), comms_after)),
-        [end_ms]))) AS max_gap_ms
+      ${outer.join(',\n      ')}
       ${meta ? `, m.name AS name, m.attributes AS attributes, m.num_attributes[{weight:String}] AS weight` : ''}
     FROM (
-      SELECT
-        tenant_id,
-        -- Sort keys ms * 8 + type: the §3 order (occurred_at, access_lost before access_restored);
-        -- equal keys are interchangeable, so event_id is not needed for access events.
-        arraySort(groupArrayIf(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type),
-          type IN ('access_lost', 'access_restored'))) AS acc,
-        arraySort(groupArrayIf(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type),
-          type IN ('restore_started', 'restore_progress', 'restore_completed'))) AS rk,
-        -- Only the latest restore_* event and the latest progress can be in the current outage:
-        -- if the latest is before its start, all are. (-1: none.)
-        maxIf(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type),
-          type IN ('restore_started', 'restore_progress', 'restore_completed')) AS last_restore_key_raw,
-        if(countIf(type IN ('restore_started', 'restore_progress', 'restore_completed')) = 0, toInt64(-1), toInt64(last_restore_key_raw)) AS last_restore_key,
-        if(countIf(type = 'restore_progress') = 0, toInt64(-1), maxIf(toUnixTimestamp64Milli(occurred_at), type = 'restore_progress')) AS last_progress_ms,
-        -- At equal times the latest progress is the one with the greatest event_id.
-        argMaxIf(progress, (occurred_at, event_id), type = 'restore_progress') AS last_progress,
-        arraySort(groupArrayIf(toUnixTimestamp64Milli(occurred_at), type = 'communication')) AS dcomm
+      SELECT tenant_id, ${inner.join(',\n        ')}
       FROM ${db}.events FINAL
       WHERE incident_id = {incident:String} AND ${opts.tenantId === undefined ? "tenant_id != ''" : 'tenant_id = {tenant:String}'} AND occurred_at <= {as_of:DateTime64(3, 'UTC')}
       GROUP BY tenant_id
-      HAVING countIf(type = 'access_lost') > 0
+      HAVING arrayExists(x -> x % 8 = 1, acc)
     ) AS g
     ${meta ? `LEFT JOIN (SELECT tenant_id, name, attributes, num_attributes FROM ${db}.tenants FINAL${opts.tenantId === undefined ? '' : ' WHERE tenant_id = {tenant:String}'}) AS m ON m.tenant_id = g.tenant_id` : ''}
     ${meta ? `WHERE ${seg.sql}` : ''}`

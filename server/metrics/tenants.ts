@@ -1,7 +1,7 @@
 import { badRequest } from '../errors.js'
 import type { Params, Store } from '../storage/client.js'
 import { parseEnum, parseInteger, single, type QueryScope, type RawQuery } from './filters.js'
-import { msToNullableTime, msToTime, tenantStateSql } from './tenant-state.js'
+import { msToNullableTime, msToTime, tenantStateSql, type TenantColumn } from './tenant-state.js'
 
 export const TENANT_SORTS = ['downtime_s', 'first_contact_latency_s', 'max_comm_gap_s', 'first_lost_at', 'tenant_id'] as const
 export type TenantSort = (typeof TENANT_SORTS)[number]
@@ -55,6 +55,20 @@ const SORT_SQL: Record<TenantSort, string> = {
   tenant_id: 'tenant_id',
 }
 
+/** The tenant state a row is made of. */
+const ROW_STATE: TenantColumn[] = [
+  'down',
+  'first_lost_ms',
+  'last_restored_ms',
+  'downtime_ms',
+  'outages',
+  'restore_stage',
+  'restore_progress',
+  'first_contact_ms',
+  'communications',
+  'max_gap_ms',
+]
+
 /** The columns of a tenants row, from tenantStateSql's columns (with meta). */
 export const TENANT_ROW_COLUMNS = `
   tenant_id, name, attributes,
@@ -85,7 +99,7 @@ function pageWhere(p: Pick<TenantPageParams, 'q' | 'state'>, params: Params): st
  */
 export async function tenantPage(store: Store, scope: QueryScope, p: TenantPageParams): Promise<{ total: number; rows: TenantRow[] }> {
   const lateMeta = !p.q && scope.filters.length === 0
-  const core = tenantStateSql(store, scope, { meta: !lateMeta })
+  const core = tenantStateSql(store, scope, { meta: !lateMeta, columns: ROW_STATE })
   const params: Params = { ...core.params, limit: p.limit, offset: p.offset }
   const dir = p.order === 'asc' ? 'ASC' : 'DESC'
   const sql = `
@@ -121,7 +135,7 @@ export async function tenantPage(store: Store, scope: QueryScope, p: TenantPageP
 
 /** One tenant's row, or null when it is not affected at T (or outside the segment). */
 export async function tenantRow(store: Store, scope: QueryScope, tenantId: string): Promise<TenantRow | null> {
-  const core = tenantStateSql(store, scope, { meta: true, tenantId })
+  const core = tenantStateSql(store, scope, { meta: true, tenantId, columns: ROW_STATE })
   const rows = await store.rows<TenantRow>(`SELECT ${TENANT_ROW_COLUMNS} FROM (${core.sql})`, core.params)
   return rows[0] ?? null
 }
@@ -131,7 +145,7 @@ const safe = (expr: string) => `if(match(${expr}, '^[=+\\\\-@\\t\\r]'), concat('
 
 /** The whole tenants table as CSV bytes, formatted by ClickHouse, sorted by downtime. */
 export async function tenantsCsv(store: Store, scope: QueryScope): Promise<Buffer> {
-  const core = tenantStateSql(store, scope, { meta: true })
+  const core = tenantStateSql(store, scope, { meta: true, columns: ROW_STATE })
   const sql = `
     SELECT ${safe('tenant_id')} AS tenant_id, ${safe('name')} AS name, toJSONString(attributes) AS attributes,
       if(down, 'down', 'up') AS state,
