@@ -86,6 +86,12 @@ async function startServer(): Promise<{ url: string; token: string; child: Child
   return { url, token, child, dataDir }
 }
 
+/** CPU seconds (user + system, all threads) a process has used, from /proc/<pid>/stat. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime in clock ticks (USER_HZ = 100)
+}
+
 function rssMb(pid: number): number {
   try {
     const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
@@ -133,6 +139,7 @@ async function main() {
   let peakRss = 0
   const sampler = own ? setInterval(() => (peakRss = Math.max(peakRss, rssMb(own.child.pid!))), 250) : null
   const cpu0 = process.cpuUsage()
+  const serverCpu0 = own ? cpuSeconds(own.child.pid!) : 0
   const start = performance.now()
   const deadline = start + seconds * 1000
   await Promise.all(
@@ -148,6 +155,7 @@ async function main() {
   )
   const elapsedS = (performance.now() - start) / 1000
   const cpu = process.cpuUsage(cpu0)
+  const serverCpuS = own ? cpuSeconds(own.child.pid!) - serverCpu0 : 0
   if (sampler) clearInterval(sampler)
   latenciesMs.sort((a, b) => a - b)
   const q = (p: number) => latenciesMs[Math.min(latenciesMs.length - 1, Math.floor(p * latenciesMs.length))]!
@@ -161,7 +169,14 @@ async function main() {
       batch,
       latency_ms: { p50: Number(q(0.5).toFixed(1)), p99: Number(q(0.99).toFixed(1)), max: Number(latenciesMs.at(-1)!.toFixed(1)) },
       client_cpu_pct: Math.round(((cpu.user + cpu.system) / 1e6 / elapsedS) * 100),
-      ...(own ? { server_peak_rss_mb: Math.round(peakRss) } : {}),
+      ...(own
+        ? {
+            server_peak_rss_mb: Math.round(peakRss),
+            // Load-independent cost: server CPU time (all threads: HTTP, validation, engine, merges) per event.
+            server_cpu_us_per_event: Number(((serverCpuS * 1e6) / accepted).toFixed(2)),
+            server_cpu_cores_busy: Number((serverCpuS / elapsedS).toFixed(2)),
+          }
+        : {}),
     }),
   )
   agent.destroy()
