@@ -7,6 +7,7 @@ import {
   getTenants,
   listIncidents,
   subscribeStream,
+  type Histogram,
   type Incident,
   type RecoveryPoint,
   type Summary,
@@ -96,6 +97,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
   let worstLoading = false
   let recoveryData: RecoveryChartData | null = null
   let commData: CommunicationsChartData | null = null
+  let histData: Histogram | null = null
   /** The recovery series point about 24 h before the moment shown, for the daily change. */
   let dayAgoPoint: RecoveryPoint | null = null
   let streamConnected = false
@@ -590,6 +592,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
         section(
           histP,
           (hs) => {
+            histData = hs
             histChart.update(hs)
             hist.setOverlay(hs.bins.some((b) => b.tenants > 0) ? null : 'empty', 'No downtime yet: no customer has lost access at this moment.')
           },
@@ -720,9 +723,15 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
 
   return {
     el,
+    // Theme or time zone changed: redraw from the figures already fetched, at once.
     refresh() {
+      if (lastSummary) renderSummary(lastSummary)
+      const tz = ctx.tz()
+      if (recoveryData) recoveryChart.update((recoveryData = { ...recoveryData, tz }))
+      if (commData) commChart.update((commData = { ...commData, tz }))
+      if (histData) histChart.update(histData)
+      syncSlider()
       table.rerender()
-      void load(true)
     },
     destroy() {
       destroyed = true

@@ -85,8 +85,8 @@ async function loadData() {
   await post(`/api/v1/incidents/${RESOLVED}`, { title: 'Login outage last month (e2e)', severity: 'sev3', status: 'resolved' }, 'PUT')
 }
 
-async function newPage(opts: { token?: string | null; dark?: boolean } = {}): Promise<{ page: Page; context: BrowserContext }> {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 1000 }, colorScheme: opts.dark ? 'dark' : 'light' })
+async function newPage(opts: { dark?: boolean; timezoneId?: string } = {}): Promise<{ page: Page; context: BrowserContext }> {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 1000 }, colorScheme: opts.dark ? 'dark' : 'light', timezoneId: opts.timezoneId ?? 'UTC' })
   const page = await context.newPage()
   page.on('pageerror', (err) => pageErrors.push(err.message))
   return { page, context }
@@ -264,6 +264,51 @@ describe('dashboard in headless Chromium', () => {
     await expectChartsDrawn(page)
     await page.locator('.chart-card').first().scrollIntoViewIfNeeded()
     await page.locator('.chart-card').first().screenshot({ path: join(ARTIFACTS, 'incident-segments.png') })
+    await context.close()
+  })
+
+  it('a segment filter, the time zone toggle and the exports all follow the API', async () => {
+    const { page, context } = await newPage({ timezoneId: 'Asia/Kolkata' })
+    await page.goto(`${server.url}/incidents/${ONGOING}#token=${TOKENS.read}`)
+    await expectChartsDrawn(page)
+
+    // Segment filter → attr.tier=enterprise on every request; the figures are the API's for that segment.
+    await page.fill('input[aria-label="Filter attribute name"]', 'tier')
+    await page.fill('input[aria-label="Filter attribute value"]', 'enterprise')
+    await page.click('.filter-form button[type="submit"]')
+    await expect.poll(() => page.locator('.chip').allTextContents()).toEqual(['tier = enterprise✕'])
+    expect(new URL(page.url()).searchParams.getAll('attr.tier')).toEqual(['enterprise'])
+    await page.waitForFunction(() => !document.querySelector('[data-view="incident"]')!.classList.contains('busy'))
+    const shown = await shownKpis(page)
+    const seg = await api<Summary>(`/api/v1/incidents/${ONGOING}/summary?as_of=${encodeURIComponent(shown.as_of!)}&attr.tier=enterprise`)
+    const all = await api<Summary>(`/api/v1/incidents/${ONGOING}/summary?as_of=${encodeURIComponent(shown.as_of!)}`)
+    expect(seg.affected).toBeLessThan(all.affected)
+    expect(shown.down).toBe(formatCount(seg.down))
+    expect(shown.restored_of_affected).toBe(`${formatCount(seg.restored)} of ${formatCount(seg.affected)} affected customers have access again`)
+
+    // Times: UTC by default, the viewer's zone (here UTC+5:30) on request.
+    expect(await text(page, '[data-testid="as-of"]')).toMatch(/ UTC$/)
+    await page.click('#tz-toggle')
+    await expect.poll(() => text(page, '[data-testid="as-of"]')).toMatch(/ UTC\+5:30$/)
+    await page.click('#tz-toggle')
+
+    // Exports: fetched with the token, handed over as downloads, byte-equal to the API's.
+    const csvDownload = page.waitForEvent('download')
+    await page.click('button:has-text("Customers CSV")')
+    const csv = await (await csvDownload).createReadStream()
+    const csvText = await new Response(csv as unknown as ReadableStream).text()
+    const apiCsv = await server.api(`/api/v1/incidents/${ONGOING}/tenants.csv?attr.tier=enterprise`, { token: TOKENS.read })
+    expect(csvText.split('\n')[0]).toBe((await apiCsv.text()).split('\n')[0])
+    expect(csvText).toContain('x-xss')
+    const mdDownload = page.waitForEvent('download')
+    await page.click('button:has-text("Report (Markdown)")')
+    const md = await new Response((await (await mdDownload).createReadStream()) as unknown as ReadableStream).text()
+    expect(md).toMatch(/^# Storage cluster outage/)
+    const pngDownload = page.waitForEvent('download')
+    await page.locator('.chart-card').first().locator('button:has-text("PNG")').click()
+    const png = Buffer.from(await new Response((await (await pngDownload).createReadStream()) as unknown as ReadableStream).arrayBuffer())
+    expect(png.subarray(1, 4).toString()).toBe('PNG')
+    expect(png.length).toBeGreaterThan(10_000)
     await context.close()
   })
 
