@@ -704,7 +704,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     const max = Math.max(...rows.map((r) => r.downtime_s), 1)
     worstList.replaceChildren(
       ...rows.map((r) => {
-        const bar = h('span', { class: `bar bar-${r.state}` })
+        const bar = h('span', { class: 'bar' })
         bar.style.width = `${Math.max(1, (r.downtime_s / max) * 100)}%`
         const btn = h(
           'button',

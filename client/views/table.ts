@@ -148,6 +148,9 @@ export class CustomersTable {
   private render() {
     const page = this.page!
     const tz = this.env.tz()
+    // A live refresh must not take the keyboard focus away from the row the viewer is on.
+    const focused = (document.activeElement as HTMLElement | null)?.closest?.('tr[data-tenant]')
+    const focusedId = focused && this.tbody.contains(focused) ? focused.getAttribute('data-tenant') : null
     if (page.rows.length === 0) {
       const filtered = this.state.q || this.state.state
       this.tbody.replaceChildren(
@@ -173,6 +176,9 @@ export class CustomersTable {
           return tr
         }),
       )
+    }
+    if (focusedId !== null) {
+      for (const tr of this.tbody.querySelectorAll<HTMLElement>('tr[data-tenant]')) if (tr.getAttribute('data-tenant') === focusedId) tr.focus({ preventScroll: true })
     }
     const from = page.total === 0 ? 0 : this.state.offset + 1
     const to = this.state.offset + page.rows.length
