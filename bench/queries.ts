@@ -2,7 +2,7 @@
  * Query latency benchmark: every query endpoint over HTTP, on an incident generated inside
  * ClickHouse (INSERT … SELECT FROM numbers(…)).
  *
- *   npx tsx bench/queries.ts [--events 1000000] [--requests 20] [--dir data/bench-queries] [--reuse] [--out bench/queries-results.json]
+ *   npx tsx bench/queries.ts [--events 1000000] [--requests 20] [--dir data/bench-queries-N] [--reuse] [--only summary] [--out file.json]
  *
  * Shape: events/10 tenants, each with access_lost, restore_started, two restore_progress,
  * restore_completed, access_restored (90 %; the rest still down at as_of), three direct
@@ -24,6 +24,8 @@ const { values: args } = parseArgs({
     dir: { type: 'string' },
     reuse: { type: 'boolean', default: false },
     out: { type: 'string' },
+    /** Only endpoints whose name contains this text. */
+    only: { type: 'string' },
   },
 })
 const events = Number(args.events)
@@ -153,7 +155,7 @@ async function main() {
       ['incidents list', `/api/v1/incidents?${q}`],
     ]
     const results: { endpoint: string; path: string; p50_ms: number; p95_ms: number; max_ms: number; bytes: number }[] = []
-    for (const [name, path] of cases) {
+    for (const [name, path] of cases.filter(([n]) => !args.only || n.includes(args.only))) {
       const once = async () => {
         const t = performance.now()
         const cpu = process.cpuUsage()

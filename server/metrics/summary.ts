@@ -95,10 +95,7 @@ export async function summary(store: Store, scope: QueryScope, p: SummaryParams)
        countIf(restore_stage = 'completed') AS completed,
        if(affected = 0, NULL, min(first_lost_ms)) AS first_impact_ms,
        sum(arrayCount(c -> c > {eta_from:Int64}, closes)) AS recent_restores,
-       arraySort(groupArrayArray(arrayConcat(
-         [(first_lost_ms, toInt64(1), toInt64(0))],
-         arrayMap(s -> (s, toInt64(0), toInt64(1)), starts),
-         arrayMap(c -> (c, toInt64(0), toInt64(-1)), closes)))) AS ds
+       arraySort(groupArrayArray(arrayConcat([first_lost_ms * 4], arrayMap(s -> s * 4 + 1, starts), arrayMap(c -> c * 4 + 2, closes)))) AS ds
      FROM (${core.sql}))`,
     { ...core.params, eta_from: etaWindowStart },
   )
@@ -168,13 +165,13 @@ const formatRate = (perHour: number) => (perHour >= 1 ? `${perHour.toFixed(1)} p
 /**
  * First moments recovery reached 50 / 90 / 100 %: exact, from every change of affected and down
  * (ds: each tenant's first loss (+1 affected), interval starts (+1 down) and ends (−1 down),
- * sorted by time). The running sums are checked only at the last change of each instant, and
+ * as ms * 4 + kind so that a plain Int64 sort orders them by time). The running sums are checked only at the last change of each instant, and
  * compared in integers.
  */
 const MILESTONE_COLUMNS = `
-  arrayMap(d -> d.1, ds) AS ds_t,
-  arrayCumSum(arrayMap(d -> d.2, ds)) AS ds_aff,
-  arrayCumSum(arrayMap(d -> d.3, ds)) AS ds_down,
+  arrayMap(d -> intDiv(d, 4), ds) AS ds_t,
+  arrayCumSum(arrayMap(d -> toInt64(d % 4 = 0), ds)) AS ds_aff,
+  arrayCumSum(arrayMap(d -> multiIf(d % 4 = 1, toInt64(1), d % 4 = 2, toInt64(-1), toInt64(0)), ds)) AS ds_down,
   if(empty(ds_t), [], arrayPushBack(arrayMap((a, b) -> a != b, arrayPopBack(ds_t), arrayPopFront(ds_t)), 1)) AS ds_last,
   arrayFirstIndex((a, d, l) -> l AND a > 0 AND 2 * (a - d) >= a, ds_aff, ds_down, ds_last) AS i50,
   arrayFirstIndex((a, d, l) -> l AND a > 0 AND 10 * (a - d) >= 9 * a, ds_aff, ds_down, ds_last) AS i90,
