@@ -5,7 +5,7 @@ import { createInterface } from 'node:readline'
 import type { TenantMeta } from '../scenarios/types.js'
 import { UsageError } from './errors.js'
 import type { HttpTarget } from './http.js'
-import { sendMetadata } from './replay.js'
+import { countBytes, sendMetadata } from './replay.js'
 import { EventSender } from './sender.js'
 
 export type FileFormat = 'ndjson' | 'csv'
@@ -19,6 +19,8 @@ export interface ImportOptions {
   onRejected: (ref: string, field: string, message: string) => void
   onUnlisted?: (count: number, first: string, last: string) => void
   onStart?: (sender: EventSender<string>) => void
+  /** Incremented by the bytes read, for "% done". */
+  bytesRead?: { n: number }
 }
 
 const REQUIRED_COLUMNS = ['event_id', 'incident_id', 'type', 'occurred_at'] as const
@@ -50,9 +52,9 @@ export async function importFiles(files: string[], opts: ImportOptions): Promise
   let localRejected = 0
   for (const file of files) {
     if (formatOf(file, opts.format) === 'ndjson') {
-      for await (const { line, lineNo } of readLines(file)) await sender.push(line, `${file}:${lineNo}`)
+      for await (const { line, lineNo } of readLines(file, opts.bytesRead)) await sender.push(line, `${file}:${lineNo}`)
     } else {
-      for await (const item of readCsv(file, REQUIRED_COLUMNS)) {
+      for await (const item of readCsv(file, REQUIRED_COLUMNS, opts.bytesRead)) {
         if ('error' in item) {
           localRejected++
           opts.onRejected(`${file}:${item.lineNo}`, 'csv', item.error)
@@ -90,8 +92,8 @@ export async function importTenants(target: HttpTarget, file: string, format?: F
   return sendMetadata(target, tenants())
 }
 
-async function* readLines(file: string): AsyncGenerator<{ line: string; lineNo: number }> {
-  const rl = createInterface({ input: createReadStream(file), crlfDelay: Infinity })
+async function* readLines(file: string, bytesRead?: { n: number }): AsyncGenerator<{ line: string; lineNo: number }> {
+  const rl = createInterface({ input: countBytes(createReadStream(file), bytesRead), crlfDelay: Infinity })
   let lineNo = 0
   for await (const line of rl) {
     lineNo++
@@ -102,8 +104,8 @@ async function* readLines(file: string): AsyncGenerator<{ line: string; lineNo: 
 type CsvItem = { record: Record<string, string>; lineNo: number } | { error: string; lineNo: number }
 
 /** CSV records with the 1-based line each starts on (header = line 1); unreadable records come back as errors. */
-async function* readCsv(file: string, required: readonly string[]): AsyncGenerator<CsvItem> {
-  const parser = createReadStream(file).pipe(
+async function* readCsv(file: string, required: readonly string[], bytesRead?: { n: number }): AsyncGenerator<CsvItem> {
+  const parser = countBytes(createReadStream(file), bytesRead).pipe(
     parse({ columns: true, info: true, bom: true, skip_empty_lines: true, skip_records_with_error: true }),
   )
   const skipped: CsvItem[] = []

@@ -1,4 +1,5 @@
 import { Command, CommanderError, Option } from 'commander'
+import { existsSync, statSync } from 'node:fs'
 import { createScenario, isScenarioName, SCENARIO_NAMES, type ScenarioOptions } from '../scenarios/index.js'
 import { ConnectionError, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED, UsageError } from './errors.js'
 import { generateToFiles } from './generate.js'
@@ -172,7 +173,14 @@ export function buildProgram(): Command {
       })
     } else {
       if (f.tenantsFile) await importTenants(target, f.tenantsFile)
-      sender = await replayFile(source, { ...common, onStart: (s) => (progress = startProgress(s, { quiet: f.quiet })) })
+      if (!existsSync(source)) throw new UsageError(`"${source}" is neither a scenario (${SCENARIO_NAMES.join(', ')}) nor a file`)
+      const bytesRead = { n: 0 }
+      const size = statSync(source).size
+      sender = await replayFile(source, {
+        ...common,
+        bytesRead,
+        onStart: (s) => (progress = startProgress(s, { fraction: () => (size > 0 ? bytesRead.n / size : undefined), quiet: f.quiet })),
+      })
     }
     progress?.done()
     printer.finish()
@@ -191,14 +199,17 @@ export function buildProgram(): Command {
     if (f.tenantsFile) await importTenants(target, f.tenantsFile)
     const printer = rejectionPrinter(f.maxErrors)
     let progress: ReturnType<typeof startProgress> | undefined
+    const bytesRead = { n: 0 }
+    const size = files.reduce((sum, file) => sum + statSync(file).size, 0)
     const { sender, localRejected } = await importFiles(files, {
+      bytesRead,
       target,
       format: f.format,
       batchSize: f.batchSize,
       concurrency: f.concurrency,
       onRejected: printer.onRejected,
       onUnlisted: printer.onUnlisted,
-      onStart: (s) => (progress = startProgress(s, { quiet: f.quiet })),
+      onStart: (s) => (progress = startProgress(s, { fraction: () => (size > 0 ? bytesRead.n / size : undefined), quiet: f.quiet })),
     })
     // CSV records the parser could not read count as read and rejected, so the totals add up.
     sender.sent += localRejected

@@ -11,7 +11,17 @@ const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
  * Progress on stderr once a second: events sent, events/s, % done (when the total is known).
  * On a terminal the line rewrites itself; otherwise one line per tick (logs, CI).
  */
-export function startProgress(source: ProgressSource, opts: { total?: () => number | undefined; quiet?: boolean; stream?: NodeJS.WriteStream }) {
+export function startProgress(
+  source: ProgressSource,
+  opts: {
+    /** Events to send, when known (scenarios). */
+    total?: () => number | undefined
+    /** Share of the input read, 0–1, when the event count is not known (files: bytes read / size). */
+    fraction?: () => number | undefined
+    quiet?: boolean
+    stream?: NodeJS.WriteStream
+  },
+) {
   const out = opts.stream ?? process.stderr
   const startedMs = Date.now()
   let lastMs = startedMs
@@ -22,7 +32,8 @@ export function startProgress(source: ProgressSource, opts: { total?: () => numb
     lastMs = nowMs
     lastSent = source.sent
     const total = opts.total?.()
-    const pct = total ? ` (${((100 * source.sent) / total).toFixed(1)} %)` : ''
+    const share = total ? source.sent / total : opts.fraction?.()
+    const pct = share !== undefined ? ` (${(100 * share).toFixed(1)} %)` : ''
     const retries = source.retries ? `, ${fmt(source.retries)} retries` : ''
     return `sent ${fmt(source.sent)}${total ? `/${fmt(total)}` : ''} events${pct}, ${fmt(rate)} events/s, rejected ${fmt(source.rejected)}${retries}`
   }

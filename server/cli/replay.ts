@@ -16,6 +16,8 @@ export interface ReplayOptions {
   /** A rejected event: its event_id (or line) and the server's reason. */
   onRejected?: (ref: string, field: string, message: string) => void
   onUnlisted?: (count: number, first: string, last: string) => void
+  /** Files: incremented by the bytes read, for "% done". */
+  bytesRead?: { n: number }
   /** Called once the sender exists, so the caller can show progress. */
   onStart?: (sender: EventSender<string>) => void
 }
@@ -82,7 +84,7 @@ export async function replayScenario(scenario: Scenario, opts: ReplayOptions & {
 export async function replayFile(path: string, opts: ReplayOptions): Promise<EventSender<string>> {
   const paced = Number.isFinite(opts.speed) || opts.live === true
   async function* timed(): AsyncGenerator<Timed> {
-    const rl = createInterface({ input: createReadStream(path), crlfDelay: Infinity })
+    const rl = createInterface({ input: countBytes(createReadStream(path), opts.bytesRead), crlfDelay: Infinity })
     let lineNo = 0
     for await (const raw of rl) {
       lineNo++
@@ -147,4 +149,10 @@ async function pace(events: Iterable<Timed> | AsyncIterable<Timed>, startMs: num
   }
   await sender.finish()
   return sender
+}
+
+/** Count the bytes a file stream delivers into `counter` (progress of file sources). */
+export function countBytes<S extends NodeJS.ReadableStream>(stream: S, counter?: { n: number }): S {
+  if (counter) stream.on('data', (chunk: Buffer | string) => (counter.n += chunk.length))
+  return stream
 }
