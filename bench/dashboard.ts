@@ -11,6 +11,7 @@
  * the time from navigation start to the first key figure and to interactive.
  */
 import { existsSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
 import { boot } from '../server/boot.js'
 import { loadConfig } from '../server/config.js'
@@ -89,6 +90,9 @@ async function main() {
       when: new Date().toISOString(),
       customers: Number(n),
       as_of: AS_OF,
+      // The figures depend on what else the machine runs: record it.
+      cpus: cpus().length,
+      load_avg_1m: Math.round(loadavg()[0]! * 10) / 10,
       runs,
       first_figure_ms_median: median(runs.map((r) => r.first_figure_ms)),
       interactive_ms_median: median(runs.map((r) => r.interactive_ms)),

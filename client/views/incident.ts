@@ -513,7 +513,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
       const histP = getHistogram(incidentId, view, HIST_BINS, signal)
       // A resolved incident's timeline ends at its last event, not at now (which may be years on).
       const seriesTo = (m: Incident | null) => (m?.status === 'resolved' && !state.asOf && m.last_event_at ? { to: m.last_event_at } : {})
-      const rangeP = meta ? Promise.resolve(seriesTo(meta)) : metaP.then(seriesTo)
+      const rangeP = meta || state.asOf ? Promise.resolve(seriesTo(meta)) : metaP.then(seriesTo)
       const recoveryP = rangeP.then((r) => getRecovery(incidentId, view, { weight: WEIGHT, ...r }, signal))
       const segmentsP = state.groupBy ? rangeP.then((r) => getRecovery(incidentId, view, { weight: WEIGHT, groupBy: state.groupBy, ...r }, signal)) : Promise.resolve(null)
       const commP = rangeP.then((r) => getCommunications(incidentId, view, r, signal))
