@@ -191,7 +191,17 @@ describe('metrics agree with the reference implementation on random incidents', 
         )
         const milestones = visibleEvents(s.events, s.incidentId, s.asOfMs).filter((e) => e.type === 'milestone')
         expect(body.milestones.events).toEqual(milestones.map((e) => ({ at: iso(ms(e.occurred_at)), label: e.label })))
-        if (ref.down === 0) expect(body.eta).toBeNull()
+        const comms = visibleEvents(s.events, s.incidentId, s.asOfMs)
+          .filter((e) => e.type === 'communication' && ref.first_impact_ms !== null && ms(e.occurred_at) >= ref.first_impact_ms)
+          .map((e) => ms(e.occurred_at))
+        expect(body.milestones.first_contact_at).toBe(comms.length ? iso(Math.min(...comms)) : null)
+        // ETA: restores (interval ends) in the trailing 24 h, extrapolated over the tenants still down.
+        const restores = [...referenceTenants(s.events, s.tenants, o).values()]
+          .flatMap((r) => r.intervals)
+          .filter((iv) => iv.end !== null && iv.end > s.asOfMs - 86_400_000).length
+        const windowMs = ref.first_impact_ms === null ? 0 : Math.min(86_400_000, s.asOfMs - ref.first_impact_ms)
+        if (ref.down === 0 || restores === 0 || windowMs <= 0) expect(body.eta).toBeNull()
+        else expect(body.eta.at).toBe(iso(Math.round(s.asOfMs + (ref.down * windowMs) / restores)))
 
         const page = await get(`/api/v1/incidents/${s.incidentId}/tenants?${common(s)}&sort=tenant_id&order=asc&limit=1000`)
         const rows = [...referenceTenants(s.events, s.tenants, o).values()].sort((a, b) => Buffer.compare(Buffer.from(a.tenant_id), Buffer.from(b.tenant_id)))
