@@ -284,11 +284,13 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     if (!state.asOf) slider.value = String(SLIDER_STEPS)
     else slider.value = String(Math.round(((Date.parse(state.asOf) - w.start) / (w.end - w.start)) * SLIDER_STEPS))
     sliderValue.textContent = formatTime(state.asOf ? Date.parse(state.asOf) : w.end, ctx.tz())
+    slider.setAttribute('aria-valuetext', state.asOf ? sliderValue.textContent : `now (${sliderValue.textContent})`)
     liveButton.textContent = meta?.status === 'resolved' ? 'Latest' : '● Live'
     liveButton.disabled = !state.asOf
   }
   slider.addEventListener('input', () => {
     sliderValue.textContent = formatTime(sliderToMs(Number(slider.value)), ctx.tz())
+    slider.setAttribute('aria-valuetext', sliderValue.textContent)
   })
   slider.addEventListener('change', () => {
     const v = Number(slider.value)
@@ -421,6 +423,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     if (unsubscribe && key !== streamKey) {
       unsubscribe()
       unsubscribe = null
+      streamConnected = false
     }
     if (live && !unsubscribe) {
       streamKey = key
