@@ -145,7 +145,8 @@ async function pace(events: Iterable<Timed> | AsyncIterable<Timed>, startMs: num
     } else if (sender.pendingAgeMs() > MAX_BATCH_AGE_MS) {
       await sender.flush()
     }
-    await sender.push(e.line(opts.live ? Math.floor(dueMs) : null), e.ref)
+    // Events due within MIN_SLEEP_MS go out early: never stamp them later than now.
+    await sender.push(e.line(opts.live ? Math.floor(Math.min(dueMs, Date.now())) : null), e.ref)
   }
   await sender.finish()
   return sender
