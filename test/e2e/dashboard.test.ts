@@ -89,6 +89,11 @@ async function newPage(opts: { dark?: boolean; timezoneId?: string } = {}): Prom
   const context = await browser.newContext({ viewport: { width: 1440, height: 1000 }, colorScheme: opts.dark ? 'dark' : 'light', timezoneId: opts.timezoneId ?? 'UTC' })
   const page = await context.newPage()
   page.on('pageerror', (err) => pageErrors.push(err.message))
+  // CSP violations (inline script or style) are reported as console errors. Failed requests
+  // (the 401 of a wrong token, a stream cut at teardown) are expected and asserted elsewhere.
+  page.on('console', (msg) => {
+    if (msg.type() === 'error' && !msg.text().startsWith('Failed to load resource')) pageErrors.push(msg.text())
+  })
   return { page, context }
 }
 
