@@ -517,8 +517,10 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
       // A resolved incident's timeline ends at its last event, not at now (which may be years on).
       const seriesTo = (m: Incident | null) => (m?.status === 'resolved' && !state.asOf && m.last_event_at ? { to: m.last_event_at } : {})
       const rangeP = meta || state.asOf ? Promise.resolve(seriesTo(meta)) : metaP.then(seriesTo)
-      const recoveryP = rangeP.then((r) => getRecovery(incidentId, view, { weight: WEIGHT, ...r }, signal))
-      const segmentsP = state.groupBy ? rangeP.then((r) => getRecovery(incidentId, view, { weight: WEIGHT, groupBy: state.groupBy, ...r }, signal)) : Promise.resolve(null)
+      // The weighted series only when the chart shows users: it costs the server a join.
+      const weight = state.unit === 'users' ? WEIGHT : undefined
+      const recoveryP = rangeP.then((r) => getRecovery(incidentId, view, { weight, ...r }, signal))
+      const segmentsP = state.groupBy ? rangeP.then((r) => getRecovery(incidentId, view, { weight, groupBy: state.groupBy, ...r }, signal)) : Promise.resolve(null)
       const commP = rangeP.then((r) => getCommunications(incidentId, view, r, signal))
       const tableP = table.load(soft)
       worstFresh = false
