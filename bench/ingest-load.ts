@@ -1,12 +1,14 @@
 /**
  * Ingest load generator: sustained events/s over HTTP.
  *
- *   npx tsx bench/ingest-load.ts [--url http://127.0.0.1:3000 --token T] [--seconds 20] [--concurrency 8] [--batch 1000]
+ *   npx tsx bench/ingest-load.ts [--url http://127.0.0.1:3000 --token T] [--seconds 20] [--concurrency 8] [--batch 1000] [--null-store]
  *
  * Without --url it starts its own server (`node --import tsx server/main.ts`) on a throwaway
  * data directory, so client and server are separate processes. Each of `concurrency`
  * keep-alive connections POSTs NDJSON bodies of `batch` events, prepared in advance, back to
- * back; prints events/s and request latency p50/p99 (and the server's peak RSS when it owns it).
+ * back; prints events/s and request latency p50/p99 (and the server's peak RSS and CPU per
+ * event when it owns it). `--null-store` runs the server with the events insert stubbed out,
+ * to see the cost of everything before the engine.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -23,6 +25,7 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '8' },
     batch: { type: 'string', default: '1000' },
     bodies: { type: 'string', default: '200' },
+    'null-store': { type: 'boolean', default: false },
   },
 })
 const seconds = Number(args.seconds)
@@ -62,7 +65,8 @@ function prepareBodies(): Buffer[] {
 async function startServer(): Promise<{ url: string; token: string; child: ChildProcess; dataDir: string }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'aftermath-load-'))
   const token = 'bench-ingest-token'
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+  const entry = args['null-store'] ? 'bench/ingest-null-server.ts' : 'server/main.ts'
+  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
     env: {
       ...process.env,
       AFTERMATH_PORT: '0',

@@ -75,7 +75,11 @@ export class Batcher {
     if (rows.length === 0) return Promise.resolve()
     if (this.closed) return Promise.reject(new HttpError(503, 'shutting_down', 'server is shutting down; retry later', { 'Retry-After': '5' }))
     const incidents = new Set<string>()
-    for (const r of rows) incidents.add(r.incident_id)
+    let last = ''
+    for (const r of rows) {
+      // Events of a request mostly share one incident: skip the hash lookup for repeats.
+      if (r.incident_id !== last) incidents.add((last = r.incident_id))
+    }
     const body = toJsonEachRow(rows)
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ body, rows: rows.length, incidents, queuedAt: Date.now(), resolve, reject })

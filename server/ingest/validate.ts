@@ -62,6 +62,8 @@ function describe(v: unknown): string {
   return typeof v
 }
 
+const fieldError = (field: string, message: string): FieldError => ({ field, message })
+
 /**
  * Validate one event object. `nowMs` is the injected clock (epoch ms) for the future bound.
  * `null` counts as absent for optional fields (producers often serialize absent as null).
@@ -71,45 +73,43 @@ export function validateEvent(input: unknown, nowMs: number): ValidationOutcome 
     return { ok: false, errors: [{ field: '', message: `event must be a JSON object (got ${describe(input)})` }] }
   }
   const o = input as Record<string, unknown>
-  let errors: FieldError[] | null = null
-  const fail = (field: string, message: string) => {
-    ;(errors ??= []).push({ field, message })
-  }
+  // No per-call closure here: this runs per event (and tsx's keepNames wraps every closure).
+  const errors: FieldError[] = []
 
   for (const key in o) {
-    if (!KNOWN_FIELDS.has(key)) fail(key, `unknown field (allowed: ${[...KNOWN_FIELDS].join(', ')})`)
+    if (!KNOWN_FIELDS.has(key)) errors.push(fieldError(key, `unknown field (allowed: ${[...KNOWN_FIELDS].join(', ')})`))
   }
 
   const eventId = o.event_id
-  if (eventId === undefined || eventId === null) fail('event_id', 'is required')
+  if (eventId === undefined || eventId === null) errors.push(fieldError('event_id', 'is required'))
   else {
     const m = checkString(eventId, LIMITS.eventId, false)
-    if (m) fail('event_id', m)
+    if (m) errors.push(fieldError('event_id', m))
   }
 
   const incidentId = o.incident_id
-  if (incidentId === undefined || incidentId === null) fail('incident_id', 'is required')
+  if (incidentId === undefined || incidentId === null) errors.push(fieldError('incident_id', 'is required'))
   else {
     const m = checkString(incidentId, LIMITS.incidentId, false)
-    if (m) fail('incident_id', m)
-    else if (!INCIDENT_ID_RE.test(incidentId as string)) fail('incident_id', 'may only contain letters, digits and . _ : -')
+    if (m) errors.push(fieldError('incident_id', m))
+    else if (!INCIDENT_ID_RE.test(incidentId as string)) errors.push(fieldError('incident_id', 'may only contain letters, digits and . _ : -'))
   }
 
   const type = o.type
   let typeOk = false
-  if (type === undefined || type === null) fail('type', 'is required')
-  else if (typeof type !== 'string' || !TYPE_SET.has(type)) fail('type', `must be one of ${EVENT_TYPES.join(', ')}`)
+  if (type === undefined || type === null) errors.push(fieldError('type', 'is required'))
+  else if (typeof type !== 'string' || !TYPE_SET.has(type)) errors.push(fieldError('type', `must be one of ${EVENT_TYPES.join(', ')}`))
   else typeOk = true
 
   let occurredAt = ''
   const at = o.occurred_at
-  if (at === undefined || at === null) fail('occurred_at', 'is required')
-  else if (typeof at !== 'string') fail('occurred_at', `must be an RFC 3339 timestamp string (got ${describe(at)})`)
+  if (at === undefined || at === null) errors.push(fieldError('occurred_at', 'is required'))
+  else if (typeof at !== 'string') errors.push(fieldError('occurred_at', `must be an RFC 3339 timestamp string (got ${describe(at)})`))
   else {
     const r = parseTimestamp(at)
-    if (typeof r === 'string') fail('occurred_at', r)
-    else if (r < 0) fail('occurred_at', 'must not be before 1970-01-01T00:00:00Z')
-    else if (r > nowMs + MAX_FUTURE_MS) fail('occurred_at', 'must not be more than 5 minutes in the future')
+    if (typeof r === 'string') errors.push(fieldError('occurred_at', r))
+    else if (r < 0) errors.push(fieldError('occurred_at', 'must not be before 1970-01-01T00:00:00Z'))
+    else if (r > nowMs + MAX_FUTURE_MS) errors.push(fieldError('occurred_at', 'must not be more than 5 minutes in the future'))
     else occurredAt = formatRowTime(r)
   }
 
@@ -117,37 +117,37 @@ export function validateEvent(input: unknown, nowMs: number): ValidationOutcome 
   const tenantId = o.tenant_id
   const hasTenant = tenantId !== undefined && tenantId !== null
   if (hasTenant) {
-    if (typeOk && t === 'milestone') fail('tenant_id', 'must be absent for milestone events (a milestone is incident-wide)')
+    if (typeOk && t === 'milestone') errors.push(fieldError('tenant_id', 'must be absent for milestone events (a milestone is incident-wide)'))
     else {
       const m = checkString(tenantId, LIMITS.tenantId, false)
-      if (m) fail('tenant_id', m)
+      if (m) errors.push(fieldError('tenant_id', m))
     }
-  } else if (typeOk && TENANT_REQUIRED.has(t)) fail('tenant_id', `is required for ${t} events`)
+  } else if (typeOk && TENANT_REQUIRED.has(t)) errors.push(fieldError('tenant_id', `is required for ${t} events`))
 
   const progress = o.progress
   let progressValue: number | null = null
   if (progress !== undefined && progress !== null) {
-    if (typeOk && t !== 'restore_progress') fail('progress', 'is only allowed for restore_progress events')
-    else if (typeof progress !== 'number' || !Number.isFinite(progress)) fail('progress', `must be a number from 0 to 1 (got ${describe(progress)})`)
-    else if (progress < 0 || progress > 1) fail('progress', `must be from 0 to 1 (got ${progress})`)
+    if (typeOk && t !== 'restore_progress') errors.push(fieldError('progress', 'is only allowed for restore_progress events'))
+    else if (typeof progress !== 'number' || !Number.isFinite(progress)) errors.push(fieldError('progress', `must be a number from 0 to 1 (got ${describe(progress)})`))
+    else if (progress < 0 || progress > 1) errors.push(fieldError('progress', `must be from 0 to 1 (got ${progress})`))
     else progressValue = progress
-  } else if (typeOk && t === 'restore_progress') fail('progress', 'is required for restore_progress events')
+  } else if (typeOk && t === 'restore_progress') errors.push(fieldError('progress', 'is required for restore_progress events'))
 
   const channel = o.channel
   let channelValue = ''
   if (channel !== undefined && channel !== null) {
-    if (typeOk && t !== 'communication') fail('channel', 'is only allowed for communication events')
-    else if (typeof channel !== 'string' || !CHANNEL_SET.has(channel)) fail('channel', `must be one of ${CHANNELS.join(', ')}`)
+    if (typeOk && t !== 'communication') errors.push(fieldError('channel', 'is only allowed for communication events'))
+    else if (typeof channel !== 'string' || !CHANNEL_SET.has(channel)) errors.push(fieldError('channel', `must be one of ${CHANNELS.join(', ')}`))
     else channelValue = channel
   } else if (typeOk && t === 'communication') channelValue = 'other'
 
   const label = o.label
   let labelValue = ''
   if (label !== undefined && label !== null) {
-    if (typeOk && t !== 'milestone') fail('label', 'is only allowed for milestone events')
+    if (typeOk && t !== 'milestone') errors.push(fieldError('label', 'is only allowed for milestone events'))
     else {
       const m = checkString(label, LIMITS.label, true)
-      if (m) fail('label', m)
+      if (m) errors.push(fieldError('label', m))
       else labelValue = label as string
     }
   }
@@ -156,11 +156,11 @@ export function validateEvent(input: unknown, nowMs: number): ValidationOutcome 
   let messageValue = ''
   if (message !== undefined && message !== null) {
     const m = checkString(message, LIMITS.message, true)
-    if (m) fail('message', m)
+    if (m) errors.push(fieldError('message', m))
     else messageValue = message as string
   }
 
-  if (errors) return { ok: false, errors }
+  if (errors.length > 0) return { ok: false, errors }
   return {
     ok: true,
     row: {
