@@ -11,8 +11,9 @@ import { chTime, segmentWhere, type QueryScope } from './filters.js'
  * access_lost (a lost while down and a restored while up leave the state as the event says).
  * So an access_lost is effective (opens an interval) iff the previous access event is not a
  * lost, and an access_restored is effective (closes one) iff the previous one is a lost.
- * Events are sorted by (occurred_at, type, event_id); the Enum8 puts access_lost (1) before
- * access_restored (2) at equal times.
+ * Access events are sorted by (occurred_at, type): the Enum8 puts access_lost (1) before
+ * access_restored (2) at equal times, and the event_id tie-break of §3 cannot change any figure
+ * (equal time and type are interchangeable).
  *
  * Columns:
  *   tenant_id, starts (interval starts), closes (closed interval ends), ends (closes + T if
@@ -23,6 +24,7 @@ import { chTime, segmentWhere, type QueryScope } from './filters.js'
  *   dcomm (direct communication times),
  *   and with `meta`: name, attributes, weight.
  */
+
 /** The end of an interval still open (far beyond any as_of), for time series that look past T. */
 export const OPEN_END_MS = 'toInt64(9000000000000000)'
 
