@@ -60,10 +60,10 @@ export class TenantTimelineChart {
       },
       {
         type: 'scatter',
-        label: 'Update sent',
+        label: 'Update sent (dark: direct, light: broadcast)',
         data: comms.map((e) => ({ x: Date.parse(e.occurred_at), y: 100 })),
-        borderColor: theme.direct,
-        backgroundColor: theme.direct,
+        borderColor: comms.map((e) => (e.direct === false ? theme.broadcast : theme.direct)),
+        backgroundColor: comms.map((e) => (e.direct === false ? theme.broadcast : theme.direct)),
         pointStyle: 'triangle',
         pointRadius: 6,
       },
@@ -90,7 +90,7 @@ export class TenantTimelineChart {
             label: (item) => {
               const e = this.events[item.datasetIndex]?.[item.dataIndex]
               if (!e) return ''
-              if (e.type === 'communication') return `Update sent${e.channel ? ` (${e.channel})` : ''}${e.message ? `: ${e.message.slice(0, 80)}` : ''}`
+              if (e.type === 'communication') return `${e.direct === false ? 'Broadcast' : 'Update sent'}${e.channel ? ` (${e.channel})` : ''}${e.message ? `: ${e.message.slice(0, 80)}` : ''}`
               return `${e.type.replace('_', ' ')}${e.type === 'restore_progress' ? ` ${item.parsed.y} %` : ''}`
             },
           },
