@@ -87,8 +87,16 @@ export function parseIncidentId(raw: string): string {
 
 /** as_of, attr.*, include_broadcast. */
 export function parseScope(incidentId: string, q: RawQuery, now: Date): QueryScope {
+  return { incidentId: parseIncidentId(incidentId), asOfMs: parseAsOf(q, now), filters: parseFilters(q), includeBroadcast: parseBoolean(q, 'include_broadcast', false) }
+}
+
+export function parseAsOf(q: RawQuery, now: Date): number {
   const asOf = single(q, 'as_of')
-  const asOfMs = asOf === undefined || asOf === '' ? now.getTime() : parseTimestamp(asOf, 'as_of')
+  return asOf === undefined || asOf === '' ? now.getTime() : parseTimestamp(asOf, 'as_of')
+}
+
+/** attr.<name>=<value> segment filters. */
+export function parseFilters(q: RawQuery): QueryScope['filters'] {
   const filters: QueryScope['filters'] = []
   for (const [key, raw] of Object.entries(q)) {
     if (!key.startsWith('attr')) continue
@@ -103,7 +111,7 @@ export function parseScope(incidentId: string, q: RawQuery, now: Date): QuerySco
     }
     filters.push({ name, values: values as string[] })
   }
-  return { incidentId: parseIncidentId(incidentId), asOfMs, filters, includeBroadcast: parseBoolean(q, 'include_broadcast', false) }
+  return filters
 }
 
 /** 'YYYY-MM-DD hh:mm:ss.sss' (UTC), the form a DateTime64(3) parameter takes. */

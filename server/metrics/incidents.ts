@@ -1,6 +1,6 @@
 import { notFound } from '../errors.js'
 import type { Store } from '../storage/client.js'
-import { chTime } from './filters.js'
+import { chTime, segmentWhere, type QueryScope } from './filters.js'
 import { incidentExists } from './tenant-state.js'
 
 export async function assertIncident(store: Store, incidentId: string): Promise<void> {
@@ -22,10 +22,14 @@ export interface IncidentListItem {
  * Every incident with events or metadata, most recent activity first, with affected/restored at
  * T. Dedup is not needed here: first/last times, "has an access_lost" and the last access event
  * by (occurred_at, type, event_id) are the same however often an event was re-sent.
- * Without metadata the title is the incident id and the status `ongoing`.
+ * Without metadata the title is the incident id and the status `ongoing`. Segment filters narrow
+ * affected/restored; first/last event times stay incident-wide.
  */
-export async function listIncidents(store: Store, asOfMs: number): Promise<IncidentListItem[]> {
+export async function listIncidents(store: Store, asOfMs: number, filters: QueryScope['filters'] = []): Promise<IncidentListItem[]> {
   const db = store.db
+  // With segment filters, affected/restored count the segment's tenants only.
+  const seg = segmentWhere({ incidentId: '', asOfMs, filters, includeBroadcast: false }, 'attributes')
+  const inSegment = filters.length ? `tenant_id IN (SELECT tenant_id FROM ${db}.tenants FINAL WHERE ${seg.sql})` : '1'
   const rows = await store.rows<IncidentListItem>(
     `SELECT
        if(e.incident_id != '', e.incident_id, m.incident_id) AS incident_id,
@@ -38,11 +42,12 @@ export async function listIncidents(store: Store, asOfMs: number): Promise<Incid
        if(e.affected = 0, NULL, 100 * e.restored / e.affected) AS recovery_pct
      FROM (
        SELECT incident_id, min(f) AS first_ms, max(l) AS last_ms,
-         countIf(lost) AS affected, countIf(lost AND last_access = 2) AS restored
+         countIf(lost AND in_segment) AS affected, countIf(lost AND in_segment AND last_access = 2) AS restored
        FROM (
          SELECT incident_id, tenant_id,
            min(toUnixTimestamp64Milli(occurred_at)) AS f, max(toUnixTimestamp64Milli(occurred_at)) AS l,
            countIf(type = 'access_lost') > 0 AS lost,
+           ${inSegment} AS in_segment,
            argMaxIf(toUInt8(type), (occurred_at, toUInt8(type), event_id), type IN ('access_lost', 'access_restored')) AS last_access
          FROM ${db}.events
          WHERE occurred_at <= {as_of:DateTime64(3, 'UTC')}
@@ -52,7 +57,7 @@ export async function listIncidents(store: Store, asOfMs: number): Promise<Incid
      ) AS e
      FULL OUTER JOIN (SELECT incident_id, title, status FROM ${db}.incidents FINAL) AS m ON m.incident_id = e.incident_id
      ORDER BY last_event_at DESC NULLS LAST, incident_id`,
-    { as_of: chTime(asOfMs) },
+    { as_of: chTime(asOfMs), ...seg.params },
   )
   return rows.map((r) => ({ ...r, affected: Number(r.affected), restored: Number(r.restored) }))
 }

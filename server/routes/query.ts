@@ -1,7 +1,7 @@
 import { Router, type Request, type Response } from 'express'
 import type { AppDeps } from '../app.js'
 import { communicationsSeries } from '../metrics/communications.js'
-import { parseScope, parseTimestamp, single, type QueryScope, type RawQuery } from '../metrics/filters.js'
+import { parseAsOf, parseFilters, parseScope, type QueryScope, type RawQuery } from '../metrics/filters.js'
 import { downtimeHistogram, parseBins } from '../metrics/histogram.js'
 import { assertIncident, incidentTitle, listIncidents } from '../metrics/incidents.js'
 import { recoverySeries } from '../metrics/recovery.js'
@@ -36,8 +36,8 @@ export function queryRouter(deps: AppDeps): Router {
     })
 
   get('/incidents', 'incidents', async (req, res) => {
-    const asOf = single(query(req), 'as_of')
-    res.json({ incidents: await listIncidents(store, asOf ? parseTimestamp(asOf, 'as_of') : deps.now().getTime()) })
+    const q = query(req)
+    res.json({ incidents: await listIncidents(store, parseAsOf(q, deps.now()), parseFilters(q)) })
   })
   get('/incidents/:id/summary', 'summary', async (req, res) => {
     const p = parseSummaryParams(query(req))

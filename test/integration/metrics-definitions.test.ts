@@ -314,6 +314,11 @@ describe('metric definitions on a hand-computed incident', () => {
     ])
   })
 
+  it('narrows the incidents list counts to a segment', async () => {
+    const body = await get(`/api/v1/incidents?${asOf}&attr.tier=free`)
+    expect(body.incidents[0]).toMatchObject({ incident_id: INCIDENT, affected: 1, restored: 0, recovery_pct: 0 })
+  })
+
   it('writes a Markdown report with key figures, milestones and the worst-hit customers', async () => {
     const res = await srv.api(`/api/v1/incidents/${INCIDENT}/report.md?${asOf}`)
     expect(res.headers.get('content-type')).toMatch(/^text\/markdown/)
