@@ -49,12 +49,17 @@ export async function openStore(config: Config): Promise<Store> {
 function openEmbedded(config: Config): Store {
   const path = resolve(join(config.dataDir, 'clickhouse'))
   mkdirSync(path, { recursive: true })
-  // Two connections on one data path run in parallel inside the engine.
-  const queryConn = createChdbConnection({ path }) as ChdbConnection
-  const ingestConn = createChdbConnection({ path }) as ChdbConnection
-  const query = createClient({ connection: queryConn as never, clickhouse_settings: CLICKHOUSE_SETTINGS })
-  const ingest = createClient({ connection: ingestConn as never, clickhouse_settings: CLICKHOUSE_SETTINGS })
-  return makeStore('embedded', config, query, ingest, async (table, body) => {
+  // Connections on one data path run in parallel inside the engine, but each runs one
+  // operation at a time: ingest gets its own, and queries a small pool, so a slow query
+  // neither delays an acknowledgement nor queues every other dashboard request behind it.
+  const connect = () => {
+    const connection = createChdbConnection({ path }) as ChdbConnection
+    return { connection, client: createClient({ connection: connection as never, clickhouse_settings: CLICKHOUSE_SETTINGS }) }
+  }
+  const ingest = connect()
+  const ingestConn = ingest.connection
+  const query = new ClientPool(Array.from({ length: config.queryConnections }, () => connect().client))
+  return makeStore('embedded', config, query, ingest.client, async (table, body) => {
     await ingestConn.chdb.rawInsert({ table, values: body, format: 'JSONEachRow' })
   })
 }
@@ -79,7 +84,8 @@ async function openRemote(config: Config): Promise<Store> {
   } finally {
     await probe.close()
   }
-  const query = make()
+  // One HTTP client multiplexes concurrent queries over its own socket pool.
+  const query = new ClientPool([make()])
   const ingest = make()
   return makeStore('remote', config, query, ingest, async (table, body) => {
     const res = await ingest.exec({ query: `INSERT INTO ${table} FORMAT JSONEachRow`, values: Readable.from([body], { objectMode: false }) })
@@ -105,10 +111,31 @@ async function checkServerVersion(client: ClickHouseClient, url: string): Promis
   }
 }
 
+/** Hands each operation to the client with the fewest operations in flight. */
+class ClientPool {
+  private readonly inFlight: number[]
+  constructor(private readonly clients: ClickHouseClient[]) {
+    this.inFlight = clients.map(() => 0)
+  }
+  async use<T>(fn: (client: ClickHouseClient) => Promise<T>): Promise<T> {
+    let i = 0
+    for (let j = 1; j < this.clients.length; j++) if (this.inFlight[j]! < this.inFlight[i]!) i = j
+    this.inFlight[i]!++
+    try {
+      return await fn(this.clients[i]!)
+    } finally {
+      this.inFlight[i]!--
+    }
+  }
+  async close() {
+    await Promise.allSettled(this.clients.map((c) => c.close()))
+  }
+}
+
 function makeStore(
   kind: Store['kind'],
   config: Config,
-  query: ClickHouseClient,
+  query: ClientPool,
   ingest: ClickHouseClient,
   insert: (table: string, body: Buffer) => Promise<void>,
 ): Store {
@@ -119,18 +146,22 @@ function makeStore(
     db,
     async rows<T>(sql: string, params?: Params) {
       return guard(timeoutMs, async (abort_signal) => {
-        const rs = await query.query({ query: sql, query_params: params, format: 'JSONEachRow', abort_signal })
-        return (await rs.json()) as T[]
+        return query.use(async (c) => {
+          const rs = await c.query({ query: sql, query_params: params, format: 'JSONEachRow', abort_signal })
+          return (await rs.json()) as T[]
+        })
       })
     },
     async bytes(sql: string, params?: Params, format = 'JSONEachRow') {
       return guard(timeoutMs, async (abort_signal) => {
-        const rs = await query.query({ query: sql, query_params: params, format: format as 'JSONEachRow', abort_signal })
-        return Buffer.from(await rs.text())
+        return query.use(async (c) => {
+          const rs = await c.query({ query: sql, query_params: params, format: format as 'JSONEachRow', abort_signal })
+          return Buffer.from(await rs.text())
+        })
       })
     },
     async command(sql: string, params?: Params) {
-      await guard(timeoutMs, (abort_signal) => query.command({ query: sql, query_params: params, abort_signal }))
+      await guard(timeoutMs, (abort_signal) => query.use((c) => c.command({ query: sql, query_params: params, abort_signal })))
     },
     async insertJsonEachRow(table: string, body: Buffer) {
       await guard(timeoutMs, () => insert(table, body))
@@ -138,7 +169,7 @@ function makeStore(
     async ping() {
       try {
         await guard(Math.min(timeoutMs, 5000), async () => {
-          const r = await query.ping()
+          const r = await query.use((c) => c.ping())
           if (!r.success) throw r.error
         })
         return true
