@@ -32,7 +32,7 @@ export const MAX_LISTED_ERRORS = 100
 /** NDJSON rows are submitted in chunks of this many as lines arrive… */
 const NDJSON_CHUNK_ROWS = 5_000
 /** …with at most this many chunks of one request awaiting durability before reading on. */
-const NDJSON_MAX_INFLIGHT = 4
+const NDJSON_MAX_INFLIGHT = 2
 
 /** One document of a JSON body: an event object, or errors found before validation (CloudEvents attributes). */
 export type Candidate = { input: unknown; errors?: undefined } | { errors: FieldError[]; input?: undefined }
