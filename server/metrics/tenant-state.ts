@@ -116,8 +116,10 @@ export type TenantColumn = keyof typeof COLUMNS
 
 export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStateOptions = {}): { sql: string; params: Params } {
   const db = store.db
-  const seg = segmentWhere(scope)
-  const meta = opts.meta || scope.filters.length > 0 || opts.weight !== undefined
+  // Segment filters go into the scan (tenant_id IN …), so filtered views read fewer events;
+  // a tenant without metadata is in no segment.
+  const seg = segmentWhere(scope, 'attributes')
+  const meta = opts.meta || opts.weight !== undefined
   const params: Params = {
     incident: scope.incidentId,
     as_of: chTime(scope.asOfMs),
@@ -166,11 +168,12 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
       SELECT tenant_id, ${inner.join(',\n        ')}
       FROM ${db}.events FINAL
       WHERE incident_id = {incident:String} AND ${opts.tenantId === undefined ? "tenant_id != ''" : 'tenant_id = {tenant:String}'} AND occurred_at <= {as_of:DateTime64(3, 'UTC')}
+        ${scope.filters.length ? `AND tenant_id IN (SELECT tenant_id FROM ${db}.tenants FINAL WHERE ${seg.sql})` : ''}
       GROUP BY tenant_id
       HAVING arrayExists(x -> x % 8 = 1, acc)
     ) AS g
     ${meta ? `LEFT JOIN (SELECT tenant_id, name, attributes, num_attributes FROM ${db}.tenants FINAL${opts.tenantId === undefined ? '' : ' WHERE tenant_id = {tenant:String}'}) AS m ON m.tenant_id = g.tenant_id` : ''}
-    ${meta ? `WHERE ${seg.sql}` : ''}`
+`
   return { sql, params }
 }
 

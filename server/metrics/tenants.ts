@@ -93,17 +93,17 @@ function pageWhere(p: Pick<TenantPageParams, 'q' | 'state'>, params: Params): st
 }
 
 /**
- * A page of the tenants table and the total row count matching q/state. Without q and segment
- * filters, metadata is looked up for the page's rows only (by primary key) instead of being
- * joined to every affected tenant.
+ * A page of the tenants table and the total row count matching q/state. Without q (which
+ * searches names), metadata is looked up for the page's rows only (by primary key) instead of
+ * being joined to every affected tenant.
  */
 export async function tenantPage(store: Store, scope: QueryScope, p: TenantPageParams): Promise<{ total: number; rows: TenantRow[] }> {
-  const lateMeta = !p.q && scope.filters.length === 0
+  const lateMeta = !p.q
   const core = tenantStateSql(store, scope, { meta: !lateMeta, columns: ROW_STATE })
   const params: Params = { ...core.params, limit: p.limit, offset: p.offset }
   const dir = p.order === 'asc' ? 'ASC' : 'DESC'
   const sql = `
-    SELECT ${lateMeta ? TENANT_ROW_COLUMNS.replace('name, attributes,', "'' AS name, map() :: Map(String, String) AS attributes,") : TENANT_ROW_COLUMNS}, count() OVER () AS total_rows
+    SELECT ${lateMeta ? ROW_WITHOUT_META : TENANT_ROW_COLUMNS}, count() OVER () AS total_rows
     FROM (${core.sql})
     ${pageWhere(p, params)}
     ORDER BY ${SORT_SQL[p.sort]} ${dir}${p.sort === 'tenant_id' ? '' : ', tenant_id ASC'}
@@ -116,27 +116,34 @@ export async function tenantPage(store: Store, scope: QueryScope, p: TenantPageP
     total = Number(count[0]?.n ?? 0)
   }
   for (const r of rows) delete (r as Partial<typeof r>).total_rows
-  if (lateMeta && rows.length > 0) {
-    const meta = await store.rows<{ tenant_id: string; name: string; attributes: Record<string, string> }>(
-      `SELECT tenant_id, name, attributes FROM ${store.db}.tenants FINAL WHERE tenant_id IN {ids:Array(String)}`,
-      { ids: rows.map((r) => r.tenant_id) },
-    )
-    const byId = new Map(meta.map((m) => [m.tenant_id, m]))
-    for (const r of rows) {
-      const m = byId.get(r.tenant_id)
-      if (m) {
-        r.name = m.name
-        r.attributes = m.attributes
-      }
-    }
-  }
+  if (lateMeta) await attachMeta(store, rows)
   return { total: Number(total), rows }
 }
 
+/** Name and attributes of at most a page of rows, looked up by primary key. */
+async function attachMeta(store: Store, rows: TenantRow[]): Promise<void> {
+  if (rows.length === 0) return
+  const meta = await store.rows<{ tenant_id: string; name: string; attributes: Record<string, string> }>(
+    `SELECT tenant_id, name, attributes FROM ${store.db}.tenants FINAL WHERE tenant_id IN {ids:Array(String)}`,
+    { ids: rows.map((r) => r.tenant_id) },
+  )
+  const byId = new Map(meta.map((m) => [m.tenant_id, m]))
+  for (const r of rows) {
+    const m = byId.get(r.tenant_id)
+    if (m) {
+      r.name = m.name
+      r.attributes = m.attributes
+    }
+  }
+}
+
+const ROW_WITHOUT_META = TENANT_ROW_COLUMNS.replace('name, attributes,', "'' AS name, map() :: Map(String, String) AS attributes,")
+
 /** One tenant's row, or null when it is not affected at T (or outside the segment). */
 export async function tenantRow(store: Store, scope: QueryScope, tenantId: string): Promise<TenantRow | null> {
-  const core = tenantStateSql(store, scope, { meta: true, tenantId, columns: ROW_STATE })
-  const rows = await store.rows<TenantRow>(`SELECT ${TENANT_ROW_COLUMNS} FROM (${core.sql})`, core.params)
+  const core = tenantStateSql(store, scope, { tenantId, columns: ROW_STATE })
+  const rows = await store.rows<TenantRow>(`SELECT ${ROW_WITHOUT_META} FROM (${core.sql})`, core.params)
+  await attachMeta(store, rows)
   return rows[0] ?? null
 }
 

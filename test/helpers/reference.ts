@@ -66,7 +66,9 @@ export function visibleEvents(events: EventRow[], incidentId: string, asOfMs: nu
   return [...seen.values()].filter((e) => ms(e.occurred_at) <= asOfMs)
 }
 
+/** A tenant without metadata is in no segment; a missing attribute reads as ''. */
 function matches(meta: TenantMeta | undefined, filters: Record<string, string[]> | undefined): boolean {
+  if (Object.keys(filters ?? {}).length > 0 && meta === undefined) return false
   for (const [name, values] of Object.entries(filters ?? {})) {
     const v = meta?.attributes?.[name]
     if (!values.includes(v === undefined ? '' : String(v))) return false
