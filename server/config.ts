@@ -55,6 +55,10 @@ const envSchema = z.object({
   AFTERMATH_QUERY_CONNECTIONS: intFrom(4, 1, 32),
   /** Requests per second allowed per token (token bucket; burst = 2 s worth). 0 disables. */
   AFTERMATH_RATE_LIMIT_RPS: intFrom(2000, 0, 1_000_000),
+  /** Query (read) requests per second allowed per token, apart from ingest; generous for dashboards and benchmarks. 0 disables. */
+  AFTERMATH_QUERY_RATE_LIMIT_RPS: intFrom(1000, 0, 1_000_000),
+  /** An ingest body that sends no bytes for this long is cut (slow-loris); long uploads that keep sending are not. */
+  AFTERMATH_BODY_IDLE_TIMEOUT_MS: intFrom(30_000, 100, 3_600_000),
 })
 
 export type Config = {
@@ -72,6 +76,8 @@ export type Config = {
   spoolMaxBytes: number
   storageTimeoutMs: number
   rateLimitRps: number
+  queryRateLimitRps: number
+  bodyIdleTimeoutMs: number
   queryConnections: number
 }
 
@@ -105,6 +111,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     spoolMaxBytes: e.AFTERMATH_SPOOL_MAX_BYTES,
     storageTimeoutMs: e.AFTERMATH_STORAGE_TIMEOUT_MS,
     rateLimitRps: e.AFTERMATH_RATE_LIMIT_RPS,
+    queryRateLimitRps: e.AFTERMATH_QUERY_RATE_LIMIT_RPS,
+    bodyIdleTimeoutMs: e.AFTERMATH_BODY_IDLE_TIMEOUT_MS,
     queryConnections: e.AFTERMATH_QUERY_CONNECTIONS,
   }
 }

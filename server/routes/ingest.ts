@@ -1,7 +1,6 @@
 import { Router, type RequestHandler } from 'express'
 import { rateLimit, type RateLimitInfo } from 'express-rate-limit'
 import type { AppDeps } from '../app.js'
-import type { Config } from '../config.js'
 import { HttpError } from '../errors.js'
 import { putIncident } from '../ingest/incidents.js'
 import { incidentBody, ingestEventsRequest, upsertTenantsRequest } from '../ingest/request.js'
@@ -10,7 +9,7 @@ import { incidentBody, ingestEventsRequest, upsertTenantsRequest } from '../inge
 export function ingestRouter(deps: AppDeps): Router {
   const { config, auth, store } = deps
   const ctx = { pipeline: deps.ingest, telemetry: deps.telemetry, now: deps.now }
-  const guard = [auth.require('ingest'), perTokenRateLimit(config)]
+  const guard = [auth.require('ingest'), perTokenRateLimit(config.rateLimitRps)]
   const r = Router()
 
   r.post('/events', ...guard, async (req, res) => {
@@ -30,15 +29,16 @@ export function ingestRouter(deps: AppDeps): Router {
 }
 
 /**
- * Requests per second per token (config.rateLimitRps), counted over a 2 s window so a burst of
- * 2 s worth passes; 0 disables. Keyed on the token digest that auth leaves in res.locals.
+ * Requests per second per token, counted over a 2 s window so a burst of 2 s worth passes;
+ * 0 disables. Keyed on the token digest that auth leaves in res.locals. Each call makes its
+ * own budget (ingest and query routes are counted apart).
  */
-function perTokenRateLimit(config: Config): RequestHandler {
-  if (config.rateLimitRps <= 0) return (_req, _res, next) => next()
+export function perTokenRateLimit(rps: number): RequestHandler {
+  if (rps <= 0) return (_req, _res, next) => next()
   const windowMs = 2000
   return rateLimit({
     windowMs,
-    limit: config.rateLimitRps * (windowMs / 1000),
+    limit: rps * (windowMs / 1000),
     standardHeaders: 'draft-8',
     legacyHeaders: false,
     validate: false,
@@ -48,7 +48,7 @@ function perTokenRateLimit(config: Config): RequestHandler {
       const resetMs = resetTime ? resetTime.getTime() - Date.now() : windowMs
       const retryAfterS = Math.max(1, Math.ceil(resetMs / 1000))
       next(
-        new HttpError(429, 'rate_limited', `more than ${config.rateLimitRps} requests per second with this token; retry in ${retryAfterS} s`, {
+        new HttpError(429, 'rate_limited', `more than ${rps} requests per second with this token; retry in ${retryAfterS} s`, {
           'Retry-After': String(retryAfterS),
         }),
       )

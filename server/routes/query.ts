@@ -11,12 +11,14 @@ import { parseSummaryParams, summary } from '../metrics/summary.js'
 import { tenantTimeline } from '../metrics/timeline.js'
 import { parseTenantPage, tenantPage, tenantsCsv } from '../metrics/tenants.js'
 import { badRequest } from '../errors.js'
+import { perTokenRateLimit } from './ingest.js'
 
 /** Query API (SPEC §4 "Query"): parse → one metrics function → respond. */
 export function queryRouter(deps: AppDeps): Router {
   const { store, telemetry } = deps
   const r = Router()
-  const read = deps.auth.require('read')
+  const limit = perTokenRateLimit(deps.config.queryRateLimitRps)
+  const read = [deps.auth.require('read'), limit]
   const query = (req: Request) => req.query as RawQuery
 
   /** Parse the common parameters and 404 an unknown incident. */
@@ -26,7 +28,7 @@ export function queryRouter(deps: AppDeps): Router {
     return scope
   }
   const get = (path: string, view: string, handler: (req: Request, res: Response) => Promise<void>) =>
-    r.get(path, read, async (req: Request, res: Response) => {
+    r.get(path, ...read, async (req: Request, res: Response) => {
       const end = telemetry.querySeconds.startTimer({ view })
       try {
         await handler(req, res)
@@ -72,7 +74,7 @@ export function queryRouter(deps: AppDeps): Router {
     const md = await incidentReport(store, scope, await incidentTitle(store, scope.incidentId))
     res.type('text/markdown; charset=utf-8').send(md)
   })
-  r.get('/incidents/:id/stream', read, async (req: Request, res: Response) => {
+  r.get('/incidents/:id/stream', ...read, async (req: Request, res: Response) => {
     const p = parseSummaryParams(query(req))
     const scope = await scoped(req)
     streamSummary(deps, req, res, scope, p)
