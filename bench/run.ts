@@ -1,0 +1,273 @@
+/**
+ * `npm run bench`: every benchmark figure of the project in one run, printed as one table and
+ * written to bench-results.json (repo root). `npm run bench -- --quick` is a ~1-2 minute version
+ * (fewer and shorter runs, 1M-event queries only, fewer dashboard loads).
+ *
+ *   npm run bench [-- --quick] [--only ingest,single,queries,dashboard] [--no-10m] [--profile DIR] [--out FILE]
+ *
+ * Each figure is a median of several runs; ingest and the engine baseline alternate run by run,
+ * so their ratio is measured side by side under the same machine load. Every load generator
+ * and server is its own process (the server is `node --import tsx server/main.ts` on a fresh
+ * data directory with AFTERMATH_RATE_LIMIT_RPS=0). docs/bench.md says what each figure means.
+ */
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
+import { loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { machine, table, writeJson, type Row } from './lib/report.js'
+import { runJsonScript, runScript, startServer } from './lib/proc.js'
+import { median, round } from './lib/stats.js'
+import { execFileSync } from 'node:child_process'
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    'no-10m': { type: 'boolean', default: false },
+    /** Write V8 CPU profiles of every server child into this directory (--cpu-prof). */
+    profile: { type: 'string' },
+    out: { type: 'string', default: 'bench-results.json' },
+  },
+})
+const quick = args.quick
+const sections = new Set((args.only ?? 'ingest,single,queries,dashboard').split(','))
+const plan = quick
+  ? { runs: 3, ingestS: 6, singleS: 5, queryEvents: [1_000_000], queryRequests: 7, dashboardRuns: 2 }
+  : { runs: 3, ingestS: 20, singleS: 15, queryEvents: args['no-10m'] ? [1_000_000] : [1_000_000, 10_000_000], queryRequests: 20, dashboardRuns: 5 }
+const serverOpts = args.profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] } : {}
+if (args.profile) mkdirSync(args.profile, { recursive: true })
+const scratch = join(tmpdir(), `aftermath-bench-run-${process.pid}`)
+mkdirSync(scratch, { recursive: true })
+
+interface IngestLoadResult {
+  events_per_s: number
+  events: number
+  requests: number
+  seconds: number
+  concurrency: number
+  batch: number
+  latency_ms: { p50: number; p99: number; max: number }
+  client_cpu_pct: number
+  server_cpu_us_per_event?: number
+  server_cpu_cores_busy?: number
+  server_peak_rss_mb?: number
+}
+interface EngineResult {
+  rows_per_s: number
+  rows: number
+  cpu_us_per_row: number
+  cpu_cores_busy: number
+  insert_ms_p50: number
+}
+interface SingleResult {
+  requests_per_s: number
+  requests: number
+  latency_ms: { p50: number; p95: number; p99: number; max: number }
+  client_cpu_pct: number
+  client_cpu_us_per_request: number
+}
+interface QueryResults {
+  events: number
+  tenants: number
+  parts: number
+  loadavg_1m_at_end: number
+  results: { endpoint: string; p50_ms: number; p95_ms: number; max_ms: number; cpu_p50_ms?: number; bytes: number }[]
+  csv: { ms: number; bytes: number }
+}
+interface DashboardResults {
+  customers: number
+  load_avg_1m: number
+  runs: { first_figure_ms: number; interactive_ms: number }[]
+  first_figure_ms_median: number
+  interactive_ms_median: number
+  interactive_ms_max: number
+}
+
+const log = (s: string) => console.log(`[${new Date().toISOString().slice(11, 19)} load ${loadavg()[0]!.toFixed(1)}] ${s}`)
+const results: Record<string, unknown> = {
+  when: new Date().toISOString(),
+  mode: quick ? 'quick' : 'full',
+  machine: machine(),
+  plan,
+}
+const rows: Row[] = []
+const errors: string[] = []
+const save = () => writeJson(args.out!, { ...results, loadavg_end: loadavg().map((x) => round(x, 2)), table: rows, errors })
+
+/** HTTP ingest and the engine baseline, alternating run by run; plus the null-store ceiling. */
+async function ingest() {
+  const runs: { http: IngestLoadResult; server_cpu_us_per_event: number; server_peak_rss_mb: number; engine: EngineResult; ratio: number; loadavg_1m: number }[] = []
+  for (let r = 0; r < plan.runs; r++) {
+    const server = await startServer(serverOpts)
+    const cpu0 = server.cpuSeconds()
+    let http: IngestLoadResult
+    let serverCpuS = 0
+    let peak = 0
+    try {
+      http = await runJsonScript<IngestLoadResult>('bench/ingest-load.ts', [
+        '--url', server.url, '--token', server.token, '--seconds', String(plan.ingestS), '--concurrency', '8', '--batch', '1000',
+      ])
+    } finally {
+      serverCpuS = server.cpuSeconds() - cpu0
+      peak = await server.stop()
+    }
+    // The load generator's warm-up (one request per connection) is inside the server CPU window.
+    const serverCpuUs = (serverCpuS * 1e6) / (http.events + http.concurrency * http.batch)
+    const engine = await runJsonScript<EngineResult>('bench/engine-baseline.ts', ['--seconds', String(plan.ingestS)])
+    const run = { http, server_cpu_us_per_event: round(serverCpuUs, 2), server_peak_rss_mb: round(peak), engine, ratio: round(engine.rows_per_s / http.events_per_s, 2), loadavg_1m: round(loadavg()[0]!, 2) }
+    runs.push(run)
+    log(`ingest run ${r + 1}: HTTP ${http.events_per_s} ev/s (client CPU ${http.client_cpu_pct}%, server ${run.server_cpu_us_per_event} µs/ev, peak RSS ${run.server_peak_rss_mb} MiB); engine ${engine.rows_per_s} rows/s → ${run.ratio}×`)
+  }
+  const nullRuns: IngestLoadResult[] = []
+  for (let r = 0; r < plan.runs; r++) {
+    const n = await runJsonScript<IngestLoadResult>('bench/ingest-load.ts', ['--null-store', '--seconds', String(plan.ingestS), '--concurrency', '8', '--batch', '1000'])
+    nullRuns.push(n)
+    log(`null-store run ${r + 1}: ${n.events_per_s} ev/s (client CPU ${n.client_cpu_pct}%, server ${n.server_cpu_us_per_event} µs/ev)`)
+  }
+  const httpEps = median(runs.map((r) => r.http.events_per_s))
+  const ratio = median(runs.map((r) => r.ratio))
+  const clientCpuUsPerEvent = median(runs.map((r) => (r.http.client_cpu_pct / 100) * r.http.seconds * 1e6 / r.http.events))
+  const summary = {
+    events_per_s_median: httpEps,
+    engine_rows_per_s_median: median(runs.map((r) => r.engine.rows_per_s)),
+    overhead_ratio_median: ratio,
+    server_cpu_us_per_event_median: median(runs.map((r) => r.server_cpu_us_per_event)),
+    engine_cpu_us_per_row_median: median(runs.map((r) => r.engine.cpu_us_per_row)),
+    client_cpu_us_per_event_median: round(clientCpuUsPerEvent, 2),
+    client_cpu_pct_median: median(runs.map((r) => r.http.client_cpu_pct)),
+    latency_p99_ms_median: median(runs.map((r) => r.http.latency_ms.p99)),
+    peak_rss_mb_max: Math.max(...runs.map((r) => r.server_peak_rss_mb)),
+    null_store_events_per_s_median: median(nullRuns.map((n) => n.events_per_s)),
+    null_store_client_cpu_pct_median: median(nullRuns.map((n) => n.client_cpu_pct)),
+    runs,
+    null_store_runs: nullRuns,
+  }
+  results.ingest = summary
+  rows.push({ figure: 'HTTP ingest, durable ack (1,000-event NDJSON, 8 conn)', measured: `${httpEps.toLocaleString('en')} events/s`, target: '≥ 150,000 events/s', met: httpEps >= 150_000 })
+  rows.push({
+    figure: 'overhead vs the engine (engine rows/s ÷ HTTP events/s)',
+    measured: `${ratio.toFixed(2)}× (engine ${summary.engine_rows_per_s_median.toLocaleString('en')} rows/s)`,
+    target: '≤ 2.0× (stretch 1.5×)',
+    met: ratio <= 2,
+  })
+  rows.push({
+    figure: '  load generator check: null-store server (no engine)',
+    measured: `${summary.null_store_events_per_s_median.toLocaleString('en')} events/s; client ${summary.client_cpu_us_per_event_median} µs/ev vs server ${summary.server_cpu_us_per_event_median} µs/ev`,
+    target: 'informative',
+    met: null,
+  })
+}
+
+async function single() {
+  const runs: (SingleResult & { server_peak_rss_mb: number })[] = []
+  for (let r = 0; r < plan.runs; r++) {
+    const server = await startServer(serverOpts)
+    let s: SingleResult
+    let peak = 0
+    try {
+      s = await runJsonScript<SingleResult>('bench/single-event.ts', ['--url', server.url, '--token', server.token, '--seconds', String(plan.singleS), '--concurrency', '32'])
+    } finally {
+      peak = await server.stop()
+    }
+    runs.push({ ...s, server_peak_rss_mb: round(peak) })
+    log(`single-event run ${r + 1}: ${s.requests_per_s} req/s, p50 ${s.latency_ms.p50} ms, p99 ${s.latency_ms.p99} ms (client CPU ${s.client_cpu_pct}%)`)
+  }
+  const rps = median(runs.map((r) => r.requests_per_s))
+  const p50 = median(runs.map((r) => r.latency_ms.p50))
+  const p99 = median(runs.map((r) => r.latency_ms.p99))
+  results.single_event = { requests_per_s_median: rps, p50_ms_median: p50, p99_ms_median: p99, peak_rss_mb_max: Math.max(...runs.map((r) => r.server_peak_rss_mb)), runs }
+  rows.push({ figure: 'single-event requests (1 event/request, 32 conn)', measured: `${rps.toLocaleString('en')} req/s, p50 ${p50} ms, p99 ${p99} ms`, target: '≥ 5,000 req/s, p99 ≤ 100 ms', met: rps >= 5000 && p99 <= 100 })
+}
+
+function memoryRow() {
+  const peaks = [(results.ingest as { peak_rss_mb_max?: number } | undefined)?.peak_rss_mb_max, (results.single_event as { peak_rss_mb_max?: number } | undefined)?.peak_rss_mb_max].filter(
+    (x): x is number => typeof x === 'number',
+  )
+  if (peaks.length === 0) return
+  const peak = Math.max(...peaks)
+  results.ingest_peak_rss_mb = peak
+  rows.push({ figure: 'ingest memory (server peak RSS, VmHWM, over the runs above)', measured: `${peak} MiB`, target: '≤ 1 GiB', met: peak <= 1024 })
+}
+
+/** Targets of the issue at 1M events; at 10M the target is 3× these. */
+const QUERY_TARGETS: [endpoint: string, label: string, targetMs: number | null][] = [
+  ['summary', 'summary', 100],
+  ['recovery (auto)', 'recovery', 50],
+  ['communications (auto)', 'communications', 50],
+  ['tenants page (100, downtime desc)', 'tenants page, by downtime', 100],
+  ['tenant timeline', 'one tenant timeline', 10],
+  ['downtime histogram', 'downtime histogram', null],
+]
+
+async function queries() {
+  const byEvents: Record<string, QueryResults & { wall_s: number }> = {}
+  for (const events of plan.queryEvents) {
+    const out = join(scratch, `queries-${events}.json`)
+    const t0 = performance.now()
+    log(`queries at ${events.toLocaleString('en')} events (data in data/bench-queries-${events}, generated once and reused)`)
+    await runScript('bench/queries.ts', ['--events', String(events), '--requests', String(plan.queryRequests), '--dir', `data/bench-queries-${events}`, '--reuse', '--out', out])
+    const q = JSON.parse(readFileSync(out, 'utf8')) as QueryResults
+    byEvents[events] = { ...q, wall_s: round((performance.now() - t0) / 1000, 1) }
+    const scale = events >= 10_000_000 ? 3 : 1
+    const label = events >= 10_000_000 ? '10M' : '1M'
+    for (const [endpoint, name, targetMs] of QUERY_TARGETS) {
+      const r = q.results.find((x) => x.endpoint === endpoint)
+      if (!r) continue
+      const target = targetMs === null ? null : targetMs * scale
+      rows.push({
+        figure: `query ${name} at ${label} events (${q.tenants.toLocaleString('en')} tenants)`,
+        measured: `p50 ${r.p50_ms.toFixed(1)} ms, p95 ${r.p95_ms.toFixed(1)} ms`,
+        target: target === null ? 'no target' : `p50 ≤ ${target} ms`,
+        met: target === null ? null : r.p50_ms <= target,
+      })
+    }
+    save()
+  }
+  results.queries = byEvents
+}
+
+async function dashboard() {
+  log('dashboard: vite build, then headless Chromium on the 1M-event (100k-tenant) incident')
+  execFileSync('npx', ['vite', 'build', '--logLevel', 'warn'], { stdio: 'inherit' })
+  const dir = 'data/bench-queries-1000000'
+  if (!existsSync(dir)) await runScript('bench/queries.ts', ['--events', '1000000', '--requests', '1', '--dir', dir, '--only', 'summary', '--out', join(scratch, 'gen.json')])
+  const out = join(scratch, 'dashboard.json')
+  await runScript('bench/dashboard.ts', ['--dir', dir, '--runs', String(plan.dashboardRuns), '--out', out])
+  const d = JSON.parse(readFileSync(out, 'utf8')) as DashboardResults
+  results.dashboard = d
+  rows.push({
+    figure: `dashboard: navigation → every chart drawn (${d.customers.toLocaleString('en')} tenants)`,
+    measured: `median ${d.interactive_ms_median} ms, max ${d.interactive_ms_max} ms (first figure ${d.first_figure_ms_median} ms)`,
+    target: '≤ 1,500 ms',
+    met: d.interactive_ms_median <= 1500,
+  })
+}
+
+async function section(name: string, fn: () => Promise<void>) {
+  if (!sections.has(name)) return
+  log(`— ${name}`)
+  try {
+    await fn()
+  } catch (err) {
+    const msg = `${name}: ${err instanceof Error ? err.message : String(err)}`
+    errors.push(msg)
+    console.error(`bench section failed: ${msg}`)
+  }
+  save()
+}
+
+const started = performance.now()
+log(`${quick ? 'quick' : 'full'} run on ${(results.machine as { nproc: number }).nproc} cores, load ${loadavg().map((x) => x.toFixed(2)).join(' ')}`)
+await section('ingest', ingest)
+await section('single', single)
+memoryRow()
+await section('queries', queries)
+await section('dashboard', dashboard)
+results.wall_s = round((performance.now() - started) / 1000, 1)
+save()
+rmSync(scratch, { recursive: true, force: true })
+const m = results.machine as ReturnType<typeof machine>
+console.log(`\n${m.nproc} × ${m.cpu_model}, ${m.mem_total_gib} GiB, node ${m.node}; load average ${m.loadavg_start.join(' ')} at start, ${loadavg().map((x) => x.toFixed(2)).join(' ')} at end\n`)
+console.log(table(rows))
+if (errors.length) console.log(`\nsections that failed: ${errors.join('; ')}`)
+console.log(`\nwrote ${args.out} (${results.wall_s} s)`)
