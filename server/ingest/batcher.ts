@@ -13,8 +13,10 @@ export interface BatcherOptions {
   flushMaxEvents: number
   /** …or once the oldest queued submission has waited this long (ms). */
   flushIntervalMs: number
-  /** Make a batch durable (insert or spool). One call at a time; the next waits for it. */
+  /** Make a batch durable (insert or spool). */
   write(batch: Batch): Promise<void>
+  /** Writes allowed at once (default 1): a second one overlaps the first one's fsync wait. */
+  maxConcurrentWrites?: number
 }
 
 interface Pending {
@@ -53,14 +55,14 @@ export function toJsonEachRow(rows: readonly EventRow[]): Buffer {
 
 /**
  * Group commit: concurrent submissions share one write. A batch is cut when `flushMaxEvents`
- * rows are queued or the oldest has waited `flushIntervalMs`; while a write runs, new
- * submissions keep queueing for the next one. A submission is never split across writes, so
+ * rows are queued or the oldest has waited `flushIntervalMs`; while the allowed writes run,
+ * new submissions keep queueing for the next one. A submission is never split across writes, so
  * each one lands (or fails) as a whole. Each submission's promise settles with its write.
  */
 export class Batcher {
   private queue: Pending[] = []
   private queuedRows = 0
-  private writing = false
+  private writing = 0
   private timer: NodeJS.Timeout | null = null
   private closed = false
   private idleWaiters: (() => void)[] = []
@@ -96,13 +98,13 @@ export class Batcher {
   }
 
   private idle(): Promise<void> {
-    if (!this.writing && this.queue.length === 0) return Promise.resolve()
+    if (this.writing === 0 && this.queue.length === 0) return Promise.resolve()
     return new Promise((resolve) => this.idleWaiters.push(resolve))
   }
 
   private schedule() {
-    if (this.writing || this.queue.length === 0) {
-      if (!this.writing && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w()
+    if (this.writing >= (this.opts.maxConcurrentWrites ?? 1) || this.queue.length === 0) {
+      if (this.writing === 0 && this.queue.length === 0) for (const w of this.idleWaiters.splice(0)) w()
       return
     }
     const waitedMs = Date.now() - this.queue[0]!.queuedAt
@@ -121,7 +123,7 @@ export class Batcher {
   }
 
   private async flush() {
-    this.writing = true
+    this.writing++
     const taken: Pending[] = []
     let rows = 0
     while (this.queue.length > 0) {
@@ -140,7 +142,7 @@ export class Batcher {
     } catch (err) {
       for (const p of taken) p.reject(err)
     } finally {
-      this.writing = false
+      this.writing--
       this.schedule()
     }
   }

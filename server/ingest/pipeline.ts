@@ -33,7 +33,8 @@ const PURGE_MIN_INTERVAL_MS = 250
  * The durable write path (SPEC §4 "Durability"): group commit into ClickHouse; when an insert
  * fails, the batch goes to the fsynced local spool instead, and a background loop replays the
  * spool into ClickHouse in order. While the spool holds anything, new batches are appended
- * behind it so order is kept. Writes and replay steps are serialized by one lock.
+ * behind it so order is kept. Spool appends and replay steps are serialized by one lock; up to
+ * two direct inserts run at once (one's fsync wait overlaps the other's work).
  */
 export async function createIngestPipeline({ config, store, telemetry, log }: PipelineDeps): Promise<IngestPipeline> {
   const table = `${store.db}.events`
@@ -94,21 +95,23 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
     setDepth()
   }
 
-  const write = (batch: Batch) =>
-    locked(async () => {
-      if (spool.empty) {
-        try {
-          await insert(batch)
-          telemetry.ingested.inc(batch.rows)
-          return
-        } catch (err) {
-          log.warn({ err: err instanceof Error ? err.message : String(err), rows: batch.rows }, 'insert failed; spooling the batch')
-        }
+  // Direct inserts run outside the lock (the batcher allows two at once); everything that
+  // touches the spool is serialized, and while the spool holds anything new batches queue
+  // behind it there.
+  const write = async (batch: Batch) => {
+    if (spool.empty) {
+      try {
+        await insert(batch)
+        telemetry.ingested.inc(batch.rows)
+        return
+      } catch (err) {
+        log.warn({ err: err instanceof Error ? err.message : String(err), rows: batch.rows }, 'insert failed; spooling the batch')
       }
-      await toSpool(batch)
-      telemetry.ingested.inc(batch.rows)
-      void replay()
-    })
+    }
+    await locked(() => toSpool(batch))
+    telemetry.ingested.inc(batch.rows)
+    void replay()
+  }
 
   // Replay loop: one instance at a time; sleeps between failed attempts, woken early by close().
   let replaying: Promise<void> | null = null
@@ -164,7 +167,7 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
     void replay()
   }
 
-  const batcher = new Batcher({ flushMaxEvents: config.flushMaxEvents, flushIntervalMs: config.flushIntervalMs, write })
+  const batcher = new Batcher({ flushMaxEvents: config.flushMaxEvents, flushIntervalMs: config.flushIntervalMs, write, maxConcurrentWrites: 2 })
 
   return {
     submit(rows: EventRow[]) {

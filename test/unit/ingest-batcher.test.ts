@@ -48,6 +48,27 @@ describe('Batcher (group commit)', () => {
     expect(writes).toEqual([['a', 'b', 'c'], ['d', 'e'], ['f', 'g'], ['h', 'i', 'j', 'k']])
   })
 
+  it('runs up to maxConcurrentWrites writes at once and queues the rest', async () => {
+    let running = 0
+    let peak = 0
+    const writes: string[][] = []
+    const b = new Batcher({
+      flushMaxEvents: 1,
+      flushIntervalMs: 0,
+      maxConcurrentWrites: 2,
+      write: async (batch) => {
+        running++
+        peak = Math.max(peak, running)
+        writes.push(ids(batch))
+        await new Promise((r) => setTimeout(r, 10))
+        running--
+      },
+    })
+    await Promise.all(['a', 'b', 'c', 'd', 'e'].map((id) => b.submit([row(id)])))
+    expect(peak).toBe(2)
+    expect(writes).toEqual([['a'], ['b'], ['c'], ['d'], ['e']])
+  })
+
   it('rejects every submission of a failed write, and later ones still go through', async () => {
     let fail = true
     const b = new Batcher({
