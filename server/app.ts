@@ -52,7 +52,13 @@ export function createApp(deps: AppDeps): Express {
       crossOriginEmbedderPolicy: false,
     }),
   )
-  app.use(pinoHttp({ logger: deps.log, autoLogging: { ignore: (req) => req.url === '/healthz' } }))
+  app.use(
+    pinoHttp({
+      logger: deps.log,
+      autoLogging: { ignore: (req) => req.url === '/healthz' },
+      serializers: { req: redactRequest },
+    }),
+  )
 
   app.use(healthRouter(deps))
   app.use('/api/v1', ingestRouter(deps))
@@ -72,6 +78,20 @@ export function createApp(deps: AppDeps): Express {
   })
   app.use(errorHandler(deps.log))
   return app
+}
+
+/** Query parameters whose values are credentials when a client puts them in a URL (we never read them). */
+const SECRET_PARAM = /^(?:token|access_token|api_key|apikey|key|auth|password|secret)$/i
+
+/** A serialized request (pino std serializer output) without credentials in its URL or query. */
+function redactRequest(req: { url?: string; query?: Record<string, unknown> }) {
+  const q = req.url?.indexOf('?') ?? -1
+  if (q < 0) return req
+  const params = new URLSearchParams(req.url!.slice(q + 1))
+  for (const k of [...params.keys()]) if (SECRET_PARAM.test(k)) params.set(k, '[redacted]')
+  const query = { ...req.query }
+  for (const k of Object.keys(query)) if (SECRET_PARAM.test(k)) query[k] = '[redacted]'
+  return { ...req, url: `${req.url!.slice(0, q)}?${params}`, query }
 }
 
 function noCacheHtml(res: express.Response, path: string) {
