@@ -139,12 +139,22 @@ async function attachMeta(store: Store, rows: TenantRow[]): Promise<void> {
 
 const ROW_WITHOUT_META = TENANT_ROW_COLUMNS.replace('name, attributes,', "'' AS name, map() :: Map(String, String) AS attributes,")
 
-/** One tenant's row, or null when it is not affected at T (or outside the segment). */
-export async function tenantRow(store: Store, scope: QueryScope, tenantId: string): Promise<TenantRow | null> {
-  const core = tenantStateSql(store, scope, { tenantId, columns: ROW_STATE })
-  const rows = await store.rows<TenantRow>(`SELECT ${ROW_WITHOUT_META} FROM (${core.sql})`, core.params)
+/**
+ * One tenant's row, or null when it is not affected at T (or outside the segment), with its
+ * diagnostics: stray access_restored events (sent while the tenant was already up).
+ */
+export async function tenantRow(
+  store: Store,
+  scope: QueryScope,
+  tenantId: string,
+): Promise<{ row: TenantRow | null; strays: number }> {
+  const core = tenantStateSql(store, scope, { tenantId, columns: [...ROW_STATE, 'strays'] })
+  const rows = await store.rows<TenantRow & { strays: number }>(`SELECT ${ROW_WITHOUT_META}, strays FROM (${core.sql})`, core.params)
   await attachMeta(store, rows)
-  return rows[0] ?? null
+  const first = rows[0]
+  if (!first) return { row: null, strays: 0 }
+  const { strays, ...row } = first
+  return { row, strays: Number(strays) }
 }
 
 /** Cells a spreadsheet would run as a formula get a leading apostrophe (CSV injection). */

@@ -22,6 +22,8 @@ export interface TenantTimeline {
   events: TimelineEvent[]
   /** The tenant's tenants-table row at T; null when it is not affected at T (or outside the segment). */
   row: TenantRow | null
+  /** Data-quality hints: access_restored events received while the tenant was already up (ignored by §3). */
+  diagnostics: { stray_restores: number }
 }
 
 /** At most this many events are listed (a tenant normally has tens). */
@@ -51,6 +53,7 @@ export async function tenantTimeline(store: Store, scope: QueryScope, tenantId: 
     )
     if (tenantId === '' || Number(any[0]?.n ?? 0) === 0) throw notFound(`no tenant "${tenantId.slice(0, 256)}" in incident "${scope.incidentId}"`)
   }
+  const state = await tenantRow(store, scope, tenantId)
   return {
     incident_id: scope.incidentId,
     tenant_id: tenantId,
@@ -65,6 +68,7 @@ export async function tenantTimeline(store: Store, scope: QueryScope, tenantId: 
       label: e.label,
       message: e.message,
     })),
-    row: await tenantRow(store, scope, tenantId),
+    row: state.row,
+    diagnostics: { stray_restores: state.strays },
   }
 }

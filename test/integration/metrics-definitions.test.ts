@@ -292,6 +292,9 @@ describe('metric definitions on a hand-computed incident', () => {
       ['restore_progress', iso(t0 + 5 * H), true],
     ])
     expect(body.row).toMatchObject({ tenant_id: 'B', state: 'down', outages: 2, first_contact_latency_s: 5400 })
+    expect(body.diagnostics).toEqual({ stray_restores: 0 })
+    // C sent access_restored at t0 while up: a stray, ignored by the state machine.
+    expect((await get(`/api/v1/incidents/${INCIDENT}/tenants/C/timeline?${asOf}`)).diagnostics).toEqual({ stray_restores: 1 })
     const d = await get(`/api/v1/incidents/${INCIDENT}/tenants/D/timeline?${asOf}`)
     expect([d.events.length, d.row]).toEqual([1, null])
     expect((await srv.api(`/api/v1/incidents/${INCIDENT}/tenants/Z/timeline`)).status).toBe(404)
