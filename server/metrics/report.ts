@@ -24,7 +24,9 @@ export function mdText(s: string): string {
 
 const pct = (v: number | null) => (v === null ? '—' : `${v.toFixed(1)} %`)
 const when = (iso: string | null) => (iso === null ? '—' : iso.replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC'))
-const who = (r: TenantRow) => (r.name ? `${mdText(r.name)} (\`${r.tenant_id.replace(/[`\r\n]/g, ' ')}\`)` : `\`${r.tenant_id.replace(/[`\r\n]/g, ' ')}\``)
+/** A tenant id as a code span inside a table cell: backticks and line breaks cannot end it, `|` cannot split the cell (GFM). */
+const idSpan = (id: string) => `\`${id.replace(/[`\r\n]/g, ' ').replace(/\|/g, '\\|')}\``
+const who = (r: TenantRow) => (r.name ? `${mdText(r.name)} (${idSpan(r.tenant_id)})` : idSpan(r.tenant_id))
 
 export interface ReportInput {
   title: string
