@@ -32,8 +32,10 @@ const { values: args } = parseArgs({
 const quick = args.quick
 const sections = new Set((args.only ?? 'ingest,single,queries,dashboard').split(','))
 const plan = quick
-  ? { runs: 3, ingestS: 6, singleS: 5, queryEvents: [1_000_000], queryRequests: 7, dashboardRuns: 2 }
-  : { runs: 3, ingestS: 20, singleS: 15, queryEvents: args['no-10m'] ? [1_000_000] : [1_000_000, 10_000_000], queryRequests: 20, dashboardRuns: 5 }
+  ? { runs: 3, ingestS: 4, nullRuns: 1, singleS: 4, queryEvents: [1_000_000], queryRequests: 5, dashboardRuns: 1 }
+  : { runs: 3, ingestS: 20, nullRuns: 3, singleS: 15, queryEvents: args['no-10m'] ? [1_000_000] : [1_000_000, 10_000_000], queryRequests: 20, dashboardRuns: 5 }
+/** At 10M events a query takes seconds: only the endpoints with a target, 5 timed requests each, no CSV export. */
+const QUERIES_10M_REQUESTS = 5
 const serverOpts = args.profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] } : {}
 if (args.profile) mkdirSync(args.profile, { recursive: true })
 const scratch = join(tmpdir(), `aftermath-bench-run-${process.pid}`)
@@ -119,7 +121,7 @@ async function ingest() {
     log(`ingest run ${r + 1}: HTTP ${http.events_per_s} ev/s (client CPU ${http.client_cpu_pct}%, server ${run.server_cpu_us_per_event} µs/ev, peak RSS ${run.server_peak_rss_mb} MiB); engine ${engine.rows_per_s} rows/s → ${run.ratio}×`)
   }
   const nullRuns: IngestLoadResult[] = []
-  for (let r = 0; r < plan.runs; r++) {
+  for (let r = 0; r < plan.nullRuns; r++) {
     const n = await runJsonScript<IngestLoadResult>('bench/ingest-load.ts', ['--null-store', '--seconds', String(plan.ingestS), '--concurrency', '8', '--batch', '1000'])
     nullRuns.push(n)
     log(`null-store run ${r + 1}: ${n.events_per_s} ev/s (client CPU ${n.client_cpu_pct}%, server ${n.server_cpu_us_per_event} µs/ev)`)
@@ -205,11 +207,18 @@ async function queries() {
     const out = join(scratch, `queries-${events}.json`)
     const t0 = performance.now()
     log(`queries at ${events.toLocaleString('en')} events (data in data/bench-queries-${events}, generated once and reused)`)
-    await runScript('bench/queries.ts', ['--events', String(events), '--requests', String(plan.queryRequests), '--dir', `data/bench-queries-${events}`, '--reuse', '--out', out])
+    const big = events >= 10_000_000
+    await runScript('bench/queries.ts', [
+      '--events', String(events),
+      '--dir', `data/bench-queries-${events}`,
+      '--reuse',
+      '--out', out,
+      ...(big ? ['--requests', String(QUERIES_10M_REQUESTS), '--only', QUERY_TARGETS.map(([e]) => e).join('|'), '--skip-csv'] : ['--requests', String(plan.queryRequests)]),
+    ])
     const q = JSON.parse(readFileSync(out, 'utf8')) as QueryResults
     byEvents[events] = { ...q, wall_s: round((performance.now() - t0) / 1000, 1) }
-    const scale = events >= 10_000_000 ? 3 : 1
-    const label = events >= 10_000_000 ? '10M' : '1M'
+    const scale = big ? 3 : 1
+    const label = big ? '10M' : '1M'
     for (const [endpoint, name, targetMs] of QUERY_TARGETS) {
       const r = q.results.find((x) => x.endpoint === endpoint)
       if (!r) continue
