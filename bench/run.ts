@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { machine, table, writeJson, type Row } from './lib/report.js'
+import { machine, replaceMarkedBlock, table, writeJson, type Row } from './lib/report.js'
 import { runJsonScript, runScript, startServer } from './lib/proc.js'
 import { median, round } from './lib/stats.js'
 import { execFileSync } from 'node:child_process'
@@ -24,6 +24,8 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     'no-10m': { type: 'boolean', default: false },
+    /** Do not paste the table into README.md and docs/bench.md (done by default after a full run of every section). */
+    'no-docs': { type: 'boolean', default: false },
     /** Write V8 CPU profiles of every server child into this directory (--cpu-prof). */
     profile: { type: 'string' },
     out: { type: 'string', default: 'bench-results.json' },
@@ -280,3 +282,18 @@ console.log(`\n${m.nproc} × ${m.cpu_model}, ${m.mem_total_gib} GiB, node ${m.no
 console.log(table(rows))
 if (errors.length) console.log(`\nsections that failed: ${errors.join('; ')}`)
 console.log(`\nwrote ${args.out} (${results.wall_s} s)`)
+if (!quick && !args.only && !args['no-docs'] && errors.length === 0) {
+  const when = (results.when as string).slice(0, 16).replace('T', ' ')
+  const markdown = [
+    `Run ${when} UTC, \`npm run bench\` (${results.wall_s} s): ${m.nproc} × ${m.cpu_model}, ${m.mem_total_gib} GiB RAM, node ${m.node}, ` +
+      `load average ${m.loadavg_start.join(' ')} at start (1, 5, 15 min; shared machine). Ingest figures: median of ${plan.runs} runs; ` +
+      `queries: p50/p95 of ${plan.queryRequests} requests (${QUERIES_10M_REQUESTS} at 10M); dashboard: median of ${plan.dashboardRuns} loads. Every run is in bench-results.json.`,
+    '',
+    table(rows),
+    '',
+    '```',
+    `$ nproc && free -g && node --version\n${m.nproc}\n${m.free_g}\n${m.node}`,
+    '```',
+  ].join('\n')
+  for (const file of ['README.md', 'docs/bench.md']) if (replaceMarkedBlock(file, markdown)) console.log(`updated the table in ${file}`)
+}

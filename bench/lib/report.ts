@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process'
-import { readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, totalmem } from 'node:os'
 
 export interface Machine {
@@ -55,4 +55,18 @@ export function table(rows: readonly Row[]): string {
 export function writeJson(path: string, value: unknown): void {
   writeFileSync(`${path}.tmp`, JSON.stringify(value, null, 2) + '\n')
   renameSync(`${path}.tmp`, path)
+}
+
+const START = '<!-- bench:start -->'
+const END = '<!-- bench:end -->'
+
+/** Replace the text between the bench markers of a Markdown file (README, docs/bench.md); false when it has none. */
+export function replaceMarkedBlock(path: string, markdown: string): boolean {
+  if (!existsSync(path)) return false
+  const text = readFileSync(path, 'utf8')
+  const a = text.indexOf(START)
+  const b = text.indexOf(END)
+  if (a < 0 || b < a) return false
+  writeFileSync(path, `${text.slice(0, a + START.length)}\n${markdown.trim()}\n${text.slice(b)}`)
+  return true
 }
