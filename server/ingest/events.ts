@@ -44,11 +44,12 @@ class Tally {
 
   constructor(private readonly fieldName: (f: string) => string = (f) => f) {}
 
-  reject(index: number, errors: readonly FieldError[]) {
+  /** `named`: the fields are already in the producer's terms (CloudEvents attribute errors), not event fields to rename. */
+  reject(index: number, errors: readonly FieldError[], named = false) {
     this.rejected++
     for (const e of errors) {
       if (this.errors.length >= MAX_LISTED_ERRORS) break
-      this.errors.push({ index, field: this.fieldName(e.field), message: e.message })
+      this.errors.push({ index, field: named ? e.field : this.fieldName(e.field), message: e.message })
     }
   }
 
@@ -84,7 +85,7 @@ export async function ingestCandidates(
   for (let i = 0; i < candidates.length; i++) {
     const c = candidates[i]!
     if (c.errors) {
-      t.reject(i, c.errors)
+      t.reject(i, c.errors, true)
       continue
     }
     const v = validateEvent(c.input, nowMs)

@@ -1,27 +1,67 @@
 import type { IncomingMessage } from 'node:http'
+import { isUtf8 } from 'node:buffer'
 import { createGunzip, createInflate } from 'node:zlib'
 import { HttpError } from '../errors.js'
 
+/** A body that sends no bytes for this long while we wait for them is cut (slow-loris); see config.bodyIdleTimeoutMs. */
+export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000
+
 /**
  * The request body as a byte stream, decompressed when `Content-Encoding` is gzip or deflate
- * (limits apply to the decompressed bytes). Other encodings → 415.
+ * (limits apply to the decompressed bytes). Other encodings → 415. Waiting more than
+ * `idleTimeoutMs` for the next bytes → 408 and the connection is closed.
  */
-export function bodyStream(req: IncomingMessage): AsyncIterable<Buffer> {
+export function bodyStream(req: IncomingMessage, idleTimeoutMs = DEFAULT_BODY_IDLE_TIMEOUT_MS): AsyncIterable<Buffer> {
   const enc = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim()
-  if (enc === 'identity' || enc === '') return req
-  if (enc === 'gzip' || enc === 'x-gzip') return req.pipe(createGunzip())
-  if (enc === 'deflate') return req.pipe(createInflate())
-  throw new HttpError(415, 'unsupported_encoding', `Content-Encoding "${enc}" is not supported (use gzip, deflate or none)`)
+  let src: AsyncIterable<Buffer>
+  if (enc === 'identity' || enc === '') src = req
+  else if (enc === 'gzip' || enc === 'x-gzip') src = req.pipe(createGunzip())
+  else if (enc === 'deflate') src = req.pipe(createInflate())
+  else throw new HttpError(415, 'unsupported_encoding', `Content-Encoding "${enc}" is not supported (use gzip, deflate or none)`)
+  return idleLimited(src, req, idleTimeoutMs)
+}
+
+/**
+ * Chunks of `src`, failing with 408 when one takes longer than `idleMs` to arrive. The clock
+ * runs only while we wait for bytes: time the consumer spends on a chunk (backpressure from a
+ * slow store) never counts, so long uploads that keep sending are never cut.
+ */
+async function* idleLimited(src: AsyncIterable<Buffer>, req: IncomingMessage, idleMs: number): AsyncGenerator<Buffer> {
+  const it = src[Symbol.asyncIterator]()
+  for (;;) {
+    const next = it.next()
+    let timer: NodeJS.Timeout | undefined
+    const idle = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        next.catch(() => {}) // the read is abandoned; its rejection (on destroy) is expected
+        reject(
+          new HttpError(408, 'body_timeout', `no request body bytes for ${idleMs / 1000} s; the upload was cut: resend it (resent events are deduplicated)`, {
+            Connection: 'close',
+          }),
+        )
+        // Cut a client that ignores the 408 and keeps the connection open.
+        setTimeout(() => req.destroy(), 1000).unref()
+      }, idleMs)
+    })
+    let r: IteratorResult<Buffer>
+    try {
+      r = await Promise.race([next, idle])
+    } finally {
+      clearTimeout(timer)
+    }
+    if (r.done) return
+    yield r.value
+  }
 }
 
 /** Read a whole (small) body, at most `limitBytes` bytes after decompression, else 413. */
-export async function readBody(req: IncomingMessage, limitBytes: number): Promise<Buffer> {
+export async function readBody(req: IncomingMessage, limitBytes: number, idleTimeoutMs?: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'])
   if (Number.isFinite(declared) && declared > limitBytes && !req.headers['content-encoding']) throw tooLarge(limitBytes)
   const chunks: Buffer[] = []
   let total = 0
   try {
-    for await (const chunk of bodyStream(req)) {
+    for await (const chunk of bodyStream(req, idleTimeoutMs)) {
       total += chunk.length
       if (total > limitBytes) throw tooLarge(limitBytes)
       chunks.push(chunk)
@@ -41,6 +81,8 @@ const tooLarge = (limitBytes: number) =>
 
 /** Parse JSON text (UTF-8, optional BOM) or fail with a clear 400. */
 export function parseJsonBody(buf: Buffer): unknown {
+  // Decoding would silently turn invalid bytes into U+FFFD, changing ids and names: refuse them.
+  if (!isUtf8(buf)) throw new HttpError(400, 'invalid_utf8', `request body is not valid UTF-8 at byte ${firstInvalidUtf8(buf)}; send UTF-8`)
   let text = buf.toString('utf8')
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
   if (text.trim() === '') throw new HttpError(400, 'malformed_json', 'request body is empty; expected JSON')
@@ -49,4 +91,17 @@ export function parseJsonBody(buf: Buffer): unknown {
   } catch (err) {
     throw new HttpError(400, 'malformed_json', `malformed JSON: ${(err as Error).message.slice(0, 200)}`)
   }
+}
+
+/** Byte offset of the first invalid UTF-8 sequence (error path only): the first U+FFFD that the bytes do not spell. */
+function firstInvalidUtf8(buf: Buffer): number {
+  const text = buf.toString('utf8')
+  let bytes = 0
+  let from = 0
+  for (let i = text.indexOf('\ufffd'); i >= 0; i = text.indexOf('\ufffd', i + 1)) {
+    bytes += Buffer.byteLength(text.slice(from, i))
+    from = i
+    if (!(buf[bytes] === 0xef && buf[bytes + 1] === 0xbf && buf[bytes + 2] === 0xbd)) return bytes
+  }
+  return bytes
 }

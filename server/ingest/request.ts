@@ -47,7 +47,7 @@ export async function ingestEventsRequest(ctx: IngestContext, config: Config, re
   const ceAttrs = binaryCloudEventAttrs(req.headers)
   if (ceAttrs) {
     if (!JSONISH.test(type)) throw unsupported(type, ['application/json (CloudEvents binary mode data)'])
-    const data = parseJsonBody(await readBody(req, config.maxJsonBytes))
+    const data = parseJsonBody(await readBody(req, config.maxJsonBytes, config.bodyIdleTimeoutMs))
     return ingestCandidates(ctx, [fromMapped(mapCloudEvent(ceAttrs, data))], { atomic, fieldName: cloudEventField })
   }
   switch (type) {
@@ -57,15 +57,15 @@ export async function ingestEventsRequest(ctx: IngestContext, config: Config, re
       // Atomic requests are held in memory until the end, so they get the JSON body bound.
       const maxBodyBytes = atomic ? Math.min(config.maxJsonBytes, config.maxNdjsonBytes) : config.maxNdjsonBytes
       const limitNote = atomic ? ' (atomic=true requests are held in memory until the end; send larger ones without atomic)' : undefined
-      return ingestNdjson(ctx, bodyStream(req), { atomic, maxBodyBytes, limitNote })
+      return ingestNdjson(ctx, bodyStream(req, config.bodyIdleTimeoutMs), { atomic, maxBodyBytes, limitNote })
     }
     case 'application/json': {
-      const body = parseJsonBody(await readBody(req, config.maxJsonBytes))
+      const body = parseJsonBody(await readBody(req, config.maxJsonBytes, config.bodyIdleTimeoutMs))
       return ingestCandidates(ctx, eventsFromJson(body).map((input) => ({ input })), { atomic })
     }
     case 'application/cloudevents+json':
     case 'application/cloudevents-batch+json': {
-      const body = parseJsonBody(await readBody(req, config.maxJsonBytes))
+      const body = parseJsonBody(await readBody(req, config.maxJsonBytes, config.bodyIdleTimeoutMs))
       const mapped = cloudEventsFromBody(body, type === 'application/cloudevents-batch+json')
       return ingestCandidates(ctx, mapped.map(fromMapped), { atomic, fieldName: cloudEventField })
     }
@@ -77,8 +77,8 @@ export async function ingestEventsRequest(ctx: IngestContext, config: Config, re
 /** POST /api/v1/tenants: JSON array (or object) or NDJSON of tenant records. */
 export async function upsertTenantsRequest(store: Store, config: Config, req: Request): Promise<IngestResult> {
   const type = mediaType(req)
-  if (type === 'application/x-ndjson' || type === 'application/jsonl') return upsertTenantsNdjson(store, bodyStream(req), config.maxNdjsonBytes)
-  if (type === 'application/json') return upsertTenants(store, parseJsonBody(await readBody(req, config.maxJsonBytes)))
+  if (type === 'application/x-ndjson' || type === 'application/jsonl') return upsertTenantsNdjson(store, bodyStream(req, config.bodyIdleTimeoutMs), config.maxNdjsonBytes)
+  if (type === 'application/json') return upsertTenants(store, parseJsonBody(await readBody(req, config.maxJsonBytes, config.bodyIdleTimeoutMs)))
   throw unsupported(type, ['application/json', 'application/x-ndjson'])
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { StorageUnavailableError } from '../errors.js'
+import { HttpError, StorageUnavailableError } from '../errors.js'
 import type { Store } from '../storage/client.js'
 import type { IngestError, IngestResult } from './events.js'
 import { MAX_LISTED_ERRORS } from './events.js'
@@ -95,21 +95,27 @@ export async function upsertTenants(store: Store, body: unknown): Promise<Ingest
 export async function upsertTenantsNdjson(store: Store, stream: AsyncIterable<Buffer>, maxBodyBytes: number): Promise<IngestResult> {
   const t = new TenantTally()
   let rows: TenantRow[] = []
-  for await (const lines of ndjsonLines(stream, { maxLineBytes: NDJSON_MAX_LINE_BYTES, maxBodyBytes })) {
-    for (const line of lines) {
-      if (line.error !== undefined) {
-        t.reject(line.index, [{ field: '', message: line.error }])
-        continue
+  try {
+    for await (const lines of ndjsonLines(stream, { maxLineBytes: NDJSON_MAX_LINE_BYTES, maxBodyBytes })) {
+      for (const line of lines) {
+        if (line.error !== undefined) {
+          t.reject(line.index, [{ field: '', message: line.error }])
+          continue
+        }
+        const v = validateTenant(line.value, nextVersion())
+        if (v.ok) rows.push(v.row)
+        else t.reject(line.index, v.errors)
       }
-      const v = validateTenant(line.value, nextVersion())
-      if (v.ok) rows.push(v.row)
-      else t.reject(line.index, v.errors)
+      if (rows.length >= TENANT_CHUNK_ROWS) {
+        await insertTenants(store, rows)
+        t.accepted += rows.length
+        rows = []
+      }
     }
-    if (rows.length >= TENANT_CHUNK_ROWS) {
-      await insertTenants(store, rows)
-      t.accepted += rows.length
-      rows = []
-    }
+  } catch (err) {
+    if (err instanceof HttpError || err instanceof StorageUnavailableError) throw err
+    // zlib errors (corrupt gzip) and aborted uploads are the client's fault.
+    throw new HttpError(400, 'bad_body', `could not read the request body: ${(err as Error).message.slice(0, 200)}`)
   }
   await insertTenants(store, rows)
   t.accepted += rows.length
