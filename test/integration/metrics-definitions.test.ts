@@ -298,6 +298,7 @@ describe('metric definitions on a hand-computed incident', () => {
     const d = await get(`/api/v1/incidents/${INCIDENT}/tenants/D/timeline?${asOf}`)
     expect([d.events.length, d.row]).toEqual([1, null])
     expect((await srv.api(`/api/v1/incidents/${INCIDENT}/tenants/Z/timeline`)).status).toBe(404)
+    expect((await srv.api(`/api/v1/incidents/nope/tenants/A/timeline`)).status).toBe(404)
   })
 
   it('lists incidents, including one with metadata only', async () => {
