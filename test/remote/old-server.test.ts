@@ -6,7 +6,7 @@ import { openStore } from '../../server/storage/client.js'
 /**
  * Needs a real ClickHouse server on 127.0.0.1:8123 — Debian's `clickhouse-server` package,
  * release 18.16 (2018), started by .ci/run before this file runs:
- *   npx vitest run --config test/remote/vitest.config.ts
+ *   npx vitest run --project remote
  * It fails (never skips) when nothing answers there.
  */
 const URL_8123 = 'http://127.0.0.1:8123'
