@@ -75,15 +75,6 @@ function openEmbedded(config: Config): Store {
 
 async function openRemote(config: Config): Promise<Store> {
   const { url, user, password } = config.clickhouse
-  const make = () =>
-    createClient({
-      url,
-      username: user,
-      password,
-      request_timeout: config.storageTimeoutMs,
-      clickhouse_settings: CLICKHOUSE_SETTINGS,
-      max_open_connections: 16,
-    })
   // Probe the version with a client that carries none of our settings: a server too old to
   // know them rejects every query that sends them, which would hide the real reason.
   // Its own error log is off: the failure is reported once, as StorageUnavailableError.
@@ -93,6 +84,25 @@ async function openRemote(config: Config): Promise<Store> {
   } finally {
     await probe.close()
   }
+  return createRemoteStore(config)
+}
+
+/**
+ * The store over a ClickHouse server at config.clickhouse.url, without the start-up probe
+ * (openStore probes first). Exported so tests can aim the real remote path at a port that
+ * refuses or a peer that never answers.
+ */
+export function createRemoteStore(config: Config): Store {
+  const { url, user, password } = config.clickhouse
+  const make = () =>
+    createClient({
+      url,
+      username: user,
+      password,
+      request_timeout: config.storageTimeoutMs,
+      clickhouse_settings: CLICKHOUSE_SETTINGS,
+      max_open_connections: 16,
+    })
   // One HTTP client multiplexes concurrent queries over its own socket pool.
   const query = new ClientPool([make()])
   const ingest = make()
