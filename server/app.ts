@@ -56,6 +56,9 @@ export function createApp(deps: AppDeps): Express {
     pinoHttp({
       logger: deps.log,
       autoLogging: { ignore: (req) => req.url === '/healthz' },
+      // Successful requests at debug: a busy producer must not drown the console (or the
+      // login link printed at start); client errors at warn, server errors at error.
+      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug'),
       serializers: { req: redactRequest },
     }),
   )

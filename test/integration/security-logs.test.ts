@@ -17,7 +17,7 @@ beforeAll(async () => {
   child = await startChildServer({
     AFTERMATH_DATA_DIR: dataDir,
     AFTERMATH_TOKENS: `ingest:${INGEST},read:${READ}`,
-    AFTERMATH_LOG_LEVEL: 'info',
+    AFTERMATH_LOG_LEVEL: 'debug', // successful requests are logged at debug
     CLICKHOUSE_DATABASE: `seclog_${process.pid}`,
   })
 })
