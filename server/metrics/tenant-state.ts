@@ -3,9 +3,9 @@ import { chTime, segmentWhere, type QueryScope } from './filters.js'
 
 /**
  * The per-tenant core of SPEC §3, as one ClickHouse subquery: one row per affected tenant of
- * the incident at T (`as_of`), computed from `tenant_event_keys` (migration 3: one row of event
- * keys per incident and tenant, kept by a materialized view on events), whose keys carry a hash
- * of event_id so that re-sent events collapse exactly (arrayCompact of the sorted keys). All times are Int64 ms since the epoch; callers convert for output.
+ * the incident at T (`as_of`), computed from events deduplicated by FINAL (the table's key is
+ * (incident_id, tenant_id, event_id), so FINAL collapses re-sent events) and filtered to one
+ * incident first. All times are Int64 ms since the epoch; callers convert for output.
  *
  * Access state without a fold: after any access event the tenant is down iff that event is
  * access_lost (a lost while down and a restored while up leave the state as the event says).
@@ -44,29 +44,29 @@ export interface TenantStateOptions {
   columns?: TenantColumn[]
 }
 
-/** Offset added to keys in tenant_event_keys so pre-1970 times stay ordered as UInt128 (migration 3). */
-const KEY_OFFSET = '4611686018427387904'
-
-/**
- * Per-tenant values derived from `keys` (the tenant's events up to T as ms * 8 + type, sorted,
- * each re-sent event once) and `prog` (its restore_progress events as (ms, event_id, progress)).
- * Sort keys ms * 8 + type give the §3 order (occurred_at, access_lost before access_restored);
- * equal keys are interchangeable, so event_id is not needed for access events.
- */
-const AGGREGATES: Record<string, { expr: string; prog?: boolean }> = {
-  acc: { expr: 'arrayFilter(x -> x % 8 <= 2, keys)' },
-  rk: { expr: 'arrayFilter(x -> x % 8 >= 3 AND x % 8 <= 5, keys)' },
+/** Per-tenant aggregates over the incident's events (inner query); `deps` name other aggregates. */
+const AGGREGATES: Record<string, { expr: string; deps?: string[] }> = {
+  // Sort keys ms * 8 + type: the §3 order (occurred_at, access_lost before access_restored);
+  // equal keys are interchangeable, so event_id is not needed for access events.
+  acc: {
+    expr: `arraySort(groupArrayIf(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type), type IN ('access_lost', 'access_restored')))`,
+  },
+  rk: {
+    expr: `arraySort(groupArrayIf(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type),
+      type IN ('restore_started', 'restore_progress', 'restore_completed')))`,
+  },
   // Only the latest restore_* event and the latest progress can be in the current outage: if the
   // latest is before its start, all are. (-1: none.)
-  last_restore_key: { expr: 'arrayMax(arrayPushFront(arrayFilter(x -> x % 8 >= 3 AND x % 8 <= 5, keys), toInt64(-1)))' },
-  last_progress_ms: { expr: 'intDiv(arrayMax(arrayPushFront(arrayFilter(x -> x % 8 = 4, keys), toInt64(-8))), 8)' },
-  // At equal times the latest progress is the one with the greatest event_id.
-  last_progress: {
-    expr: `arrayReduce('argMax', arrayMap(t -> t.3, arrayFilter(t -> t.1 <= {as_of_ms:Int64}, prog)),
-      arrayMap(t -> (t.1, t.2), arrayFilter(t -> t.1 <= {as_of_ms:Int64}, prog)))`,
-    prog: true,
+  last_restore_key: {
+    expr: `if(countIf(type IN ('restore_started', 'restore_progress', 'restore_completed')) = 0, toInt64(-1),
+      toInt64(maxIf(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type), type IN ('restore_started', 'restore_progress', 'restore_completed'))))`,
   },
-  dcomm: { expr: 'arrayMap(x -> intDiv(x, 8), arrayFilter(x -> x % 8 = 6, keys))' },
+  last_progress_ms: {
+    expr: `if(countIf(type = 'restore_progress') = 0, toInt64(-1), maxIf(toUnixTimestamp64Milli(occurred_at), type = 'restore_progress'))`,
+  },
+  // At equal times the latest progress is the one with the greatest event_id.
+  last_progress: { expr: `argMaxIf(progress, (occurred_at, event_id), type = 'restore_progress')` },
+  dcomm: { expr: `arraySort(groupArrayIf(toUnixTimestamp64Milli(occurred_at), type = 'communication'))` },
 }
 
 /** Derived per-tenant columns (outer query), in dependency order; `deps` name columns or aggregates. */
@@ -158,7 +158,6 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
       return expr === c ? c : `${expr} AS ${c}`
     })
   const inner = [...aggregates].map((a) => `${AGGREGATES[a]!.expr} AS ${a}`)
-  const prog = [...aggregates].some((a) => AGGREGATES[a]!.prog)
 
   const sql = `
     SELECT
@@ -167,17 +166,11 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
       ${meta ? `, m.name AS name, m.attributes AS attributes, m.num_attributes[{weight:String}] AS weight` : ''}
     FROM (
       SELECT tenant_id, ${inner.join(',\n        ')}
-      FROM (
-        SELECT tenant_id,
-          arrayMap(x -> toInt64(bitShiftRight(x, 64)) - toInt64(${KEY_OFFSET}), arrayCompact(arraySort(arrayFilter(
-            x -> x < bitShiftLeft(toUInt128({as_of_ms:Int64} * 8 + 8 + ${KEY_OFFSET}), 64), groupArrayMerge(k))))) AS keys
-          ${prog ? ', groupArrayMerge(p) AS prog' : ''}
-        FROM ${db}.tenant_event_keys
-        WHERE incident_id = {incident:String} AND ${opts.tenantId === undefined ? "tenant_id != ''" : 'tenant_id = {tenant:String}'}
-          ${scope.filters.length ? `AND tenant_id IN (SELECT tenant_id FROM ${db}.tenants FINAL WHERE ${seg.sql})` : ''}
-        GROUP BY tenant_id
-      )
-      WHERE arrayExists(x -> x % 8 = 1, keys)
+      FROM ${db}.events FINAL
+      WHERE incident_id = {incident:String} AND ${opts.tenantId === undefined ? "tenant_id != ''" : 'tenant_id = {tenant:String}'} AND occurred_at <= {as_of:DateTime64(3, 'UTC')}
+        ${scope.filters.length ? `AND tenant_id IN (SELECT tenant_id FROM ${db}.tenants FINAL WHERE ${seg.sql})` : ''}
+      GROUP BY tenant_id
+      HAVING arrayExists(x -> x % 8 = 1, acc)
     ) AS g
     ${meta ? `LEFT JOIN (SELECT tenant_id, name, attributes, num_attributes FROM ${db}.tenants FINAL${opts.tenantId === undefined ? '' : ' WHERE tenant_id = {tenant:String}'}) AS m ON m.tenant_id = g.tenant_id` : ''}
 `

@@ -54,44 +54,19 @@ export const MIGRATIONS: { version: number; name: string; statements: string[] }
     ],
   },
   {
+    // Retired: a per-(incident, tenant) AggregatingMergeTree of event keys fed by a materialized
+    // view, read by the tenant-state core instead of events FINAL. It was exact but not faster
+    // (paired A/B at 1M events / 100k tenants: core CPU equal or worse), and the view costs every
+    // insert. Committed by accident for a few minutes; the number stays taken (a database that
+    // applied it records 3) and version 4 drops what it created.
     version: 3,
-    name: 'tenant_event_keys: per-tenant event keys kept by a materialized view',
-    statements: [
-      // The per-tenant core of every metric (server/metrics/tenant-state.ts) reads one row per
-      // (incident, tenant) here instead of grouping the incident's events FINAL per request
-      // (about half its CPU at 100k tenants). k: every access/restore/communication event as
-      // UInt128 ((ms * 8 + type + 2^62) << 64) + cityHash64(event_id): sorting it sorts by time
-      // then type (the +2^62 keeps pre-1970 times ordered), and a re-sent event (same event_id,
-      // byte-identical) yields the same value, so re-sends collapse exactly when the reader
-      // drops adjacent equal values of the sorted array. p: restore_progress (ms, event_id,
-      // progress) for the latest-progress tie rule. Duplicate rows from a re-send, or from
-      // the backfill overlapping the view, are therefore harmless.
-      `CREATE TABLE IF NOT EXISTS {db}.tenant_event_keys (
-        incident_id String,
-        tenant_id String,
-        k AggregateFunction(groupArray, UInt128),
-        p AggregateFunction(groupArray, Tuple(Int64, String, Nullable(Float64)))
-      ) ENGINE = AggregatingMergeTree
-      ORDER BY (incident_id, tenant_id)`,
-      // The view runs on every insert into events, whatever the path (HTTP ingest, spool
-      // replay, direct inserts), so the table needs no application code to stay current.
-      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.tenant_event_keys_mv TO {db}.tenant_event_keys AS
-      SELECT incident_id, tenant_id,
-        groupArrayStateIf(bitShiftLeft(toUInt128(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type) + 4611686018427387904), 64) + cityHash64(event_id),
-                          type IN ('access_lost', 'access_restored', 'restore_started', 'restore_progress', 'restore_completed', 'communication')) AS k,
-        groupArrayStateIf((toUnixTimestamp64Milli(occurred_at), event_id, progress), type = 'restore_progress') AS p
-      FROM {db}.events
-      GROUP BY incident_id, tenant_id`,
-      // Backfill the events stored before the view existed (an overlap with the view only
-      // duplicates values, see above).
-      `INSERT INTO {db}.tenant_event_keys
-      SELECT incident_id, tenant_id,
-        groupArrayStateIf(bitShiftLeft(toUInt128(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type) + 4611686018427387904), 64) + cityHash64(event_id),
-                          type IN ('access_lost', 'access_restored', 'restore_started', 'restore_progress', 'restore_completed', 'communication')) AS k,
-        groupArrayStateIf((toUnixTimestamp64Milli(occurred_at), event_id, progress), type = 'restore_progress') AS p
-      FROM {db}.events
-      GROUP BY incident_id, tenant_id`,
-    ],
+    name: 'tenant_event_keys (retired)',
+    statements: [],
+  },
+  {
+    version: 4,
+    name: 'drop tenant_event_keys (retired version 3)',
+    statements: [`DROP VIEW IF EXISTS {db}.tenant_event_keys_mv`, `DROP TABLE IF EXISTS {db}.tenant_event_keys`],
   },
 ]
 
