@@ -28,6 +28,12 @@ const REPLAY_BACKOFF_MAX_MS = 5_000
  */
 const PURGE_ABOVE_RSS_BYTES = 350 * 1024 * 1024
 const PURGE_MIN_INTERVAL_MS = 250
+/**
+ * Past this RSS, purge after every insert regardless of the interval: unfsynced inserts
+ * (migration 2) finish faster, so parts and merges come quicker and the engine's freed pages
+ * pile up faster; this keeps a long single request's peak under the 500 MiB budget.
+ */
+const PURGE_ALWAYS_ABOVE_RSS_BYTES = 440 * 1024 * 1024
 
 /**
  * The durable write path (SPEC §4 "Durability"): group commit into ClickHouse; when an insert
@@ -53,8 +59,10 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
   let lastPurgeMs = Date.now()
   let purging = false
   const releaseEngineMemory = () => {
-    if (store.kind !== 'embedded' || purging || Date.now() - lastPurgeMs < PURGE_MIN_INTERVAL_MS) return
-    if (process.memoryUsage.rss() < PURGE_ABOVE_RSS_BYTES) return
+    if (store.kind !== 'embedded' || purging) return
+    const rss = process.memoryUsage.rss()
+    if (rss < PURGE_ABOVE_RSS_BYTES) return
+    if (rss < PURGE_ALWAYS_ABOVE_RSS_BYTES && Date.now() - lastPurgeMs < PURGE_MIN_INTERVAL_MS) return
     purging = true
     void store
       .command('SYSTEM JEMALLOC PURGE')
