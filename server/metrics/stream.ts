@@ -48,10 +48,12 @@ export function streamSummary(deps: StreamDeps, req: Request, res: Response, sco
     }
     sending = true
     pending = false
-    lastSentAt = Date.now()
     try {
       const body = await summary(deps.store, { ...scope, asOfMs: deps.now().getTime() }, p)
+      // The interval runs from the moment an update is written, not from when its summary was
+      // started: a slow summary followed by a fast one must not put two writes within a second.
       if (!closed) res.write(`event: update\nid: ${++seq}\ndata: ${JSON.stringify(body)}\n\n`)
+      lastSentAt = Date.now()
     } catch (err) {
       deps.log.warn({ err: (err as Error).message, incident: scope.incidentId }, 'stream update failed')
     } finally {

@@ -34,7 +34,20 @@ export async function openTestStore(config: Config = testConfig()): Promise<{ st
     config,
     async cleanup() {
       await store.close()
-      rmSync(config.dataDir, { recursive: true, force: true })
+      removeDataDir(config.dataDir)
     },
+  }
+}
+
+/**
+ * Remove a test data directory. The embedded engine may still be finishing a background
+ * merge after its connections close, so a directory can briefly refill while it is removed:
+ * retry, and never fail a test over cleanup of a temporary directory.
+ */
+export function removeDataDir(dir: string): void {
+  try {
+    rmSync(dir, { recursive: true, force: true, maxRetries: 5, retryDelay: 100 })
+  } catch {
+    // left in the system temp directory
   }
 }

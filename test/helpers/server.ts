@@ -1,7 +1,6 @@
-import { rmSync } from 'node:fs'
 import { boot, type BootOptions, type Running } from '../../server/boot.js'
 import type { Config } from '../../server/config.js'
-import { testConfig, TOKENS } from './db.js'
+import { removeDataDir, testConfig, TOKENS } from './db.js'
 
 export interface TestServer extends Running {
   config: Config
@@ -24,7 +23,7 @@ export async function startTestServer(config: Config = testConfig(), opts: BootO
     },
     async stop() {
       await running.close()
-      rmSync(config.dataDir, { recursive: true, force: true })
+      removeDataDir(config.dataDir)
     },
   }
 }

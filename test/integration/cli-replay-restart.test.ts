@@ -1,11 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../server/config.js'
 import { openStore } from '../../server/storage/client.js'
+import { removeDataDir } from '../helpers/db.js'
 
 const TOKEN = 'ingest-token-restart'
 const TENANTS = 10_000
@@ -50,7 +51,7 @@ describe('replay of 1M synthetic events through a server that is killed and rest
   const database = `t_restart_${process.pid}`
   afterAll(() => {
     for (const c of children) c.kill('SIGKILL')
-    rmSync(dataDir, { recursive: true, force: true })
+    removeDataDir(dataDir)
   })
 
   it('stores every event exactly once', { timeout: 600_000 }, async () => {

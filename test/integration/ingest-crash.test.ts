@@ -1,10 +1,11 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../server/config.js'
 import { openStore } from '../../server/storage/client.js'
 import { startChildServer, type ChildServer } from '../helpers/child-server.js'
+import { removeDataDir } from '../helpers/db.js'
 
 const dataDir = mkdtempSync(join(tmpdir(), 'aftermath-crash-'))
 const env = {
@@ -16,7 +17,7 @@ const env = {
 const children: ChildServer[] = []
 afterAll(async () => {
   for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL')
-  rmSync(dataDir, { recursive: true, force: true })
+  removeDataDir(dataDir)
 })
 
 const body = (from: number, n: number) =>

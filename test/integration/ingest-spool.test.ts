@@ -1,8 +1,7 @@
-import { rmSync } from 'node:fs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { StorageUnavailableError } from '../../server/errors.js'
 import type { Store } from '../../server/storage/client.js'
-import { testConfig, TOKENS } from '../helpers/db.js'
+import { removeDataDir, testConfig, TOKENS } from '../helpers/db.js'
 import { startTestServer, type TestServer } from '../helpers/server.js'
 
 /**
@@ -31,7 +30,7 @@ beforeAll(async () => {
 })
 afterAll(async () => {
   await srv?.close()
-  rmSync(config.dataDir, { recursive: true, force: true })
+  removeDataDir(config.dataDir)
 })
 
 const ev = (id: string, incident: string) => ({ event_id: id, incident_id: incident, type: 'access_lost', occurred_at: '2022-04-05T07:38:00Z', tenant_id: `t-${id}` })

@@ -1,5 +1,5 @@
 import http from 'node:http'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -7,6 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../server/config.js'
 import { openStore } from '../../server/storage/client.js'
 import { rssMiB, startChildServer, type ChildServer } from '../helpers/child-server.js'
+import { removeDataDir } from '../helpers/db.js'
 
 const LINES = 2_000_000
 const RSS_LIMIT_MIB = 500
@@ -21,7 +22,7 @@ const env = {
 let server: ChildServer | null = null
 afterAll(async () => {
   if (server && server.child.exitCode === null) server.child.kill('SIGKILL')
-  rmSync(dataDir, { recursive: true, force: true })
+  removeDataDir(dataDir)
 })
 
 /** The NDJSON body, generated as the socket asks for it (never held whole on either side). */

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startChildServer, type ChildServer } from '../helpers/child-server.js'
+import { removeDataDir } from '../helpers/db.js'
 
 /**
  * Tokens never reach the logs: the real server runs as a child process logging every request
@@ -26,7 +27,7 @@ afterAll(async () => {
     child.child.kill('SIGTERM')
     await child.exited
   }
-  rmSync(dataDir, { recursive: true, force: true })
+  removeDataDir(dataDir)
 })
 
 const event = (id: string) => JSON.stringify({ event_id: id, incident_id: 'inc-log', type: 'access_lost', occurred_at: '2022-04-05T07:38:00Z', tenant_id: 'acme' })
