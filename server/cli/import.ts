@@ -6,7 +6,7 @@ import type { TenantMeta } from '../scenarios/types.js'
 import { UsageError } from './errors.js'
 import type { HttpTarget } from './http.js'
 import { countBytes, sendMetadata } from './replay.js'
-import { EventSender } from './sender.js'
+import { startSender, type EventSender } from './sender.js'
 
 export type FileFormat = 'ndjson' | 'csv'
 
@@ -41,14 +41,7 @@ export function formatOf(path: string, forced?: FileFormat): FileFormat {
  */
 export async function importFiles(files: string[], opts: ImportOptions): Promise<{ sender: EventSender<string>; localRejected: number }> {
   for (const f of files) formatOf(f, opts.format)
-  const sender = new EventSender<string>({
-    target: opts.target,
-    batchSize: opts.batchSize ?? 1000,
-    concurrency: opts.concurrency ?? 4,
-    onRejected: opts.onRejected,
-    onUnlisted: opts.onUnlisted,
-  })
-  opts.onStart?.(sender)
+  const sender = startSender(opts)
   let localRejected = 0
   for (const file of files) {
     if (formatOf(file, opts.format) === 'ndjson') {

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { IncidentMeta, Scenario, TenantMeta, WireEvent } from '../scenarios/types.js'
 import { requestJson, type HttpTarget } from './http.js'
-import { EventSender } from './sender.js'
+import { startSender, type EventSender } from './sender.js'
 
 export interface ReplayOptions {
   target: HttpTarget
@@ -119,14 +119,7 @@ export async function replayFile(path: string, opts: ReplayOptions): Promise<Eve
  * becomes that due time, which is never in the future when the event is sent.
  */
 async function pace(events: Iterable<Timed> | AsyncIterable<Timed>, startMs: number | null, opts: ReplayOptions): Promise<EventSender<string>> {
-  const sender = new EventSender<string>({
-    target: opts.target,
-    batchSize: opts.batchSize ?? 1000,
-    concurrency: opts.concurrency ?? 4,
-    onRejected: opts.onRejected,
-    onUnlisted: opts.onUnlisted,
-  })
-  opts.onStart?.(sender)
+  const sender = startSender(opts)
   const paced = Number.isFinite(opts.speed)
   const speed = paced ? opts.speed : 1
   const wall0 = Date.now()

@@ -105,3 +105,26 @@ export class EventSender<R = number> {
     if (unlisted > 0) this.opts.onUnlisted?.(unlisted, refs[0]!, refs[refs.length - 1]!)
   }
 }
+
+/** What the sending commands (import, replay) take; events are referenced by a string such as file:line. */
+export interface SendOptions {
+  target: HttpTarget
+  batchSize?: number
+  concurrency?: number
+  onRejected?: (ref: string, field: string, message: string) => void
+  onUnlisted?: (count: number, first: string, last: string) => void
+  onStart?: (sender: EventSender<string>) => void
+}
+
+/** A sender with the CLI's defaults (1,000 events a request, 4 requests in flight), handed to onStart. */
+export function startSender(opts: SendOptions): EventSender<string> {
+  const sender = new EventSender<string>({
+    target: opts.target,
+    batchSize: opts.batchSize ?? 1000,
+    concurrency: opts.concurrency ?? 4,
+    onRejected: opts.onRejected,
+    onUnlisted: opts.onUnlisted,
+  })
+  opts.onStart?.(sender)
+  return sender
+}
