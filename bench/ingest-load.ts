@@ -10,12 +10,9 @@
  * event when it owns it). `--null-store` runs the server with the events insert stubbed out,
  * to see the cost of everything before the engine.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import http from 'node:http'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import { startServer } from './lib/proc.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -62,51 +59,8 @@ function prepareBodies(): Buffer[] {
   return bodies
 }
 
-async function startServer(): Promise<{ url: string; token: string; child: ChildProcess; dataDir: string }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'aftermath-load-'))
-  const token = 'bench-ingest-token'
-  const entry = args['null-store'] ? 'bench/ingest-null-server.ts' : 'server/main.ts'
-  const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-    env: {
-      ...process.env,
-      AFTERMATH_PORT: '0',
-      AFTERMATH_DATA_DIR: dataDir,
-      AFTERMATH_DEMO: '0',
-      AFTERMATH_LOG_LEVEL: 'warn',
-      AFTERMATH_TOKENS: `ingest:${token}`,
-      AFTERMATH_RATE_LIMIT_RPS: '0',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  })
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = ''
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString()
-      const m = /aftermath listening on (http:\/\/\S+)/.exec(buf)
-      if (m) resolve(m[1]!)
-    })
-    child.once('exit', (code) => reject(new Error(`server exited with ${code}`)))
-  })
-  return { url, token, child, dataDir }
-}
-
-/** CPU seconds (user + system, all threads) a process has used, from /proc/<pid>/stat. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / 100 // utime, stime in clock ticks (USER_HZ = 100)
-}
-
-function rssMb(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-    return m ? Number(m[1]) / 1024 : 0
-  } catch {
-    return 0
-  }
-}
-
 async function main() {
-  const own = args.url ? null : await startServer()
+  const own = args.url ? null : await startServer({ entry: args['null-store'] ? 'bench/ingest-null-server.ts' : 'server/main.ts' })
   const url = new URL('/api/v1/events', args.url ?? own!.url)
   const token = args.token ?? own!.token
   const bodies = prepareBodies()
@@ -140,10 +94,8 @@ async function main() {
   const latenciesMs: number[] = []
   let accepted = 0
   let next = 0
-  let peakRss = 0
-  const sampler = own ? setInterval(() => (peakRss = Math.max(peakRss, rssMb(own.child.pid!))), 250) : null
   const cpu0 = process.cpuUsage()
-  const serverCpu0 = own ? cpuSeconds(own.child.pid!) : 0
+  const serverCpu0 = own ? own.cpuSeconds() : 0
   const start = performance.now()
   const deadline = start + seconds * 1000
   await Promise.all(
@@ -159,8 +111,7 @@ async function main() {
   )
   const elapsedS = (performance.now() - start) / 1000
   const cpu = process.cpuUsage(cpu0)
-  const serverCpuS = own ? cpuSeconds(own.child.pid!) - serverCpu0 : 0
-  if (sampler) clearInterval(sampler)
+  const serverCpuS = own ? own.cpuSeconds() - serverCpu0 : 0
   latenciesMs.sort((a, b) => a - b)
   const q = (p: number) => latenciesMs[Math.min(latenciesMs.length - 1, Math.floor(p * latenciesMs.length))]!
   console.log(
@@ -175,7 +126,7 @@ async function main() {
       client_cpu_pct: Math.round(((cpu.user + cpu.system) / 1e6 / elapsedS) * 100),
       ...(own
         ? {
-            server_peak_rss_mb: Math.round(peakRss),
+            server_peak_rss_mb: Math.round(own.peakRssMb()),
             // Load-independent cost: server CPU time (all threads: HTTP, validation, engine, merges) per event.
             server_cpu_us_per_event: Number(((serverCpuS * 1e6) / accepted).toFixed(2)),
             server_cpu_cores_busy: Number((serverCpuS / elapsedS).toFixed(2)),
@@ -184,11 +135,7 @@ async function main() {
     }),
   )
   agent.destroy()
-  if (own) {
-    own.child.kill('SIGTERM')
-    await new Promise((r) => own.child.once('exit', r))
-    rmSync(own.dataDir, { recursive: true, force: true })
-  }
+  await own?.stop()
 }
 
 main().catch((err) => {
