@@ -6,117 +6,21 @@
 const BASE = '/api/v1'
 const TOKEN_KEY = 'aftermath.token'
 
-export interface Incident {
-  incident_id: string
-  title: string | null
-  status: 'ongoing' | 'resolved' | string | null
-  first_event_at: string | null
-  last_event_at: string | null
-  affected: number
-  restored: number
-  recovery_pct: number | null
-}
-
-export interface Summary {
-  incident_id: string
-  as_of: string
-  affected: number
-  restored: number
-  down: number
-  recovery_pct: number | null
-  weighted: { weight: string; affected: number; restored: number; recovery_pct: number | null } | null
-  downtime_s: { median: number | null; p90: number | null; max: number | null; total: number | null }
-  first_contact_latency_s: { median: number | null; p90: number | null; max: number | null }
-  waiting_first_contact: number
-  stale: number
-  stale_after_s: number
-  stages: { not_started: number; in_progress: number; completed: number }
-  milestones: {
-    first_impact_at: string | null
-    first_contact_at: string | null
-    pct50_at: string | null
-    pct90_at: string | null
-    pct100_at: string | null
-    events: { at: string; label: string }[]
-  }
-  eta: { at: string | null; low: string | null; high: string | null; method: string } | null
-}
-
-export interface RecoveryPoint {
-  t: string
-  affected: number
-  restored: number
-  recovery_pct: number | null
-  weighted_recovery_pct?: number | null
-  not_started: number
-  in_progress: number
-  completed: number
-}
-
-export interface Recovery {
-  bucket_s: number
-  series: { group: string | null; points: RecoveryPoint[] }[]
-}
-
-export interface CommPoint {
-  t: string
-  sent_direct: number
-  sent_broadcast: number
-  waiting_first_contact: number
-  stale: number
-  median_first_contact_latency_s: number | null
-}
-
-export interface Communications {
-  bucket_s: number
-  points: CommPoint[]
-}
-
-export interface TenantRow {
-  tenant_id: string
-  name: string | null
-  attributes: Record<string, string | number> | null
-  state: 'down' | 'up'
-  first_lost_at: string | null
-  last_restored_at: string | null
-  downtime_s: number
-  outages: number
-  restore_stage: 'not_started' | 'in_progress' | 'completed' | null
-  restore_progress: number | null
-  first_contact_at: string | null
-  first_contact_latency_s: number | null
-  communications: number
-  max_comm_gap_s: number | null
-}
+// The response shapes are the server's own types (type-only imports: nothing of the server
+// reaches the bundle), so the client cannot drift from what the API sends.
+import type { IncidentListItem as Incident } from '../server/metrics/incidents.js'
+import type { Summary } from '../server/metrics/summary.js'
+import type { RecoveryPoint, RecoverySeries as Recovery } from '../server/metrics/recovery.js'
+import type { CommunicationsPoint as CommPoint, CommunicationsSeries as Communications } from '../server/metrics/communications.js'
+import type { TenantRow, TenantSort } from '../server/metrics/tenants.js'
+import type { TimelineEvent, TenantTimeline as Timeline } from '../server/metrics/timeline.js'
+import type { DowntimeHistogram as Histogram } from '../server/metrics/histogram.js'
+export type { Incident, Summary, RecoveryPoint, Recovery, CommPoint, Communications, TenantRow, TenantSort, TimelineEvent, Timeline, Histogram }
 
 export interface TenantPage {
   total: number
   rows: TenantRow[]
 }
-
-export interface TimelineEvent {
-  event_id: string
-  type: string
-  occurred_at: string
-  tenant_id?: string | null
-  progress?: number | null
-  channel?: string | null
-  label?: string | null
-  message?: string | null
-  /** False for a broadcast (listed only with include_broadcast=true). */
-  direct?: boolean
-}
-
-export interface Timeline {
-  tenant: TenantRow | null
-  events: TimelineEvent[]
-}
-
-export interface Histogram {
-  bins: { from_s: number; to_s: number; tenants: number }[]
-}
-
-export type TenantSort = 'downtime_s' | 'first_contact_latency_s' | 'max_comm_gap_s' | 'first_lost_at' | 'tenant_id'
 
 /** Parameters every incident query shares (SPEC §4 "Common parameters"). */
 export interface ViewParams {
@@ -242,11 +146,9 @@ export function getTenants(
   )
 }
 
-/** One tenant's events in order plus its row; tolerant of the row being under `tenant` or `row`. */
-export async function getTimeline(id: string, tenantId: string, view: ViewParams, signal?: AbortSignal): Promise<Timeline> {
-  const raw = await getJson<Record<string, unknown>>(`/incidents/${enc(id)}/tenants/${enc(tenantId)}/timeline${query({}, view)}`, { signal })
-  const row = (raw.tenant ?? raw.row ?? null) as TenantRow | null
-  return { tenant: row, events: (raw.events ?? []) as TimelineEvent[] }
+/** One tenant's events in order plus its row (null when it is not affected at as_of). */
+export function getTimeline(id: string, tenantId: string, view: ViewParams, signal?: AbortSignal) {
+  return getJson<Timeline>(`/incidents/${enc(id)}/tenants/${enc(tenantId)}/timeline${query({}, view)}`, { signal })
 }
 
 export function getHistogram(id: string, view: ViewParams, bins: number, signal?: AbortSignal) {

@@ -43,7 +43,7 @@ export class Drilldown {
     try {
       const t = await getTimeline(incidentId, tenantId, view, this.ctrl.signal)
       if (this.ctrl.signal.aborted) return
-      const row = t.tenant
+      const row = t.row
       title.textContent = row?.name || tenantId
       const facts = row
         ? h(
