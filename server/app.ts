@@ -8,6 +8,7 @@ import type { Auth } from './auth.js'
 import type { Config } from './config.js'
 import { errorHandler, notFound } from './errors.js'
 import type { IngestPipeline } from './ingest/types.js'
+import type { StateSync } from './metrics/state-sync.js'
 import { healthRouter } from './routes/health.js'
 import { ingestRouter } from './routes/ingest.js'
 import { queryRouter } from './routes/query.js'
@@ -17,6 +18,8 @@ import type { Telemetry } from './telemetry.js'
 export interface AppDeps {
   config: Config
   store: Store
+  /** Keeps the derived tenant state current; every query waits for it first. */
+  state: StateSync
   ingest: IngestPipeline
   auth: Auth
   log: Logger

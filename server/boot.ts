@@ -5,6 +5,7 @@ import { createAuth, loadTokens } from './auth.js'
 import type { Config } from './config.js'
 import { createIngestPipeline } from './ingest/pipeline.js'
 import { createLogger } from './log.js'
+import { createStateSync } from './metrics/state-sync.js'
 import { openStore, type Store } from './storage/client.js'
 import { migrate } from './storage/migrations.js'
 import { createTelemetry } from './telemetry.js'
@@ -36,9 +37,11 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
   const { tokens, generated } = loadTokens(config)
   const telemetry = createTelemetry()
   const ingest = await createIngestPipeline({ config, store, telemetry, log })
+  const state = await createStateSync({ store, log })
   const app = createApp({
     config,
     store,
+    state,
     ingest,
     auth: createAuth(tokens),
     log,
@@ -67,6 +70,7 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
           server.closeIdleConnections()
         })
         await ingest.close()
+        await state.close()
         await raw.close()
       })()
       return closing

@@ -20,16 +20,14 @@ export interface IncidentListItem {
 
 /**
  * Every incident with events or metadata, most recent activity first, with affected/restored at
- * T. Dedup is not needed here: first/last times, "has an access_lost" and the last access event
- * by (occurred_at, type, event_id) are the same however often an event was re-sent.
- * Without metadata the title is the incident id and the status `ongoing`. Segment filters narrow
- * affected/restored; first/last event times stay incident-wide.
+ * T (from tenant_state) and its first/last event times at or before T (from events: min and max
+ * need no dedup). Without metadata the title is the incident id and the status `ongoing`.
+ * Segment filters narrow affected/restored; first/last event times stay incident-wide.
  */
 export async function listIncidents(store: Store, asOfMs: number, filters: QueryScope['filters'] = []): Promise<IncidentListItem[]> {
   const db = store.db
-  // With segment filters, affected/restored count the segment's tenants only.
   const seg = segmentWhere({ incidentId: '', asOfMs, filters, includeBroadcast: false }, 'attributes')
-  const inSegment = filters.length ? `tenant_id IN (SELECT tenant_id FROM ${db}.tenants FINAL WHERE ${seg.sql})` : '1'
+  const inSegment = filters.length ? `AND tenant_id IN (SELECT tenant_id FROM ${db}.tenants FINAL WHERE ${seg.sql})` : ''
   const rows = await store.rows<IncidentListItem>(
     `SELECT
        if(e.incident_id != '', e.incident_id, m.incident_id) AS incident_id,
@@ -37,27 +35,20 @@ export async function listIncidents(store: Store, asOfMs: number, filters: Query
        if(m.status != '', m.status, 'ongoing') AS status,
        if(e.incident_id != '', fromUnixTimestamp64Milli(e.first_ms, 'UTC'), NULL) AS first_event_at,
        if(e.incident_id != '', fromUnixTimestamp64Milli(e.last_ms, 'UTC'), NULL) AS last_event_at,
-       e.affected AS affected,
-       e.restored AS restored,
-       if(e.affected = 0, NULL, 100 * e.restored / e.affected) AS recovery_pct
+       s.affected AS affected,
+       s.restored AS restored,
+       if(s.affected = 0, NULL, 100 * s.restored / s.affected) AS recovery_pct
      FROM (
-       SELECT incident_id, min(f) AS first_ms, max(l) AS last_ms,
-         countIf(lost AND in_segment) AS affected, countIf(lost AND in_segment AND last_access = 2) AS restored
-       FROM (
-         SELECT incident_id, tenant_id,
-           min(toUnixTimestamp64Milli(occurred_at)) AS f, max(toUnixTimestamp64Milli(occurred_at)) AS l,
-           countIf(type = 'access_lost') > 0 AS lost,
-           ${inSegment} AS in_segment,
-           argMaxIf(toUInt8(type), (occurred_at, toUInt8(type), event_id), type IN ('access_lost', 'access_restored')) AS last_access
-         FROM ${db}.events
-         WHERE occurred_at <= {as_of:DateTime64(3, 'UTC')}
-         GROUP BY incident_id, tenant_id
-       )
-       GROUP BY incident_id
+       SELECT incident_id, min(toUnixTimestamp64Milli(occurred_at)) AS first_ms, max(toUnixTimestamp64Milli(occurred_at)) AS last_ms
+       FROM ${db}.events WHERE occurred_at <= {as_of:DateTime64(3, 'UTC')} GROUP BY incident_id
      ) AS e
+     LEFT JOIN (
+       SELECT incident_id, count() AS affected, countIf(ends[arrayCount(x -> x <= {as_of_ms:Int64}, starts)] <= {as_of_ms:Int64}) AS restored
+       FROM ${db}.tenant_state FINAL WHERE first_lost_ms <= {as_of_ms:Int64} ${inSegment} GROUP BY incident_id
+     ) AS s ON s.incident_id = e.incident_id
      FULL OUTER JOIN (SELECT incident_id, title, status FROM ${db}.incidents FINAL) AS m ON m.incident_id = e.incident_id
      ORDER BY last_event_at DESC NULLS LAST, incident_id`,
-    { as_of: chTime(asOfMs), ...seg.params },
+    { as_of: chTime(asOfMs), as_of_ms: asOfMs, ...seg.params },
   )
   return rows.map((r) => ({ ...r, affected: Number(r.affected), restored: Number(r.restored) }))
 }

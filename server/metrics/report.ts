@@ -1,5 +1,7 @@
 import type { Store } from '../storage/client.js'
 import type { QueryScope } from './filters.js'
+import type { StateSync } from './state-sync.js'
+import { DEFAULT_STALE_AFTER_MS } from './tenant-state.js'
 import { summary, type Summary } from './summary.js'
 import { tenantPage, type TenantRow } from './tenants.js'
 
@@ -36,13 +38,13 @@ export interface ReportInput {
 }
 
 /** A postmortem-ready Markdown summary at T. */
-export async function incidentReport(store: Store, scope: QueryScope, title: string): Promise<string> {
-  const [s, worstDowntime, worstGaps] = [
-    await summary(store, scope, { staleAfterMs: 86_400_000 }),
-    (await tenantPage(store, scope, { sort: 'downtime_s', order: 'desc', limit: 10, offset: 0 })).rows,
-    (await tenantPage(store, scope, { sort: 'max_comm_gap_s', order: 'desc', limit: 10, offset: 0 })).rows,
-  ]
-  return renderReport({ title, summary: s, worstDowntime, worstGaps })
+export async function incidentReport(store: Store, state: StateSync, scope: QueryScope, title: string): Promise<string> {
+  const [s, worstDowntime, worstGaps] = await Promise.all([
+    summary(store, state, scope, { staleAfterMs: DEFAULT_STALE_AFTER_MS }),
+    tenantPage(store, scope, { sort: 'downtime_s', order: 'desc', limit: 10, offset: 0 }),
+    tenantPage(store, scope, { sort: 'max_comm_gap_s', order: 'desc', limit: 10, offset: 0 }),
+  ])
+  return renderReport({ title, summary: s, worstDowntime: worstDowntime.rows, worstGaps: worstGaps.rows })
 }
 
 export function renderReport({ title, summary: s, worstDowntime, worstGaps }: ReportInput): string {

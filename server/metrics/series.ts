@@ -1,5 +1,6 @@
 import type { Params, Store } from '../storage/client.js'
-import { chTime, pointTimes, type QueryScope, type Window } from './filters.js'
+import { pointTimes, type QueryScope, type Window } from './filters.js'
+import { OPEN_END_MS } from './tenant-state.js'
 
 /**
  * Shared machinery of the time series. A series value at a bucket end t is the state at t,
@@ -42,12 +43,19 @@ export function prefixSum(deltas: Map<number, number>, n: number): number[] {
   return out
 }
 
-/** The first event time of the incident at or before T (the default `from` of a series). */
+/**
+ * The first event time of the incident at or before T (the default `from` of a series): the
+ * earliest event of all time, if that is not after T. Tenant events come from tenant_state
+ * (min_ms); broadcasts and milestones (no tenant) from their own small key range of events.
+ */
 export async function firstEventMs(store: Store, scope: QueryScope): Promise<number | null> {
+  const db = store.db
   const rows = await store.rows<{ ms: number | null }>(
-    `SELECT if(count() = 0, NULL, min(toUnixTimestamp64Milli(occurred_at))) AS ms FROM ${store.db}.events
-     WHERE incident_id = {incident:String} AND occurred_at <= {as_of:DateTime64(3, 'UTC')}`,
-    { incident: scope.incidentId, as_of: chTime(scope.asOfMs) },
+    `SELECT least(
+       (SELECT ifNull(minOrNull(min_ms), ${OPEN_END_MS}) FROM ${db}.tenant_state FINAL WHERE incident_id = {incident:String}),
+       (SELECT ifNull(minOrNull(toUnixTimestamp64Milli(occurred_at)), ${OPEN_END_MS}) FROM ${db}.events WHERE incident_id = {incident:String} AND tenant_id = '')) AS ms`,
+    { incident: scope.incidentId },
   )
-  return rows[0]?.ms === null || rows[0]?.ms === undefined ? null : Number(rows[0].ms)
+  const ms = rows[0]?.ms === null || rows[0]?.ms === undefined ? null : Number(rows[0].ms)
+  return ms === null || ms > scope.asOfMs ? null : ms
 }

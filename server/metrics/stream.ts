@@ -2,6 +2,7 @@ import type { Request, Response } from 'express'
 import type { Logger } from 'pino'
 import type { IngestPipeline } from '../ingest/types.js'
 import type { Store } from '../storage/client.js'
+import type { StateSync } from './state-sync.js'
 import type { QueryScope } from './filters.js'
 import { summary, type SummaryParams } from './summary.js'
 
@@ -12,6 +13,7 @@ export const HEARTBEAT_MS = 15_000
 
 export interface StreamDeps {
   store: Store
+  state: StateSync
   ingest: IngestPipeline
   log: Logger
   now: () => Date
@@ -49,7 +51,8 @@ export function streamSummary(deps: StreamDeps, req: Request, res: Response, sco
     sending = true
     pending = false
     try {
-      const body = await summary(deps.store, { ...scope, asOfMs: deps.now().getTime() }, p)
+      await deps.state.fresh()
+      const body = await summary(deps.store, deps.state, { ...scope, asOfMs: deps.now().getTime() }, p)
       // The interval runs from the moment an update is written, not from when its summary was
       // started: a slow summary followed by a fast one must not put two writes within a second.
       if (!closed) res.write(`event: update\nid: ${++seq}\ndata: ${JSON.stringify(body)}\n\n`)

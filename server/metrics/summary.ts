@@ -1,6 +1,7 @@
 import type { Store } from '../storage/client.js'
 import { chTime, isoTime, parseAttributeName, parseDuration, single, type QueryScope, type RawQuery } from './filters.js'
-import { tenantStateSql } from './tenant-state.js'
+import type { StateSync } from './state-sync.js'
+import { ALL_TIME_MS, OPEN_END, OPEN_END_MS, tenantStateSql } from './tenant-state.js'
 
 export interface SummaryParams {
   weight?: string
@@ -59,52 +60,56 @@ interface Totals {
   not_started: number
   in_progress: number
   completed: number
-  first_impact_ms: number | null
   recent_restores: number
 }
 
 const pct = (part: number, whole: number) => (whole > 0 ? (100 * part) / whole : null)
 const nullableNumber = (v: unknown) => (v === null || v === undefined || Number.isNaN(Number(v)) ? null : Number(v))
 
-export async function summary(store: Store, scope: QueryScope, p: SummaryParams): Promise<Summary> {
+export async function summary(store: Store, state: StateSync, scope: QueryScope, p: SummaryParams): Promise<Summary> {
   const core = tenantStateSql(store, scope, {
     weight: p.weight,
     staleAfterMs: p.staleAfterMs,
-    columns: ['down', 'downtime_ms', 'first_contact_ms', 'first_lost_ms', 'stale', 'restore_stage', 'closes', 'starts'],
+    columns: ['down', 'downtime_ms', 'first_contact_ms', 'first_lost_ms', 'stale', 'restore_stage', 'closes_at'],
   })
   const weighted = p.weight !== undefined
   const etaWindowStart = scope.asOfMs - ETA_WINDOW_MS
-  const [t] = await store.rows<Totals & { p50: string | null; p90: string | null; p100: string | null }>(
-    `SELECT * EXCEPT (ds), ${MILESTONE_COLUMNS}
-     FROM (SELECT
-       count() AS affected,
-       countIf(NOT down) AS restored,
-       ${weighted ? 'sum(weight)' : '0'} AS w_affected,
-       ${weighted ? 'sumIf(weight, NOT down)' : '0'} AS w_restored,
-       if(affected = 0, NULL, quantileExactInclusive(0.5)(downtime_ms) / 1000) AS dt_median,
-       if(affected = 0, NULL, quantileExactInclusive(0.9)(downtime_ms) / 1000) AS dt_p90,
-       if(affected = 0, NULL, max(downtime_ms) / 1000) AS dt_max,
-       sum(downtime_ms) AS dt_total_ms,
-       if(count(first_contact_ms) = 0, NULL, quantileExactInclusive(0.5)(first_contact_ms - first_lost_ms) / 1000) AS fc_median,
-       if(count(first_contact_ms) = 0, NULL, quantileExactInclusive(0.9)(first_contact_ms - first_lost_ms) / 1000) AS fc_p90,
-       if(count(first_contact_ms) = 0, NULL, max(first_contact_ms - first_lost_ms) / 1000) AS fc_max,
-       countIf(first_contact_ms IS NULL) AS waiting,
-       countIf(stale) AS stale,
-       countIf(restore_stage = 'not_started') AS not_started,
-       countIf(restore_stage = 'in_progress') AS in_progress,
-       countIf(restore_stage = 'completed') AS completed,
-       if(affected = 0, NULL, min(first_lost_ms)) AS first_impact_ms,
-       sum(arrayCount(c -> c > {eta_from:Int64}, closes)) AS recent_restores,
-       arraySort(groupArrayArray(arrayConcat([first_lost_ms * 4], arrayMap(s -> s * 4 + 1, starts), arrayMap(c -> c * 4 + 2, closes)))) AS ds
-     FROM (${core.sql}))`,
-    { ...core.params, eta_from: etaWindowStart },
-  )
+  const [[t], facts, milestoneEvents] = await Promise.all([
+    store.rows<Totals>(
+      `SELECT
+         count() AS affected,
+         countIf(NOT down) AS restored,
+         ${weighted ? 'sum(weight)' : '0'} AS w_affected,
+         ${weighted ? 'sumIf(weight, NOT down)' : '0'} AS w_restored,
+         if(affected = 0, NULL, quantileExactInclusive(0.5)(downtime_ms) / 1000) AS dt_median,
+         if(affected = 0, NULL, quantileExactInclusive(0.9)(downtime_ms) / 1000) AS dt_p90,
+         if(affected = 0, NULL, max(downtime_ms) / 1000) AS dt_max,
+         sum(downtime_ms) AS dt_total_ms,
+         if(count(first_contact_ms) = 0, NULL, quantileExactInclusive(0.5)(first_contact_ms - first_lost_ms) / 1000) AS fc_median,
+         if(count(first_contact_ms) = 0, NULL, quantileExactInclusive(0.9)(first_contact_ms - first_lost_ms) / 1000) AS fc_p90,
+         if(count(first_contact_ms) = 0, NULL, max(first_contact_ms - first_lost_ms) / 1000) AS fc_max,
+         countIf(first_contact_ms IS NULL) AS waiting,
+         countIf(stale) AS stale,
+         countIf(restore_stage = 'not_started') AS not_started,
+         countIf(restore_stage = 'in_progress') AS in_progress,
+         countIf(restore_stage = 'completed') AS completed,
+         sum(arrayCount(c -> c > {eta_from:Int64}, closes_at)) AS recent_restores
+       FROM (${core.sql})`,
+      { ...core.params, eta_from: etaWindowStart },
+    ),
+    incidentFacts(store, state, scope),
+    milestoneEventsAt(store, scope),
+  ])
   const affected = Number(t!.affected)
   const restored = Number(t!.restored)
   const down = affected - restored
-  const firstImpactMs = nullableNumber(t!.first_impact_ms)
-  const milestones = { pct50: t!.p50, pct90: t!.p90, pct100: t!.p100 }
-  const events = await incidentEvents(store, scope, firstImpactMs)
+  // Facts of all time, seen from T: a moment after T had not happened yet.
+  const upTo = (ms: number | null) => (ms !== null && ms <= scope.asOfMs ? ms : null)
+  const firstImpactMs = upTo(facts.firstImpactMs)
+  const at = (ms: number | null) => {
+    const v = firstImpactMs === null ? null : upTo(ms)
+    return v === null ? null : isoTime(v)
+  }
   return {
     incident_id: scope.incidentId,
     as_of: isoTime(scope.asOfMs),
@@ -122,12 +127,12 @@ export async function summary(store: Store, scope: QueryScope, p: SummaryParams)
     stale_after_s: p.staleAfterMs / 1000,
     stages: { not_started: Number(t!.not_started), in_progress: Number(t!.in_progress), completed: Number(t!.completed) },
     milestones: {
-      first_impact_at: firstImpactMs === null ? null : isoTime(firstImpactMs),
-      first_contact_at: events.firstContactMs === null ? null : isoTime(events.firstContactMs),
-      pct50_at: milestones.pct50,
-      pct90_at: milestones.pct90,
-      pct100_at: milestones.pct100,
-      events: events.milestones,
+      first_impact_at: at(facts.firstImpactMs),
+      first_contact_at: at(facts.firstContactMs),
+      pct50_at: at(facts.pct50Ms),
+      pct90_at: at(facts.pct90Ms),
+      pct100_at: at(facts.pct100Ms),
+      events: milestoneEvents,
     },
     eta: eta(scope.asOfMs, firstImpactMs, down, Number(t!.recent_restores)),
   }
@@ -163,42 +168,75 @@ const formatHours = (h: number) => (h >= 1 ? `${h.toFixed(1)} h` : `${Math.round
 const formatRate = (perHour: number) => (perHour >= 1 ? `${perHour.toFixed(1)} per hour` : `${(perHour * 24).toFixed(1)} per day`)
 
 /**
- * First moments recovery reached 50 / 90 / 100 %: exact, from every change of affected and down
- * (ds: each tenant's first loss (+1 affected), interval starts (+1 down) and ends (−1 down),
- * as ms * 4 + kind so that a plain Int64 sort orders them by time). The running sums are checked only at the last change of each instant, and
- * compared in integers.
+ * Moments of the incident that do not depend on as_of (each is either at or before T, and then
+ * the same for every T, or after it and not reached yet): first impact, the first communication
+ * of any kind at or after it, and the first moments recovery reached 50 / 90 / 100 %. Computed
+ * once per change of the incident (and, with segment filters, of tenant metadata).
+ */
+export interface IncidentFacts {
+  firstImpactMs: number | null
+  firstContactMs: number | null
+  pct50Ms: number | null
+  pct90Ms: number | null
+  pct100Ms: number | null
+}
+
+function incidentFacts(store: Store, state: StateSync, scope: QueryScope): Promise<IncidentFacts> {
+  const key = `facts ${JSON.stringify(scope.filters)}`
+  return state.cached(scope.incidentId, key, scope.filters.length > 0, () => computeIncidentFacts(store, scope))
+}
+
+/**
+ * Recovery milestones, exact, from every change of affected and down (rdeltas codes 1-5 of every
+ * tenant, as ms * 16 + code, so a plain Int64 sort orders them by time). The running sums are
+ * checked only at the last change of each instant, and compared in integers.
  */
 const MILESTONE_COLUMNS = `
-  arrayMap(d -> intDiv(d, 4), ds) AS ds_t,
-  arrayCumSum(arrayMap(d -> toInt64(d % 4 = 0), ds)) AS ds_aff,
-  arrayCumSum(arrayMap(d -> multiIf(d % 4 = 1, toInt64(1), d % 4 = 2, toInt64(-1), toInt64(0)), ds)) AS ds_down,
+  arrayMap(d -> intDiv(d, 16), ds) AS ds_t,
+  arrayCumSum(arrayMap(d -> toInt64(d % 16 = 1), ds)) AS ds_aff,
+  arrayCumSum(arrayMap(d -> if(d % 16 <= 2, toInt64(1), toInt64(-1)), ds)) AS ds_down,
   if(empty(ds_t), [], arrayPushBack(arrayMap((a, b) -> a != b, arrayPopBack(ds_t), arrayPopFront(ds_t)), 1)) AS ds_last,
   arrayFirstIndex((a, d, l) -> l AND a > 0 AND 2 * (a - d) >= a, ds_aff, ds_down, ds_last) AS i50,
   arrayFirstIndex((a, d, l) -> l AND a > 0 AND 10 * (a - d) >= 9 * a, ds_aff, ds_down, ds_last) AS i90,
   arrayFirstIndex((a, d, l) -> l AND a > 0 AND d = 0, ds_aff, ds_down, ds_last) AS i100,
-  if(i50 = 0, NULL, fromUnixTimestamp64Milli(ds_t[i50], 'UTC')) AS p50,
-  if(i90 = 0, NULL, fromUnixTimestamp64Milli(ds_t[i90], 'UTC')) AS p90,
-  if(i100 = 0, NULL, fromUnixTimestamp64Milli(ds_t[i100], 'UTC')) AS p100`
+  if(i50 = 0, NULL, ds_t[i50]) AS p50,
+  if(i90 = 0, NULL, ds_t[i90]) AS p90,
+  if(i100 = 0, NULL, ds_t[i100]) AS p100`
 
-/** Milestone events and the first communication of any kind at or after first impact. */
-async function incidentEvents(store: Store, scope: QueryScope, firstImpactMs: number | null) {
+async function computeIncidentFacts(store: Store, scope: QueryScope): Promise<IncidentFacts> {
   const db = store.db
-  const rows = await store.rows<{ at: string; label: string; type: string }>(
-    `SELECT occurred_at AS at, label, toString(type) AS type FROM (
-       SELECT occurred_at, label, type, event_id FROM ${db}.events FINAL
-       WHERE incident_id = {incident:String} AND type = 'milestone' AND occurred_at <= {as_of:DateTime64(3, 'UTC')}
-       ORDER BY occurred_at, event_id LIMIT 1000
-       UNION ALL
-       SELECT occurred_at, '' AS label, type, event_id FROM ${db}.events FINAL
-       WHERE incident_id = {incident:String} AND type = 'communication'
-         AND occurred_at <= {as_of:DateTime64(3, 'UTC')} AND toUnixTimestamp64Milli(occurred_at) >= {fi:Int64}
-       ORDER BY occurred_at, event_id LIMIT 1
-     ) ORDER BY occurred_at, event_id`,
-    { incident: scope.incidentId, as_of: chTime(scope.asOfMs), fi: firstImpactMs ?? Number.MAX_SAFE_INTEGER },
+  // All of time: T beyond every event.
+  const all = { ...scope, asOfMs: ALL_TIME_MS, includeBroadcast: false }
+  const core = tenantStateSql(store, all, { columns: ['first_lost_ms', 'rdeltas'] })
+  const [m] = await store.rows<{ fi: number | null; p50: number | null; p90: number | null; p100: number | null }>(
+    `SELECT if(n = 0, NULL, fl) AS fi, p50, p90, p100 FROM (
+       SELECT fl, n, ${MILESTONE_COLUMNS}
+       FROM (SELECT min(first_lost_ms) AS fl, count() AS n, arraySort(groupArrayArray(arrayFilter(d -> d % 16 <= 5, rdeltas))) AS ds FROM (${core.sql})))`,
+    core.params,
   )
-  const comm = rows.find((r) => r.type === 'communication')
-  return {
-    milestones: rows.filter((r) => r.type === 'milestone').map((r) => ({ at: r.at, label: r.label })),
-    firstContactMs: comm ? Date.parse(comm.at) : null,
+  const fi = nullableNumber(m?.fi)
+  let firstContactMs: number | null = null
+  if (fi !== null) {
+    // Any communication at or after first impact: direct ones to any tenant (affected or not), or broadcasts.
+    const [c] = await store.rows<{ ms: number | null }>(
+      `SELECT least(
+         (SELECT ifNull(minOrNull(arrayFirst(c -> c >= {fi:Int64}, arrayPushBack(dcomm, ${OPEN_END_MS}))), ${OPEN_END_MS}) FROM ${db}.tenant_state FINAL WHERE incident_id = {incident:String}),
+         (SELECT ifNull(minOrNull(toUnixTimestamp64Milli(occurred_at)), ${OPEN_END_MS}) FROM ${db}.events
+          WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication' AND toUnixTimestamp64Milli(occurred_at) >= {fi:Int64})) AS ms`,
+      { incident: scope.incidentId, fi },
+    )
+    const ms = nullableNumber(c?.ms)
+    firstContactMs = ms === null || ms >= OPEN_END ? null : ms
   }
+  return { firstImpactMs: fi, firstContactMs, pct50Ms: nullableNumber(m?.p50), pct90Ms: nullableNumber(m?.p90), pct100Ms: nullableNumber(m?.p100) }
+}
+
+/** The incident's milestone events at or before T, in time order (they carry no tenant_id). */
+async function milestoneEventsAt(store: Store, scope: QueryScope): Promise<{ at: string; label: string }[]> {
+  return store.rows<{ at: string; label: string }>(
+    `SELECT occurred_at AS at, label FROM ${store.db}.events FINAL
+     WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'milestone' AND occurred_at <= {as_of:DateTime64(3, 'UTC')}
+     ORDER BY occurred_at, event_id LIMIT 1000`,
+    { incident: scope.incidentId, as_of: chTime(scope.asOfMs) },
+  )
 }

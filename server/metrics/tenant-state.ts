@@ -2,34 +2,124 @@ import type { Params, Store } from '../storage/client.js'
 import { chTime, segmentWhere, type QueryScope } from './filters.js'
 
 /**
- * The per-tenant core of SPEC §3, as one ClickHouse subquery: one row per affected tenant of
- * the incident at T (`as_of`), computed from events deduplicated by FINAL (the table's key is
- * (incident_id, tenant_id, event_id), so FINAL collapses re-sent events) and filtered to one
- * incident first. All times are Int64 ms since the epoch; callers convert for output.
+ * The per-tenant core of SPEC §3 in two steps.
+ *
+ * 1. Derivation (`deriveTenantStateSql`, run by the state sync whenever a tenant's events change):
+ *    events, deduplicated by FINAL, become one `tenant_state` row per (incident, tenant) holding
+ *    the facts that do not depend on the moment T. They do not, because the fold of §3 is
+ *    sequential: the state at T uses only events at or before T, so the outage intervals at T
+ *    are the intervals of all events with those starting after T dropped and those ending after
+ *    T still open; likewise the restore stage, first contact and stale spans at any moment t
+ *    depend only on events at or before t.
+ * 2. Reading (`tenantStateSql`): the state at T of every affected tenant, from those facts, with
+ *    cheap array expressions and no grouping of events.
+ *
+ * tenant_state columns (times are Int64 ms since the epoch; OPEN_END = "never" / "still open"):
+ *   min_ms          earliest event of the tenant, any type
+ *   first_lost_ms   start of the first outage (OPEN_END if never lost: such tenants are never affected)
+ *   starts, ends    outage intervals [start, end), ascending; the last end is OPEN_END while down
+ *   stray_ms        access_restored events that found the tenant up (ignored by §3, reported as diagnostics)
+ *   rk              restore_* events as ms * 8 + type (3 started, 4 progress, 5 completed), ascending
+ *   prog_ms, prog   restore_progress times and values, in (occurred_at, event_id) order
+ *   dcomm           direct communication times, ascending (also those before the first loss)
+ *   contact_ms      first direct communication at or after first_lost_ms (OPEN_END if none)
+ *   rdeltas         the tenant's changes to the recovery series, as ms * 16 + code (RECOVERY_CODES)
+ *   sdeltas         its stale spans for the default stale_after and direct communications only, as
+ *                   ms * 16 + 1 (becomes stale) / + 2 (no longer stale)
  *
  * Access state without a fold: after any access event the tenant is down iff that event is
- * access_lost (a lost while down and a restored while up leave the state as the event says).
- * So an access_lost is effective (opens an interval) iff the previous access event is not a
- * lost, and an access_restored is effective (closes one) iff the previous one is a lost.
- * Access events are sorted by (occurred_at, type): the Enum8 puts access_lost (1) before
- * access_restored (2) at equal times, and the event_id tie-break of §3 cannot change any figure
- * (equal time and type are interchangeable).
- *
- * Columns:
- *   tenant_id, starts (interval starts), closes (closed interval ends), ends (closes + T if
- *   down), down, first_lost_ms, last_restored_ms (null while down), cur_start_ms, downtime_ms,
- *   outages, strays, restore_stage (null when up), restore_progress,
- *   comms_after (counted communication times ≥ first_lost_ms, sorted), first_contact_ms,
- *   communications, stale, max_gap_ms, rk (restore_* events as ms * 8 + type, sorted),
- *   dcomm (direct communication times),
- *   and with `meta`: name, attributes, weight.
+ * access_lost. So an access_lost opens an interval iff the previous access event is not a lost,
+ * and an access_restored closes one iff the previous one is a lost. Access events sort by
+ * (occurred_at, type): the Enum8 puts access_lost (1) before access_restored (2) at equal times,
+ * and the event_id tie-break of §3 cannot change any figure (equal time and type are
+ * interchangeable).
  */
 
-/** The end of an interval still open (far beyond any as_of), for time series that look past T. */
+export const OPEN_END = 9_000_000_000_000_000
+/** SQL for OPEN_END: beyond any as_of, and ×16 still fits an Int64. */
 export const OPEN_END_MS = 'toInt64(9000000000000000)'
+/** A moment after every event (the last one DateTime64 holds): "as of all time". */
+export const ALL_TIME_MS = Date.UTC(2299, 11, 31)
+/** The stale_after whose stale spans are precomputed (sdeltas); others are computed per query. */
+export const DEFAULT_STALE_AFTER_MS = 86_400_000
+
+/**
+ * Codes of rdeltas (ms * 16 + code) and what each changes: affected, down, and the number of
+ * down tenants per restore stage. A stage change inside an outage is one code; changes that
+ * keep the stage (a second restore_progress) produce none.
+ */
+export const RECOVERY_CODES: Record<number, { affected: number; down: number; not_started: number; in_progress: number; completed: number }> = {
+  1: { affected: 1, down: 1, not_started: 1, in_progress: 0, completed: 0 }, // first outage starts
+  2: { affected: 0, down: 1, not_started: 1, in_progress: 0, completed: 0 }, // a later outage starts
+  3: { affected: 0, down: -1, not_started: -1, in_progress: 0, completed: 0 }, // outage ends before any restore step
+  4: { affected: 0, down: -1, not_started: 0, in_progress: -1, completed: 0 }, // ends while in progress
+  5: { affected: 0, down: -1, not_started: 0, in_progress: 0, completed: -1 }, // ends after restore_completed
+  6: { affected: 0, down: 0, not_started: -1, in_progress: 1, completed: 0 }, // not started → in progress
+  7: { affected: 0, down: 0, not_started: -1, in_progress: 0, completed: 1 }, // not started → completed
+  8: { affected: 0, down: 0, not_started: 0, in_progress: -1, completed: 1 }, // in progress → completed
+  9: { affected: 0, down: 0, not_started: 0, in_progress: 1, completed: -1 }, // completed → in progress again
+}
+
+/** Stale spans [L, R) as (L, R) tuples, from anchors (first loss, then each counted communication) and intervals. */
+export function staleSpansSql(comms: string, staleMs: string, starts = 'starts', ends = 'ends'): string {
+  return `arrayFilter(x -> x.1 < x.2, arrayFlatten(arrayMap((a, an) ->
+      arrayMap((s, e) -> (greatest(a + ${staleMs} + 1, s), least(an, e)), ${starts}, ${ends}),
+      arrayPushFront(${comms}, first_lost_ms),
+      arrayPushBack(${comms}, ${OPEN_END_MS}))))`
+}
+
+/**
+ * INSERT … SELECT that rewrites the tenant_state rows of one incident: all of its tenants, or
+ * (incremental) those with an events row written in a block numbered above {from:UInt64}.
+ * Parameters: incident, version, from.
+ */
+export function deriveTenantStateSql(db: string, incremental: boolean): string {
+  // Per interval (s, e, i) and its restore events rr in [s, e): the code at s, the stage changes, the code at e.
+  const stages = `arrayFlatten(arrayMap((s, e, i) -> arrayMap(rr -> arrayMap(sts -> arrayConcat(
+        [s * 16 + if(i = 1, 1, 2)],
+        arrayFilter(x -> x >= 0, arrayMap((t, a, b) -> if(a = b, toInt64(-1), t * 16 + multiIf(a = 0 AND b = 1, 6, a = 0, 7, a = 1, 8, 9)),
+          arrayMap(x -> intDiv(x, 8), rr), arrayPopBack(arrayPushFront(sts, 0)), sts)),
+        if(e < ${OPEN_END_MS}, [e * 16 + 3 + if(empty(sts), 0, sts[-1])], CAST([], 'Array(Int64)'))
+      ), [arrayMap(x -> if(x % 8 = 5, 2, 1), rr)])[1],
+      [arrayFilter(r -> r >= s * 8 AND r < e * 8, rk)])[1], starts, ends, arrayEnumerate(starts)))`
+  const stale = `arrayFlatten(arrayMap(x -> if(x.2 < ${OPEN_END_MS}, [x.1 * 16 + 1, x.2 * 16 + 2], [x.1 * 16 + 1]),
+      ${staleSpansSql('comms_after', String(DEFAULT_STALE_AFTER_MS))}))`
+  const ms = 'toUnixTimestamp64Milli(occurred_at)'
+  return `
+    INSERT INTO ${db}.tenant_state
+    SELECT incident_id, tenant_id, {version:UInt64} AS version, min_ms, first_lost_ms, starts, ends, stray_ms, rk,
+      pv.1 AS prog_ms, pv.2 AS prog, dcomm, contact_ms,
+      if(empty(starts), CAST([], 'Array(Int64)'), ${stages}) AS rdeltas,
+      ${stale} AS sdeltas
+    FROM (
+      SELECT incident_id, tenant_id, min_ms, rk, dcomm, pv,
+        arrayMap(x -> intDiv(x, 8), acc) AS a_t,
+        arrayMap(x -> toInt8(x % 8), acc) AS a_ty,
+        arrayPopFront(arrayDifference(arrayPushFront(a_ty, toInt8(2)))) AS a_d,
+        arrayFilter((t, d) -> d = -1, a_t, a_d) AS starts,
+        arrayFilter((t, d) -> d = 1, a_t, a_d) AS closes,
+        if(length(closes) < length(starts), arrayPushBack(closes, ${OPEN_END_MS}), closes) AS ends,
+        arrayFilter((t, ty, d) -> ty = 2 AND d = 0, a_t, a_ty, a_d) AS stray_ms,
+        if(empty(starts), ${OPEN_END_MS}, starts[1]) AS first_lost_ms,
+        arrayFilter(c -> c >= first_lost_ms, dcomm) AS comms_after,
+        if(empty(comms_after), ${OPEN_END_MS}, comms_after[1]) AS contact_ms
+      FROM (
+        SELECT incident_id, tenant_id,
+          min(${ms}) AS min_ms,
+          arraySort(groupArrayIf(${ms} * 8 + toUInt8(type), type IN ('access_lost', 'access_restored'))) AS acc,
+          arraySort(groupArrayIf(${ms} * 8 + toUInt8(type), type IN ('restore_started', 'restore_progress', 'restore_completed'))) AS rk,
+          arraySort(groupArrayIf(${ms}, type = 'communication')) AS dcomm,
+          arrayMap(x -> (x.1, x.3), arraySort(groupArrayIf((${ms}, event_id, assumeNotNull(progress)), type = 'restore_progress'))) AS pv
+        FROM ${db}.events FINAL
+        WHERE incident_id = {incident:String} AND tenant_id != ''
+          ${incremental ? `AND tenant_id IN (SELECT tenant_id FROM ${db}.events WHERE incident_id = {incident:String} AND tenant_id != '' AND _block_number > {from:UInt64})` : ''}
+        GROUP BY incident_id, tenant_id
+      )
+    )`
+}
 
 export interface TenantStateOptions {
-  /** Join tenant metadata (name, attributes, weight). Implied by filters. */
+  /** Join tenant metadata (name, attributes, weight). */
   meta?: boolean
   /** Numeric attribute used as weight (bound). */
   weight?: string
@@ -38,142 +128,137 @@ export interface TenantStateOptions {
   tenantId?: string
   /**
    * The columns the caller reads (their dependencies are added). Selecting only those keeps
-   * ClickHouse from analysing and aggregating the rest: the analysis of the full query alone
-   * costs tens of ms. Default: all.
+   * ClickHouse from computing the rest. Default: all.
    */
   columns?: TenantColumn[]
 }
 
-/** Per-tenant aggregates over the incident's events (inner query); `deps` name other aggregates. */
-const AGGREGATES: Record<string, { expr: string; deps?: string[] }> = {
-  // Sort keys ms * 8 + type: the §3 order (occurred_at, access_lost before access_restored);
-  // equal keys are interchangeable, so event_id is not needed for access events.
-  acc: {
-    expr: `arraySort(groupArrayIf(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type), type IN ('access_lost', 'access_restored')))`,
-  },
-  rk: {
-    expr: `arraySort(groupArrayIf(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type),
-      type IN ('restore_started', 'restore_progress', 'restore_completed')))`,
-  },
-  // Only the latest restore_* event and the latest progress can be in the current outage: if the
-  // latest is before its start, all are. (-1: none.)
-  last_restore_key: {
-    expr: `if(countIf(type IN ('restore_started', 'restore_progress', 'restore_completed')) = 0, toInt64(-1),
-      toInt64(maxIf(toUnixTimestamp64Milli(occurred_at) * 8 + toUInt8(type), type IN ('restore_started', 'restore_progress', 'restore_completed'))))`,
-  },
-  last_progress_ms: {
-    expr: `if(countIf(type = 'restore_progress') = 0, toInt64(-1), maxIf(toUnixTimestamp64Milli(occurred_at), type = 'restore_progress'))`,
-  },
-  // At equal times the latest progress is the one with the greatest event_id.
-  last_progress: { expr: `argMaxIf(progress, (occurred_at, event_id), type = 'restore_progress')` },
-  dcomm: { expr: `arraySort(groupArrayIf(toUnixTimestamp64Milli(occurred_at), type = 'communication'))` },
-}
+/** T in SQL. */
+const T = '{as_of_ms:Int64}'
 
-/** Derived per-tenant columns (outer query), in dependency order; `deps` name columns or aggregates. */
+/**
+ * Per-tenant columns at T, in dependency order; `deps` name other columns. Stored columns of
+ * tenant_state are read as they are (listed with an empty expression).
+ */
 const COLUMNS = {
-  a_t: { expr: 'arrayMap(x -> intDiv(x, 8), acc)', deps: ['acc'] },
-  a_ty: { expr: 'arrayMap(x -> toInt8(x % 8), acc)', deps: ['acc'] },
-  a_d: { expr: 'arrayPopFront(arrayDifference(arrayPushFront(a_ty, toInt8(2))))', deps: ['a_ty'] },
-  starts: { expr: 'arrayFilter((t, d) -> d = -1, a_t, a_d)', deps: ['a_t', 'a_d'] },
-  closes: { expr: 'arrayFilter((t, d) -> d = 1, a_t, a_d)', deps: ['a_t', 'a_d'] },
-  down: { expr: 'a_ty[-1] = 1', deps: ['a_ty'] },
-  ends: { expr: 'if(down, arrayPushBack(closes, {as_of_ms:Int64}), closes)', deps: ['down', 'closes'] },
-  ends_open: { expr: 'if(down, arrayPushBack(closes, OPEN_END), closes)', deps: ['down', 'closes'] },
-  downtime_ms: { expr: 'toInt64(arraySum(closes) - arraySum(starts) + if(down, {as_of_ms:Int64}, 0))', deps: ['closes', 'starts', 'down'] },
-  outages: { expr: 'length(starts)', deps: ['starts'] },
-  first_lost_ms: { expr: 'starts[1]', deps: ['starts'] },
-  last_restored_ms: { expr: 'if(down, NULL, closes[-1])', deps: ['down', 'closes'] },
-  strays: { expr: 'arrayCount((ty, d) -> ty = 2 AND d = 0, a_ty, a_d)', deps: ['a_ty', 'a_d'] },
-  cur_start_ms: { expr: 'starts[-1]', deps: ['starts'] },
+  first_lost_ms: { expr: '', deps: [] },
+  min_ms: { expr: '', deps: [] },
+  starts: { expr: '', deps: [] },
+  ends: { expr: '', deps: [] },
+  rk: { expr: '', deps: [] },
+  dcomm: { expr: '', deps: [] },
+  rdeltas: { expr: '', deps: [] },
+  sdeltas: { expr: '', deps: [] },
+  contact_ms: { expr: '', deps: [] },
+  outages: { expr: `arrayCount(s -> s <= ${T}, starts)`, deps: ['starts'] },
+  down: { expr: `ends[outages] > ${T}`, deps: ['ends', 'outages'] },
+  downtime_ms: { expr: `toInt64(arraySum((s, e) -> if(s <= ${T}, least(e, ${T}) - s, 0), starts, ends))`, deps: ['starts', 'ends'] },
+  cur_start_ms: { expr: 'starts[outages]', deps: ['starts', 'outages'] },
+  last_restored_ms: { expr: 'if(down, NULL, ends[outages])', deps: ['down', 'ends', 'outages'] },
+  /** Interval ends up to T (a restore), for the ETA's trailing window. */
+  closes_at: { expr: `arrayFilter(e -> e <= ${T}, ends)`, deps: ['ends'] },
+  strays: { expr: `arrayCount(x -> x <= ${T}, stray_ms)`, deps: [] },
+  // The latest restore_* event at or before T (0 when none): only one in the current outage counts.
+  restore_key: { expr: `arrayLast(r -> r < (${T} + 1) * 8, rk)`, deps: ['rk'] },
   restore_stage: {
-    expr: `if(down, multiIf(last_restore_key < cur_start_ms * 8, 'not_started', last_restore_key % 8 = 5, 'completed', 'in_progress'), NULL)`,
-    deps: ['down', 'cur_start_ms', 'last_restore_key'],
+    expr: `if(down, multiIf(restore_key < cur_start_ms * 8, 'not_started', restore_key % 8 = 5, 'completed', 'in_progress'), NULL)`,
+    deps: ['down', 'restore_key', 'cur_start_ms'],
   },
+  // The latest restore_progress at or before T (at equal times the greatest event_id: the last in prog order).
+  progress_idx: { expr: `arrayCount(t -> t <= ${T}, prog_ms)`, deps: [] },
   restore_progress: {
-    expr: 'if(down AND last_progress_ms >= cur_start_ms, last_progress, NULL)',
-    deps: ['down', 'cur_start_ms', 'last_progress_ms', 'last_progress'],
+    expr: 'if(down AND progress_idx > 0 AND prog_ms[progress_idx] >= cur_start_ms, prog[progress_idx], NULL)',
+    deps: ['down', 'progress_idx', 'cur_start_ms'],
   },
+  /** Counted communications at or after the first loss and at or before T, ascending. */
   comms_after: { expr: 'COMMS_AFTER', deps: ['first_lost_ms', 'dcomm'] },
-  first_contact_ms: { expr: 'if(empty(comms_after), NULL, comms_after[1])', deps: ['comms_after'] },
+  /** Counted communications at or after the first loss, at any time (series look past no T). */
+  comms_all: { expr: 'COMMS_ALL', deps: ['first_lost_ms', 'dcomm'] },
+  first_contact_ms: { expr: 'FIRST_CONTACT', deps: ['contact_ms', 'comms_after'] },
+  /** First counted contact at any time (OPEN_END if none), for series. */
+  contact_all_ms: { expr: 'CONTACT_ALL', deps: ['contact_ms', 'comms_all'] },
   communications: { expr: 'length(comms_after)', deps: ['comms_after'] },
-  stale: {
-    expr: 'down AND {as_of_ms:Int64} - if(empty(comms_after), first_lost_ms, comms_after[-1]) > {stale_ms:Int64}',
-    deps: ['down', 'comms_after', 'first_lost_ms'],
-  },
-  end_ms: { expr: 'if(down, {as_of_ms:Int64}, closes[-1])', deps: ['down', 'closes'] },
+  /** The later of the first loss and the last counted communication up to T. */
+  last_anchor_ms: { expr: 'LAST_ANCHOR', deps: ['first_lost_ms', 'dcomm', 'comms_after'] },
+  stale: { expr: `down AND ${T} - last_anchor_ms > {stale_ms:Int64}`, deps: ['down', 'last_anchor_ms'] },
+  end_ms: { expr: `if(down, ${T}, ends[outages])`, deps: ['down', 'ends', 'outages'] },
+  starts_at: { expr: 'arraySlice(starts, 1, outages)', deps: ['starts', 'outages'] },
+  ends_at: { expr: `arrayMap(e -> least(e, ${T}), arraySlice(ends, 1, outages))`, deps: ['ends', 'outages'] },
   max_gap_ms: {
     expr: `arrayMax(arrayDifference(arrayConcat([first_lost_ms],
       if(outages = 1, arrayFilter(c -> c <= end_ms, comms_after),
-                      arrayFilter(c -> arrayExists((s, e) -> s <= c AND c <= e, starts, ends), comms_after)),
+                      arrayFilter(c -> arrayExists((s, e) -> s <= c AND c <= e, starts_at, ends_at), comms_after)),
       [end_ms])))`,
-    deps: ['first_lost_ms', 'outages', 'comms_after', 'end_ms', 'starts', 'ends'],
+    deps: ['first_lost_ms', 'outages', 'comms_after', 'end_ms', 'starts_at', 'ends_at'],
   },
-  rk: { expr: 'rk', deps: ['rk'] },
-  dcomm: { expr: 'dcomm', deps: ['dcomm'] },
 } satisfies Record<string, { expr: string; deps: string[] }>
 
 export type TenantColumn = keyof typeof COLUMNS
 
+/** SQL: the incident's broadcast times at or before T, ascending (a scalar subquery, computed once per query). */
+function broadcastsSql(db: string): string {
+  return `(SELECT arraySort(groupArray(toUnixTimestamp64Milli(occurred_at))) FROM ${db}.events FINAL
+     WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication' AND occurred_at <= {as_of:DateTime64(3, 'UTC')})`
+}
+
+/**
+ * One row per tenant affected at T (scope.asOfMs) with the requested columns, plus with `meta`
+ * name, attributes and weight. Segment filters narrow the rows read (tenant_id IN …); a tenant
+ * without metadata is in no segment.
+ */
 export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStateOptions = {}): { sql: string; params: Params } {
   const db = store.db
-  // Segment filters go into the scan (tenant_id IN …), so filtered views read fewer events;
-  // a tenant without metadata is in no segment.
   const seg = segmentWhere(scope, 'attributes')
   const meta = opts.meta || opts.weight !== undefined
   const params: Params = {
     incident: scope.incidentId,
     as_of: chTime(scope.asOfMs),
     as_of_ms: scope.asOfMs,
-    stale_ms: Math.round(opts.staleAfterMs ?? 86_400_000),
+    stale_ms: Math.round(opts.staleAfterMs ?? DEFAULT_STALE_AFTER_MS),
     weight: opts.weight ?? '',
     tenant: opts.tenantId ?? '',
     ...seg.params,
   }
-  // Broadcasts at or after the tenant's first loss count for it with include_broadcast=true (a fixed
-  // choice between two SQL fragments, not a spliced value). The broadcast list is a scalar
-  // subquery: computed once per query, not per tenant.
-  const commsAfter = scope.includeBroadcast
-    ? `arraySort(arrayConcat(arrayFilter(c -> c >= first_lost_ms, dcomm), arrayFilter(b -> b >= first_lost_ms,
-         (SELECT groupArray(toUnixTimestamp64Milli(occurred_at)) FROM ${db}.events FINAL
-          WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication' AND occurred_at <= {as_of:DateTime64(3, 'UTC')}))))`
-    : 'arrayFilter(c -> c >= first_lost_ms, dcomm)'
-
-  // Close the requested columns over their dependencies.
+  // With include_broadcast=true, broadcasts at or after a tenant's first loss count for it (a
+  // fixed choice between SQL fragments, not a spliced value).
+  const b = scope.includeBroadcast
+  const bcast = broadcastsSql(db)
+  const fragments: Record<string, string> = {
+    COMMS_AFTER: b
+      ? `arraySort(arrayConcat(arrayFilter(c -> c >= first_lost_ms AND c <= ${T}, dcomm), arrayFilter(x -> x >= first_lost_ms, ${bcast})))`
+      : `arrayFilter(c -> c >= first_lost_ms AND c <= ${T}, dcomm)`,
+    COMMS_ALL: b
+      ? `arraySort(arrayConcat(arrayFilter(c -> c >= first_lost_ms, dcomm), arrayFilter(x -> x >= first_lost_ms, ${bcast})))`
+      : 'arrayFilter(c -> c >= first_lost_ms, dcomm)',
+    FIRST_CONTACT: b ? 'if(empty(comms_after), NULL, comms_after[1])' : `if(contact_ms <= ${T}, contact_ms, NULL)`,
+    CONTACT_ALL: b ? `if(empty(comms_all), ${OPEN_END_MS}, comms_all[1])` : 'contact_ms',
+    LAST_ANCHOR: b ? 'if(empty(comms_after), first_lost_ms, comms_after[-1])' : `greatest(first_lost_ms, arrayLast(c -> c <= ${T}, dcomm))`,
+  }
+  // Close the requested columns over their dependencies; keep the declaration order.
   const wanted = new Set<string>()
-  const aggregates = new Set<string>(['acc'])
   const visit = (name: string) => {
-    if (name in COLUMNS) {
-      if (wanted.has(name)) return
-      wanted.add(name)
-      for (const d of COLUMNS[name as TenantColumn].deps) if (d !== name) visit(d)
-    } else if (name in AGGREGATES) aggregates.add(name)
-    else throw new Error(`unknown tenant state column ${name}`)
-    if (name in AGGREGATES) aggregates.add(name)
+    if (!(name in COLUMNS)) throw new Error(`unknown tenant state column ${name}`)
+    if (wanted.has(name)) return
+    wanted.add(name)
+    for (const d of COLUMNS[name as TenantColumn].deps) visit(d)
   }
   for (const c of opts.columns ?? (Object.keys(COLUMNS) as TenantColumn[])) visit(c)
-  const outer = (Object.keys(COLUMNS) as TenantColumn[])
+  const select = (Object.keys(COLUMNS) as TenantColumn[])
     .filter((c) => wanted.has(c))
     .map((c) => {
-      const expr = COLUMNS[c].expr.replace('COMMS_AFTER', commsAfter).replace('OPEN_END', OPEN_END_MS)
-      return expr === c ? c : `${expr} AS ${c}`
+      const expr = COLUMNS[c].expr.replace(/COMMS_AFTER|COMMS_ALL|FIRST_CONTACT|CONTACT_ALL|LAST_ANCHOR/, (k) => fragments[k]!)
+      return expr === '' ? `s.${c} AS ${c}` : `${expr} AS ${c}`
     })
-  const inner = [...aggregates].map((a) => `${AGGREGATES[a]!.expr} AS ${a}`)
 
   const sql = `
-    SELECT
-      g.tenant_id AS tenant_id,
-      ${outer.join(',\n      ')}
+    SELECT s.tenant_id AS tenant_id,
+      ${select.join(',\n      ')}
       ${meta ? `, m.name AS name, m.attributes AS attributes, m.num_attributes[{weight:String}] AS weight` : ''}
-    FROM (
-      SELECT tenant_id, ${inner.join(',\n        ')}
-      FROM ${db}.events FINAL
-      WHERE incident_id = {incident:String} AND ${opts.tenantId === undefined ? "tenant_id != ''" : 'tenant_id = {tenant:String}'} AND occurred_at <= {as_of:DateTime64(3, 'UTC')}
-        ${scope.filters.length ? `AND tenant_id IN (SELECT tenant_id FROM ${db}.tenants FINAL WHERE ${seg.sql})` : ''}
-      GROUP BY tenant_id
-      HAVING arrayExists(x -> x % 8 = 1, acc)
-    ) AS g
-    ${meta ? `LEFT JOIN (SELECT tenant_id, name, attributes, num_attributes FROM ${db}.tenants FINAL${opts.tenantId === undefined ? '' : ' WHERE tenant_id = {tenant:String}'}) AS m ON m.tenant_id = g.tenant_id` : ''}
-`
+    FROM ${db}.tenant_state AS s FINAL
+    ${meta ? `LEFT JOIN (SELECT tenant_id, name, attributes, num_attributes FROM ${db}.tenants FINAL${opts.tenantId === undefined ? '' : ' WHERE tenant_id = {tenant:String}'}) AS m ON m.tenant_id = s.tenant_id` : ''}
+    WHERE s.incident_id = {incident:String} AND s.first_lost_ms <= ${T}
+      ${opts.tenantId === undefined ? '' : 'AND s.tenant_id = {tenant:String}'}
+      ${scope.filters.length ? `AND s.tenant_id IN (SELECT tenant_id FROM ${db}.tenants FINAL WHERE ${seg.sql})` : ''}`
   return { sql, params }
 }
 

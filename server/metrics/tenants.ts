@@ -148,9 +148,8 @@ export async function tenantRow(
   scope: QueryScope,
   tenantId: string,
 ): Promise<{ row: TenantRow | null; strays: number }> {
-  const core = tenantStateSql(store, scope, { tenantId, columns: [...ROW_STATE, 'strays'] })
-  const rows = await store.rows<TenantRow & { strays: number }>(`SELECT ${ROW_WITHOUT_META}, strays FROM (${core.sql})`, core.params)
-  await attachMeta(store, rows)
+  const core = tenantStateSql(store, scope, { tenantId, meta: true, columns: [...ROW_STATE, 'strays'] })
+  const rows = await store.rows<TenantRow & { strays: number }>(`SELECT ${TENANT_ROW_COLUMNS}, strays FROM (${core.sql})`, core.params)
   const first = rows[0]
   if (!first) return { row: null, strays: 0 }
   const { strays, ...row } = first

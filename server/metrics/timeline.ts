@@ -36,7 +36,8 @@ export const MAX_TIMELINE_EVENTS = 10_000
  */
 export async function tenantTimeline(store: Store, scope: QueryScope, tenantId: string): Promise<TenantTimeline> {
   const db = store.db
-  const events = await store.rows<Omit<TimelineEvent, 'type'> & { type_name: string }>(
+  const [events, state] = await Promise.all([
+    store.rows<Omit<TimelineEvent, 'type'> & { type_name: string }>(
     `SELECT event_id, toString(type) AS type_name, occurred_at, tenant_id != '' AS direct, progress, channel, label, message
      FROM ${db}.events FINAL
      WHERE incident_id = {incident:String}
@@ -45,7 +46,9 @@ export async function tenantTimeline(store: Store, scope: QueryScope, tenantId: 
      ORDER BY occurred_at, type, event_id
      LIMIT {limit:UInt32}`,
     { incident: scope.incidentId, tenant: tenantId, as_of: chTime(scope.asOfMs), limit: MAX_TIMELINE_EVENTS },
-  )
+    ),
+    tenantRow(store, scope, tenantId),
+  ])
   if (!events.some((e) => e.direct)) {
     const any = await store.rows<{ n: number }>(
       `SELECT count() AS n FROM (SELECT 1 FROM ${db}.events WHERE incident_id = {incident:String} AND tenant_id = {tenant:String} LIMIT 1)`,
@@ -53,7 +56,6 @@ export async function tenantTimeline(store: Store, scope: QueryScope, tenantId: 
     )
     if (tenantId === '' || Number(any[0]?.n ?? 0) === 0) throw notFound(`no tenant "${tenantId.slice(0, 256)}" in incident "${scope.incidentId}"`)
   }
-  const state = await tenantRow(store, scope, tenantId)
   return {
     incident_id: scope.incidentId,
     tenant_id: tenantId,

@@ -15,7 +15,7 @@ import { perTokenRateLimit } from './ingest.js'
 
 /** Query API (SPEC §4 "Query"): parse → one metrics function → respond. */
 export function queryRouter(deps: AppDeps): Router {
-  const { store, telemetry } = deps
+  const { store, state, telemetry } = deps
   const r = Router()
   const limit = perTokenRateLimit(deps.config.queryRateLimitRps)
   const read = [deps.auth.require('read'), limit]
@@ -31,6 +31,8 @@ export function queryRouter(deps: AppDeps): Router {
     r.get(path, ...read, async (req: Request, res: Response) => {
       const end = telemetry.querySeconds.startTimer({ view })
       try {
+        // Every figure reflects every event acknowledged before the request.
+        await state.fresh()
         await handler(req, res)
       } finally {
         end()
@@ -43,7 +45,7 @@ export function queryRouter(deps: AppDeps): Router {
   })
   get('/incidents/:id/summary', 'summary', async (req, res) => {
     const p = parseSummaryParams(query(req))
-    res.json(await summary(store, await scoped(req), p))
+    res.json(await summary(store, state, await scoped(req), p))
   })
   get('/incidents/:id/recovery', 'recovery', async (req, res) => {
     res.json(await recoverySeries(store, await scoped(req), query(req)))
@@ -72,7 +74,7 @@ export function queryRouter(deps: AppDeps): Router {
   })
   get('/incidents/:id/report.md', 'report', async (req, res) => {
     const scope = await scoped(req)
-    const md = await incidentReport(store, scope, await incidentTitle(store, scope.incidentId))
+    const md = await incidentReport(store, state, scope, await incidentTitle(store, scope.incidentId))
     res.type('text/markdown; charset=utf-8').send(md)
   })
   r.get('/incidents/:id/stream', ...read, async (req: Request, res: Response) => {

@@ -26,6 +26,12 @@ export interface Store {
   command(sql: string, params?: Params): Promise<void>
   /** Insert pre-serialized JSONEachRow bytes into `table` on the ingest connection. */
   insertJsonEachRow(table: string, body: Buffer): Promise<void>
+  /**
+   * Be told of every insert into `table` through this store: `onStart` runs as one begins and
+   * returns the callback run once it has settled in the engine (committed or failed). The state
+   * sync uses it to know which inserts may still commit. Returns an unsubscribe.
+   */
+  watchInserts(table: string, onStart: () => () => void): () => void
   /** True when a trivial query succeeds within the storage timeout. */
   ping(): Promise<boolean>
   close(): Promise<void>
@@ -37,8 +43,8 @@ const CLICKHOUSE_SETTINGS = {
   output_format_json_quote_64bit_floats: 0,
 } as const
 
-/** The oldest server release we run against: arrayFold, Map columns and window functions. */
-export const MIN_SERVER_VERSION = [24, 8] as const
+/** The oldest server release we run against (an LTS with persisted `_block_number`, Map columns, window functions). */
+export const MIN_SERVER_VERSION = [25, 3] as const
 
 export async function openStore(config: Config): Promise<Store> {
   const store = config.clickhouse.url ? await openRemote(config) : openEmbedded(config)
@@ -160,6 +166,14 @@ function makeStore(
 ): Store {
   const db = config.clickhouse.database
   const timeoutMs = config.storageTimeoutMs
+  const watchers = new Map<string, Set<() => () => void>>()
+  /** The insert itself, with its watchers told when it starts and when the engine is done with it (not when the guard gives up). */
+  const watched = (table: string, body: Buffer): Promise<void> => {
+    const settled = [...(watchers.get(table) ?? [])].map((w) => w())
+    const run = insert(table, body)
+    if (settled.length) void run.then(() => {}, () => {}).finally(() => settled.forEach((s) => s()))
+    return run
+  }
   return {
     kind,
     db,
@@ -183,7 +197,12 @@ function makeStore(
       await guard(timeoutMs, (abort_signal) => query.use((c) => c.command({ query: sql, query_params: params, abort_signal })))
     },
     async insertJsonEachRow(table: string, body: Buffer) {
-      await guard(timeoutMs, () => insert(table, body))
+      await guard(timeoutMs, () => watched(table, body))
+    },
+    watchInserts(table, onStart) {
+      if (!watchers.has(table)) watchers.set(table, new Set())
+      watchers.get(table)!.add(onStart)
+      return () => watchers.get(table)?.delete(onStart)
     },
     async ping() {
       try {

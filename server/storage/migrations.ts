@@ -81,6 +81,44 @@ export const MIGRATIONS: { version: number; name: string; statements: string[] }
     name: 'drop tenant_event_keys (retired version 3)',
     statements: [`DROP VIEW IF EXISTS {db}.tenant_event_keys_mv`, `DROP TABLE IF EXISTS {db}.tenant_event_keys`],
   },
+  {
+    version: 5,
+    name: 'tenant_state: per-tenant facts derived from events',
+    statements: [
+      // Every row keeps the number of the insert block that wrote it, through merges: the state
+      // sync (server/metrics/state-sync.ts) finds what changed since it last looked by
+      // `_block_number > n`, which ClickHouse answers from the few newest parts.
+      `ALTER TABLE {db}.events MODIFY SETTING enable_block_number_column = 1`,
+      // One row per (incident, tenant) with events: the facts of SPEC §3 that do not depend on
+      // as_of (see server/metrics/tenant-state.ts for every column), so a query reads ~1 row per
+      // tenant instead of grouping all its events. Rewritten whole when the tenant's events
+      // change; the highest version wins (read with FINAL). Derived data: no fsync (it is
+      // recomputed from events after a crash that loses it; see state_sync).
+      `CREATE TABLE IF NOT EXISTS {db}.tenant_state (
+        incident_id String,
+        tenant_id String,
+        version UInt64,
+        min_ms Int64,
+        first_lost_ms Int64,
+        starts Array(Int64),
+        ends Array(Int64),
+        stray_ms Array(Int64),
+        rk Array(Int64),
+        prog_ms Array(Int64),
+        prog Array(Float64),
+        dcomm Array(Int64),
+        contact_ms Int64,
+        rdeltas Array(Int64),
+        sdeltas Array(Int64)
+      ) ENGINE = ReplacingMergeTree(version)
+      ORDER BY (incident_id, tenant_id)
+      SETTINGS index_granularity = 1024`,
+      // How far the sync has read the events table: every events block numbered above
+      // scan_from may not be reflected in tenant_state yet. 0 = derive everything.
+      `CREATE TABLE IF NOT EXISTS {db}.state_sync (id UInt8, scan_from UInt64, version UInt64)
+      ENGINE = ReplacingMergeTree(version) ORDER BY id`,
+    ],
+  },
 ]
 
 export async function migrate(store: Store): Promise<number[]> {

@@ -20,14 +20,14 @@ describe('remote ClickHouse that is too old', () => {
     expect((await res.text()).trim()).toMatch(/^\d+\.\d+/)
   })
 
-  it('openStore refuses it with a clear "version … needs 24.8 or newer" error', async () => {
+  it('openStore refuses it with a clear "version … needs 25.3 or newer" error', async () => {
     const version = (await (await fetch(`${URL_8123}/?query=SELECT%20version()`)).text()).trim()
     const err = await openStore(loadConfig({ CLICKHOUSE_URL: URL_8123, AFTERMATH_DATA_DIR: '/tmp/unused' })).then(
       () => null,
       (e: unknown) => e,
     )
     expect(err).toBeInstanceOf(StorageUnavailableError)
-    expect((err as Error).message).toBe(`ClickHouse server at ${URL_8123}/ is version ${version}; Aftermath needs 24.8 or newer`)
+    expect((err as Error).message).toBe(`ClickHouse server at ${URL_8123}/ is version ${version}; Aftermath needs 25.3 or newer`)
     expect(version).toMatch(/^18\.16\./)
   })
 })

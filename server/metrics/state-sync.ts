@@ -1,0 +1,169 @@
+import type { Logger } from 'pino'
+import type { Store } from '../storage/client.js'
+import { deriveTenantStateSql } from './tenant-state.js'
+
+/**
+ * Keeps `tenant_state` (server/metrics/tenant-state.ts) in step with `events`.
+ *
+ * What changed is read from ClickHouse itself: every events row keeps the number of the insert
+ * block that wrote it (`_block_number`, migration 5), so the tenants with rows numbered above the
+ * last position read are the ones to derive again. That covers every writer, this server's
+ * ingest as well as rows written by other means.
+ *
+ * Freshness: `fresh()` resolves once every insert that had committed through this store when it
+ * was called is reflected. Block numbers are taken when an insert starts and become visible
+ * when it commits, so a slow insert can commit a number below one already read past; the store
+ * tells us when each of its inserts starts and settles, and an insert that settles lowers the
+ * scan position back to the highest number that had been seen when it started (its own is
+ * above that). Writes by other processes are looked for at most every EXTERNAL_CHECK_MS (and
+ * one racing a sync that way could be missed until the next restart's rescan; one writer per
+ * database is the supported setup).
+ *
+ * Derivation runs on demand (a query calls fresh()), and in the background once ingest has been
+ * quiet for SETTLE_MS, so a dashboard opened after a burst does not wait. The scan position is
+ * kept in `state_sync`; after a restart the sync resumes from it.
+ */
+export interface StateSync {
+  /** Resolve once tenant_state reflects every event committed through this store before the call. */
+  fresh(): Promise<void>
+  /**
+   * A value derived from an incident's data, computed once per change of that incident (and of
+   * tenant metadata when `withMeta`), e.g. milestone times, which do not depend on as_of.
+   */
+  cached<T>(incidentId: string, key: string, withMeta: boolean, compute: () => Promise<T>): Promise<T>
+  close(): Promise<void>
+}
+
+/** Look for writes by other processes at most this often (ms). */
+export const EXTERNAL_CHECK_MS = 1000
+/** Derive in the background once no insert has settled for this long (ms). */
+export const SETTLE_MS = 1000
+/** Cached derived values kept (least recently used beyond this are dropped). */
+const CACHE_ENTRIES = 500
+
+export async function createStateSync({ store, log }: { store: Store; log: Logger }): Promise<StateSync> {
+  const db = store.db
+  const events = `${db}.events`
+  const [pos] = await store.rows<{ scan_from: number; version: number }>(
+    `SELECT (SELECT max(scan_from) FROM ${db}.state_sync FINAL) AS scan_from, (SELECT max(version) FROM ${db}.tenant_state) AS version`,
+  )
+  /** Every events block numbered above this may be missing from tenant_state. */
+  let scanFrom = Number(pos?.scan_from ?? 0)
+  /** The highest block number seen committed (a lower bound for the number of any insert starting now). */
+  let seenMax = scanFrom
+  let version = Number(pos?.version ?? 0)
+  /** An insert settled since the current/last sync read the block position. */
+  let dirty = true
+  let lastCheckMs = 0
+  let lastSettleMs = 0
+  let closed = false
+  let running: Promise<void> | null = null
+  /** Lower bounds of the block numbers of inserts still in flight (one entry per insert). */
+  const inFlight = new Map<object, number>()
+  const generations = new Map<string, number>()
+  let metaGeneration = 0
+  const cache = new Map<string, { gen: string; value: Promise<unknown> }>()
+  let timer: NodeJS.Timeout | undefined
+
+  const unwatchEvents = store.watchInserts(events, () => {
+    const ticket = {}
+    inFlight.set(ticket, seenMax)
+    return () => {
+      scanFrom = Math.min(scanFrom, inFlight.get(ticket)!)
+      inFlight.delete(ticket)
+      dirty = true
+      lastSettleMs = Date.now()
+      scheduleBackground()
+    }
+  })
+  const unwatchTenants = store.watchInserts(`${db}.tenants`, () => () => {
+    metaGeneration++
+  })
+
+  const bump = (incidentId: string) => generations.set(incidentId, (generations.get(incidentId) ?? 0) + 1)
+
+  async function sync(): Promise<void> {
+    dirty = false
+    lastCheckMs = Date.now()
+    const [top] = await store.rows<{ b: number }>(
+      `SELECT max(max_block_number) AS b FROM system.parts WHERE database = {db:String} AND table = 'events' AND active`,
+      { db },
+    )
+    const bNow = Number(top?.b ?? 0)
+    seenMax = Math.max(seenMax, bNow)
+    const from = scanFrom
+    if (bNow <= from) return
+    scanFrom = bNow
+    try {
+      const started = performance.now()
+      const changed = (
+        await store.rows<{ incident_id: string }>(`SELECT DISTINCT incident_id FROM ${events} WHERE _block_number > {from:UInt64}`, { from })
+      ).map((r) => r.incident_id)
+      for (const incidentId of changed) {
+        await store.command(deriveTenantStateSql(db, from > 0), { incident: incidentId, version: ++version, from })
+        bump(incidentId)
+      }
+      // Persist a position no in-flight insert can commit below.
+      const safe = Math.min(scanFrom, ...inFlight.values())
+      await store.command(`INSERT INTO ${db}.state_sync (id, scan_from, version) VALUES (1, {s:UInt64}, {v:UInt64})`, { s: safe, v: version })
+      log.debug({ from, to: bNow, incidents: changed.length, ms: Math.round(performance.now() - started) }, 'tenant state derived')
+    } catch (err) {
+      scanFrom = Math.min(scanFrom, from)
+      dirty = true
+      throw err
+    }
+  }
+
+  function fresh(): Promise<void> {
+    return (async () => {
+      // A sync already running may have read the position before our caller's inserts committed:
+      // let it finish, then look again (an insert that settled since has set `dirty`).
+      while (running) await running.catch(() => {})
+      if (!dirty && Date.now() - lastCheckMs < EXTERNAL_CHECK_MS) return
+      running = sync().finally(() => {
+        running = null
+      })
+      await running
+    })()
+  }
+
+  function scheduleBackground() {
+    if (closed || timer) return
+    timer = setTimeout(() => {
+      timer = undefined
+      if (closed) return
+      const quietMs = Date.now() - lastSettleMs
+      if (quietMs < SETTLE_MS) return scheduleBackground()
+      fresh().catch((err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'background tenant state sync failed'))
+    }, SETTLE_MS)
+    timer.unref()
+  }
+  // A restart resumes where the last run stopped (and a new database derives everything).
+  scheduleBackground()
+
+  return {
+    fresh,
+    async cached<T>(incidentId: string, key: string, withMeta: boolean, compute: () => Promise<T>): Promise<T> {
+      const id = `${incidentId}\u0000${key}`
+      const gen = `${generations.get(incidentId) ?? 0}/${withMeta ? metaGeneration : 0}`
+      const hit = cache.get(id)
+      if (hit && hit.gen === gen) {
+        cache.delete(id)
+        cache.set(id, hit)
+        return hit.value as Promise<T>
+      }
+      const value = compute()
+      cache.set(id, { gen, value })
+      value.catch(() => cache.delete(id))
+      while (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value!)
+      return value
+    },
+    async close() {
+      closed = true
+      clearTimeout(timer)
+      unwatchEvents()
+      unwatchTenants()
+      await running?.catch(() => {})
+    },
+  }
+}
