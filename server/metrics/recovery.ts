@@ -1,6 +1,7 @@
 import type { Store } from '../storage/client.js'
 import { isoTime, parseAttributeName, parseWindow, single, type QueryScope, type RawQuery } from './filters.js'
 import { firstEventMs, prefixSum, seriesFrame } from './series.js'
+import type { StateSync } from './state-sync.js'
 import { RECOVERY_CODES, tenantStateSql } from './tenant-state.js'
 
 const KINDS = ['affected', 'down', 'not_started', 'in_progress', 'completed'] as const
@@ -23,10 +24,10 @@ export interface RecoverySeries {
 /** Groups beyond this many (largest by affected first) are left out of a group_by answer. */
 export const MAX_GROUPS = 50
 
-export async function recoverySeries(store: Store, scope: QueryScope, q: RawQuery): Promise<RecoverySeries> {
+export async function recoverySeries(store: Store, state: StateSync, scope: QueryScope, q: RawQuery): Promise<RecoverySeries> {
   const weight = parseAttributeName(q, 'weight')
   const groupBy = parseAttributeName(q, 'group_by')
-  const w = parseWindow(q, scope.asOfMs, single(q, 'from') ? null : await firstEventMs(store, scope))
+  const w = parseWindow(q, scope.asOfMs, single(q, 'from') ? null : await firstEventMs(store, state, scope))
   const frame = seriesFrame(w)
   const at = { ...scope, asOfMs: w.toMs }
   const core = tenantStateSql(store, at, { weight, meta: groupBy !== undefined, columns: ['rdeltas'] })

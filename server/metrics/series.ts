@@ -1,6 +1,7 @@
 import type { Params, Store } from '../storage/client.js'
 import { pointTimes, type QueryScope, type Window } from './filters.js'
-import { OPEN_END_MS } from './tenant-state.js'
+import type { StateSync } from './state-sync.js'
+import { OPEN_END, OPEN_END_MS } from './tenant-state.js'
 
 /**
  * Shared machinery of the time series. A series value at a bucket end t is the state at t,
@@ -48,14 +49,18 @@ export function prefixSum(deltas: Map<number, number>, n: number): number[] {
  * earliest event of all time, if that is not after T. Tenant events come from tenant_state
  * (min_ms); broadcasts and milestones (no tenant) from their own small key range of events.
  */
-export async function firstEventMs(store: Store, scope: QueryScope): Promise<number | null> {
+export async function firstEventMs(store: Store, state: StateSync, scope: QueryScope): Promise<number | null> {
   const db = store.db
-  const rows = await store.rows<{ ms: number | null }>(
-    `SELECT least(
-       (SELECT ifNull(minOrNull(min_ms), ${OPEN_END_MS}) FROM ${db}.tenant_state FINAL WHERE incident_id = {incident:String}),
-       (SELECT ifNull(minOrNull(toUnixTimestamp64Milli(occurred_at)), ${OPEN_END_MS}) FROM ${db}.events WHERE incident_id = {incident:String} AND tenant_id = '')) AS ms`,
-    { incident: scope.incidentId },
-  )
-  const ms = rows[0]?.ms === null || rows[0]?.ms === undefined ? null : Number(rows[0].ms)
-  return ms === null || ms > scope.asOfMs ? null : ms
+  // The earliest event does not depend on T: computed once per change of the incident.
+  const first = await state.cached(scope.incidentId, 'first event', false, async () => {
+    const rows = await store.rows<{ ms: number | null }>(
+      `SELECT least(
+         (SELECT ifNull(minOrNull(min_ms), ${OPEN_END_MS}) FROM ${db}.tenant_state FINAL WHERE incident_id = {incident:String}),
+         (SELECT ifNull(minOrNull(toUnixTimestamp64Milli(occurred_at)), ${OPEN_END_MS}) FROM ${db}.events WHERE incident_id = {incident:String} AND tenant_id = '')) AS ms`,
+      { incident: scope.incidentId },
+    )
+    const ms = Number(rows[0]?.ms ?? OPEN_END)
+    return ms >= OPEN_END ? null : ms
+  })
+  return first === null || first > scope.asOfMs ? null : first
 }

@@ -38,6 +38,9 @@ export interface StateSync {
 export const EXTERNAL_CHECK_MS = 1000
 /** Derive in the background once no insert has settled for this long (ms). */
 export const SETTLE_MS = 1000
+/** Merge an incident's tenant_state parts once the rows outside its biggest part reach this many, and this share of it. */
+const MERGE_MIN_ROWS = 10_000
+const MERGE_SHARE = 0.2
 /** Cached derived values kept (least recently used beyond this are dropped). */
 const CACHE_ENTRIES = 500
 
@@ -58,6 +61,7 @@ export async function createStateSync({ store, log }: { store: Store; log: Logge
   let lastSettleMs = 0
   let closed = false
   let running: Promise<void> | null = null
+  let merging: Promise<void> | null = null
   /** Lower bounds of the block numbers of inserts still in flight (one entry per insert). */
   const inFlight = new Map<object, number>()
   const generations = new Map<string, number>()
@@ -99,10 +103,13 @@ export async function createStateSync({ store, log }: { store: Store; log: Logge
       const changed = (
         await store.rows<{ incident_id: string }>(`SELECT DISTINCT incident_id FROM ${events} WHERE _block_number > {from:UInt64}`, { from })
       ).map((r) => r.incident_id)
+      let merge = false
       for (const incidentId of changed) {
         await store.command(deriveTenantStateSql(db, from > 0), { incident: incidentId, version: ++version, from })
         bump(incidentId)
+        merge ||= await needsMerge(incidentId)
       }
+      if (merge) mergeInBackground()
       // Persist a position no in-flight insert can commit below.
       const safe = Math.min(scanFrom, ...inFlight.values())
       await store.command(`INSERT INTO ${db}.state_sync (id, scan_from, version) VALUES (1, {s:UInt64}, {v:UInt64})`, { s: safe, v: version })
@@ -112,6 +119,31 @@ export async function createStateSync({ store, log }: { store: Store; log: Logge
       dirty = true
       throw err
     }
+  }
+
+  /**
+   * Reading with FINAL is nearly free while an incident's rows sit in one part (or small parts
+   * beside a big one), and costs a merge of everything that overlaps when a large rewrite left
+   * two big parts; the engine's own merge policy can leave those apart for a long time.
+   */
+  async function needsMerge(incidentId: string): Promise<boolean> {
+    const [p] = await store.rows<{ parts: number; total_rows: number; biggest: number }>(
+      `SELECT count() AS parts, sum(rows) AS total_rows, max(rows) AS biggest FROM system.parts
+       WHERE database = {db:String} AND table = 'tenant_state' AND active AND partition = {incident:String}`,
+      { db, incident: incidentId },
+    )
+    const extra = Number(p?.total_rows ?? 0) - Number(p?.biggest ?? 0)
+    return Number(p?.parts ?? 0) > 1 && extra >= Math.max(MERGE_MIN_ROWS, MERGE_SHARE * Number(p?.biggest ?? 0))
+  }
+  // Not a parameterized statement, so it runs beside queries rather than queued with them.
+  function mergeInBackground() {
+    if (merging || closed) return
+    merging = store
+      .command(`OPTIMIZE TABLE ${db}.tenant_state FINAL SETTINGS optimize_skip_merged_partitions = 1`)
+      .catch((err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'tenant state merge failed'))
+      .finally(() => {
+        merging = null
+      })
   }
 
   function fresh(): Promise<void> {
@@ -164,6 +196,7 @@ export async function createStateSync({ store, log }: { store: Store; log: Logge
       unwatchEvents()
       unwatchTenants()
       await running?.catch(() => {})
+      await merging
     },
   }
 }

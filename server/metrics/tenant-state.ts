@@ -23,9 +23,12 @@ import { chTime, segmentWhere, type QueryScope } from './filters.js'
  *   prog_ms, prog   restore_progress times and values, in (occurred_at, event_id) order
  *   dcomm           direct communication times, ascending (also those before the first loss)
  *   contact_ms      first direct communication at or after first_lost_ms (OPEN_END if none)
+ *   gap_comms       direct communications inside an outage interval, ascending, and
+ *   gap_prefix      gap_prefix[i] = the longest gap between consecutive points of
+ *                   [first_lost_ms, gap_comms[1..i]] (for max_comm_gap_s at any T)
  *   rdeltas         the tenant's changes to the recovery series, as ms * 16 + code (RECOVERY_CODES)
- *   sdeltas         its stale spans for the default stale_after and direct communications only, as
- *                   ms * 16 + 1 (becomes stale) / + 2 (no longer stale)
+ *   cdeltas         its changes to the communications series for the default stale_after and direct
+ *                   communications only, as ms * 16 + COMMS_CODES
  *
  * Access state without a fold: after any access event the tenant is down iff that event is
  * access_lost. So an access_lost opens an interval iff the previous access event is not a lost,
@@ -40,7 +43,7 @@ export const OPEN_END = 9_000_000_000_000_000
 export const OPEN_END_MS = 'toInt64(9000000000000000)'
 /** A moment after every event (the last one DateTime64 holds): "as of all time". */
 export const ALL_TIME_MS = Date.UTC(2299, 11, 31)
-/** The stale_after whose stale spans are precomputed (sdeltas); others are computed per query. */
+/** The stale_after whose stale spans are precomputed (cdeltas); others are computed per query. */
 export const DEFAULT_STALE_AFTER_MS = 86_400_000
 
 /**
@@ -60,12 +63,20 @@ export const RECOVERY_CODES: Record<number, { affected: number; down: number; no
   9: { affected: 0, down: 0, not_started: 0, in_progress: 1, completed: -1 }, // completed → in progress again
 }
 
+/** Codes of cdeltas (ms * 16 + code). */
+export const COMMS_CODES = { affected: 1, contacted: 2, staleFrom: 3, staleTo: 4 } as const
+
 /** Stale spans [L, R) as (L, R) tuples, from anchors (first loss, then each counted communication) and intervals. */
 export function staleSpansSql(comms: string, staleMs: string, starts = 'starts', ends = 'ends'): string {
   return `arrayFilter(x -> x.1 < x.2, arrayFlatten(arrayMap((a, an) ->
       arrayMap((s, e) -> (greatest(a + ${staleMs} + 1, s), least(an, e)), ${starts}, ${ends}),
       arrayPushFront(${comms}, first_lost_ms),
       arrayPushBack(${comms}, ${OPEN_END_MS}))))`
+}
+
+/** A tenant's stale spans as cdeltas codes 3 (becomes stale) and 4 (no longer stale). */
+export function staleChangesSql(comms: string, staleMs: string): string {
+  return `arrayFlatten(arrayMap(x -> if(x.2 < ${OPEN_END_MS}, [x.1 * 16 + 3, x.2 * 16 + 4], [x.1 * 16 + 3]), ${staleSpansSql(comms, staleMs)}))`
 }
 
 /**
@@ -82,15 +93,18 @@ export function deriveTenantStateSql(db: string, incremental: boolean): string {
         if(e < ${OPEN_END_MS}, [e * 16 + 3 + if(empty(sts), 0, sts[-1])], CAST([], 'Array(Int64)'))
       ), [arrayMap(x -> if(x % 8 = 5, 2, 1), rr)])[1],
       [arrayFilter(r -> r >= s * 8 AND r < e * 8, rk)])[1], starts, ends, arrayEnumerate(starts)))`
-  const stale = `arrayFlatten(arrayMap(x -> if(x.2 < ${OPEN_END_MS}, [x.1 * 16 + 1, x.2 * 16 + 2], [x.1 * 16 + 1]),
-      ${staleSpansSql('comms_after', String(DEFAULT_STALE_AFTER_MS))}))`
+  const comms = `arrayConcat(
+      if(empty(starts), CAST([], 'Array(Int64)'), [first_lost_ms * 16 + 1]),
+      if(contact_ms < ${OPEN_END_MS}, [contact_ms * 16 + 2], CAST([], 'Array(Int64)')),
+      ${staleChangesSql('comms_after', String(DEFAULT_STALE_AFTER_MS))})`
   const ms = 'toUnixTimestamp64Milli(occurred_at)'
   return `
     INSERT INTO ${db}.tenant_state
     SELECT incident_id, tenant_id, {version:UInt64} AS version, min_ms, first_lost_ms, starts, ends, stray_ms, rk,
-      pv.1 AS prog_ms, pv.2 AS prog, dcomm, contact_ms,
+      pv.1 AS prog_ms, pv.2 AS prog, dcomm, contact_ms, gap_comms,
+      arrayMap(i -> arrayMax(arraySlice(gap_diffs, 1, i)), arrayEnumerate(gap_diffs)) AS gap_prefix,
       if(empty(starts), CAST([], 'Array(Int64)'), ${stages}) AS rdeltas,
-      ${stale} AS sdeltas
+      ${comms} AS cdeltas
     FROM (
       SELECT incident_id, tenant_id, min_ms, rk, dcomm, pv,
         arrayMap(x -> intDiv(x, 8), acc) AS a_t,
@@ -102,7 +116,9 @@ export function deriveTenantStateSql(db: string, incremental: boolean): string {
         arrayFilter((t, ty, d) -> ty = 2 AND d = 0, a_t, a_ty, a_d) AS stray_ms,
         if(empty(starts), ${OPEN_END_MS}, starts[1]) AS first_lost_ms,
         arrayFilter(c -> c >= first_lost_ms, dcomm) AS comms_after,
-        if(empty(comms_after), ${OPEN_END_MS}, comms_after[1]) AS contact_ms
+        if(empty(comms_after), ${OPEN_END_MS}, comms_after[1]) AS contact_ms,
+        arrayFilter(c -> arrayExists((s, e) -> s <= c AND c <= e, starts, ends), comms_after) AS gap_comms,
+        arrayPopFront(arrayDifference(arrayPushFront(gap_comms, first_lost_ms))) AS gap_diffs
       FROM (
         SELECT incident_id, tenant_id,
           min(${ms}) AS min_ms,
@@ -124,8 +140,8 @@ export interface TenantStateOptions {
   /** Numeric attribute used as weight (bound). */
   weight?: string
   staleAfterMs?: number
-  /** Only this tenant (timeline). */
-  tenantId?: string
+  /** Only these tenants (a timeline, a page of the table): read by primary key. */
+  tenantIds?: string[]
   /**
    * The columns the caller reads (their dependencies are added). Selecting only those keeps
    * ClickHouse from computing the rest. Default: all.
@@ -137,8 +153,9 @@ export interface TenantStateOptions {
 const T = '{as_of_ms:Int64}'
 
 /**
- * Per-tenant columns at T, in dependency order; `deps` name other columns. Stored columns of
- * tenant_state are read as they are (listed with an empty expression).
+ * Per-tenant columns at T, in dependency order; `deps` name other columns (`bdeps` instead with
+ * include_broadcast=true). Stored columns of tenant_state are read as they are (listed with an
+ * empty expression).
  */
 const COLUMNS = {
   first_lost_ms: { expr: '', deps: [] },
@@ -148,7 +165,7 @@ const COLUMNS = {
   rk: { expr: '', deps: [] },
   dcomm: { expr: '', deps: [] },
   rdeltas: { expr: '', deps: [] },
-  sdeltas: { expr: '', deps: [] },
+  cdeltas: { expr: '', deps: [] },
   contact_ms: { expr: '', deps: [] },
   outages: { expr: `arrayCount(s -> s <= ${T}, starts)`, deps: ['starts'] },
   down: { expr: `ends[outages] > ${T}`, deps: ['ends', 'outages'] },
@@ -174,24 +191,23 @@ const COLUMNS = {
   comms_after: { expr: 'COMMS_AFTER', deps: ['first_lost_ms', 'dcomm'] },
   /** Counted communications at or after the first loss, at any time (series look past no T). */
   comms_all: { expr: 'COMMS_ALL', deps: ['first_lost_ms', 'dcomm'] },
-  first_contact_ms: { expr: 'FIRST_CONTACT', deps: ['contact_ms', 'comms_after'] },
+  first_contact_ms: { expr: 'FIRST_CONTACT', deps: ['contact_ms'], bdeps: ['comms_after'] },
   /** First counted contact at any time (OPEN_END if none), for series. */
-  contact_all_ms: { expr: 'CONTACT_ALL', deps: ['contact_ms', 'comms_all'] },
+  contact_all_ms: { expr: 'CONTACT_ALL', deps: ['contact_ms'], bdeps: ['comms_all'] },
   communications: { expr: 'length(comms_after)', deps: ['comms_after'] },
   /** The later of the first loss and the last counted communication up to T. */
-  last_anchor_ms: { expr: 'LAST_ANCHOR', deps: ['first_lost_ms', 'dcomm', 'comms_after'] },
+  last_anchor_ms: { expr: 'LAST_ANCHOR', deps: ['first_lost_ms', 'dcomm'], bdeps: ['first_lost_ms', 'comms_after'] },
   stale: { expr: `down AND ${T} - last_anchor_ms > {stale_ms:Int64}`, deps: ['down', 'last_anchor_ms'] },
   end_ms: { expr: `if(down, ${T}, ends[outages])`, deps: ['down', 'ends', 'outages'] },
   starts_at: { expr: 'arraySlice(starts, 1, outages)', deps: ['starts', 'outages'] },
   ends_at: { expr: `arrayMap(e -> least(e, ${T}), arraySlice(ends, 1, outages))`, deps: ['ends', 'outages'] },
+  gap_k: { expr: `arrayCount(c -> c <= ${T}, gap_comms)`, deps: [] },
   max_gap_ms: {
-    expr: `arrayMax(arrayDifference(arrayConcat([first_lost_ms],
-      if(outages = 1, arrayFilter(c -> c <= end_ms, comms_after),
-                      arrayFilter(c -> arrayExists((s, e) -> s <= c AND c <= e, starts_at, ends_at), comms_after)),
-      [end_ms])))`,
-    deps: ['first_lost_ms', 'outages', 'comms_after', 'end_ms', 'starts_at', 'ends_at'],
+    expr: 'MAX_GAP',
+    deps: ['first_lost_ms', 'end_ms', 'gap_k'],
+    bdeps: ['first_lost_ms', 'end_ms', 'outages', 'comms_after', 'starts_at', 'ends_at'],
   },
-} satisfies Record<string, { expr: string; deps: string[] }>
+} satisfies Record<string, { expr: string; deps: string[]; bdeps?: string[] }>
 
 export type TenantColumn = keyof typeof COLUMNS
 
@@ -210,13 +226,14 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
   const db = store.db
   const seg = segmentWhere(scope, 'attributes')
   const meta = opts.meta || opts.weight !== undefined
+  const some = opts.tenantIds !== undefined
   const params: Params = {
     incident: scope.incidentId,
     as_of: chTime(scope.asOfMs),
     as_of_ms: scope.asOfMs,
     stale_ms: Math.round(opts.staleAfterMs ?? DEFAULT_STALE_AFTER_MS),
     weight: opts.weight ?? '',
-    tenant: opts.tenantId ?? '',
+    tenant_ids: opts.tenantIds ?? [],
     ...seg.params,
   }
   // With include_broadcast=true, broadcasts at or after a tenant's first loss count for it (a
@@ -232,6 +249,14 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
       : 'arrayFilter(c -> c >= first_lost_ms, dcomm)',
     FIRST_CONTACT: b ? 'if(empty(comms_after), NULL, comms_after[1])' : `if(contact_ms <= ${T}, contact_ms, NULL)`,
     CONTACT_ALL: b ? `if(empty(comms_all), ${OPEN_END_MS}, comms_all[1])` : 'contact_ms',
+    // Direct only: from the precomputed gaps (the points up to T are a prefix of all of them).
+    // With broadcasts: over the points first loss, each counted communication while down, end.
+    MAX_GAP: b
+      ? `arrayMax(arrayDifference(arrayConcat([first_lost_ms],
+          if(outages = 1, arrayFilter(c -> c <= end_ms, comms_after),
+                          arrayFilter(c -> arrayExists((s, e) -> s <= c AND c <= e, starts_at, ends_at), comms_after)),
+          [end_ms])))`
+      : `greatest(if(gap_k = 0, toInt64(0), gap_prefix[gap_k]), end_ms - if(gap_k = 0, first_lost_ms, gap_comms[gap_k]))`,
     LAST_ANCHOR: b ? 'if(empty(comms_after), first_lost_ms, comms_after[-1])' : `greatest(first_lost_ms, arrayLast(c -> c <= ${T}, dcomm))`,
   }
   // Close the requested columns over their dependencies; keep the declaration order.
@@ -240,24 +265,24 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
     if (!(name in COLUMNS)) throw new Error(`unknown tenant state column ${name}`)
     if (wanted.has(name)) return
     wanted.add(name)
-    for (const d of COLUMNS[name as TenantColumn].deps) visit(d)
+    const col: { deps: string[]; bdeps?: string[] } = COLUMNS[name as TenantColumn]
+    for (const d of (b && col.bdeps) || col.deps) visit(d)
   }
   for (const c of opts.columns ?? (Object.keys(COLUMNS) as TenantColumn[])) visit(c)
   const select = (Object.keys(COLUMNS) as TenantColumn[])
     .filter((c) => wanted.has(c))
     .map((c) => {
-      const expr = COLUMNS[c].expr.replace(/COMMS_AFTER|COMMS_ALL|FIRST_CONTACT|CONTACT_ALL|LAST_ANCHOR/, (k) => fragments[k]!)
+      const expr = COLUMNS[c].expr.replace(/COMMS_AFTER|COMMS_ALL|FIRST_CONTACT|CONTACT_ALL|LAST_ANCHOR|MAX_GAP/, (k) => fragments[k]!)
       return expr === '' ? `s.${c} AS ${c}` : `${expr} AS ${c}`
     })
 
+  if (meta) select.push('m.name AS name', 'm.attributes AS attributes', 'm.num_attributes[{weight:String}] AS weight')
   const sql = `
-    SELECT s.tenant_id AS tenant_id,
-      ${select.join(',\n      ')}
-      ${meta ? `, m.name AS name, m.attributes AS attributes, m.num_attributes[{weight:String}] AS weight` : ''}
+    SELECT s.tenant_id AS tenant_id${select.map((c) => `,\n      ${c}`).join('')}
     FROM ${db}.tenant_state AS s FINAL
-    ${meta ? `LEFT JOIN (SELECT tenant_id, name, attributes, num_attributes FROM ${db}.tenants FINAL${opts.tenantId === undefined ? '' : ' WHERE tenant_id = {tenant:String}'}) AS m ON m.tenant_id = s.tenant_id` : ''}
+    ${meta ? `LEFT JOIN (SELECT tenant_id, name, attributes, num_attributes FROM ${db}.tenants FINAL${some ? ' WHERE tenant_id IN {tenant_ids:Array(String)}' : ''}) AS m ON m.tenant_id = s.tenant_id` : ''}
     WHERE s.incident_id = {incident:String} AND s.first_lost_ms <= ${T}
-      ${opts.tenantId === undefined ? '' : 'AND s.tenant_id = {tenant:String}'}
+      ${some ? 'AND s.tenant_id IN {tenant_ids:Array(String)}' : ''}
       ${scope.filters.length ? `AND s.tenant_id IN (SELECT tenant_id FROM ${db}.tenants FINAL WHERE ${seg.sql})` : ''}`
   return { sql, params }
 }

@@ -46,13 +46,13 @@ export function parseTenantPage(q: RawQuery): TenantPageParams {
   }
 }
 
-/** Sort keys map to fixed expressions; ties always break by tenant_id so pages are stable. */
-const SORT_SQL: Record<TenantSort, string> = {
-  downtime_s: 'downtime_ms',
-  first_contact_latency_s: 'first_contact_latency_s',
-  max_comm_gap_s: 'max_gap_ms',
-  first_lost_at: 'first_lost_ms',
-  tenant_id: 'tenant_id',
+/** Sort keys map to fixed expressions (and the tenant state they need); ties always break by tenant_id so pages are stable. */
+const SORT_SQL: Record<TenantSort, { expr: string; columns: TenantColumn[] }> = {
+  downtime_s: { expr: 'downtime_ms', columns: ['downtime_ms'] },
+  first_contact_latency_s: { expr: 'first_contact_ms - first_lost_ms', columns: ['first_contact_ms', 'first_lost_ms'] },
+  max_comm_gap_s: { expr: 'max_gap_ms', columns: ['max_gap_ms'] },
+  first_lost_at: { expr: 'first_lost_ms', columns: ['first_lost_ms'] },
+  tenant_id: { expr: 'tenant_id', columns: [] },
 }
 
 /** The tenant state a row is made of. */
@@ -93,51 +93,41 @@ function pageWhere(p: Pick<TenantPageParams, 'q' | 'state'>, params: Params): st
 }
 
 /**
- * A page of the tenants table and the total row count matching q/state. Without q (which
- * searches names), metadata is looked up for the page's rows only (by primary key) instead of
- * being joined to every affected tenant.
+ * A page of the tenants table and the total row count matching q/state. First the page's
+ * tenants are picked computing only the sort key (and what q/state need) for every affected
+ * tenant; then their rows are computed, reading those tenants by primary key.
  */
 export async function tenantPage(store: Store, scope: QueryScope, p: TenantPageParams): Promise<{ total: number; rows: TenantRow[] }> {
-  const lateMeta = !p.q
-  const core = tenantStateSql(store, scope, { meta: !lateMeta, columns: ROW_STATE })
-  const params: Params = { ...core.params, limit: p.limit, offset: p.offset }
+  const sort = SORT_SQL[p.sort]
+  const pick = tenantStateSql(store, scope, { meta: p.q !== undefined, columns: [...sort.columns, ...(p.state ? (['down'] as const) : [])] })
+  const params: Params = { ...pick.params, limit: p.limit, offset: p.offset }
+  const where = pageWhere(p, params)
   const dir = p.order === 'asc' ? 'ASC' : 'DESC'
-  const sql = `
-    SELECT ${lateMeta ? ROW_WITHOUT_META : TENANT_ROW_COLUMNS}, count() OVER () AS total_rows
-    FROM (${core.sql})
-    ${pageWhere(p, params)}
-    ORDER BY ${SORT_SQL[p.sort]} ${dir}${p.sort === 'tenant_id' ? '' : ', tenant_id ASC'}
-    LIMIT {limit:UInt32} OFFSET {offset:UInt64}`
-  const rows = await store.rows<TenantRow & { total_rows: number }>(sql, params)
-  let total = rows[0]?.total_rows
-  if (total === undefined) {
-    // An empty page (offset past the end) still reports the total.
-    const count = await store.rows<{ n: number }>(`SELECT count() AS n FROM (${core.sql}) ${pageWhere(p, params)}`, params)
-    total = Number(count[0]?.n ?? 0)
-  }
-  for (const r of rows) delete (r as Partial<typeof r>).total_rows
-  if (lateMeta) await attachMeta(store, rows)
-  return { total: Number(total), rows }
-}
-
-/** Name and attributes of at most a page of rows, looked up by primary key. */
-async function attachMeta(store: Store, rows: TenantRow[]): Promise<void> {
-  if (rows.length === 0) return
-  const meta = await store.rows<{ tenant_id: string; name: string; attributes: Record<string, string> }>(
-    `SELECT tenant_id, name, attributes FROM ${store.db}.tenants FINAL WHERE tenant_id IN {ids:Array(String)}`,
-    { ids: rows.map((r) => r.tenant_id) },
+  const picked = await store.rows<{ tenant_id: string; total_rows: number }>(
+    `SELECT tenant_id, count() OVER () AS total_rows
+     FROM (${pick.sql})
+     ${where}
+     ORDER BY ${sort.expr} ${dir}${p.sort === 'tenant_id' ? '' : ', tenant_id ASC'}
+     LIMIT {limit:UInt32} OFFSET {offset:UInt64}`,
+    params,
   )
-  const byId = new Map(meta.map((m) => [m.tenant_id, m]))
-  for (const r of rows) {
-    const m = byId.get(r.tenant_id)
-    if (m) {
-      r.name = m.name
-      r.attributes = m.attributes
-    }
+  if (picked.length === 0) {
+    // An empty page (offset past the end) still reports the total.
+    const count = await store.rows<{ n: number }>(`SELECT count() AS n FROM (${pick.sql}) ${where}`, params)
+    return { total: Number(count[0]?.n ?? 0), rows: [] }
   }
+  const ids = picked.map((r) => r.tenant_id)
+  const rows = await tenantRows(store, scope, ids)
+  return { total: Number(picked[0]!.total_rows), rows }
 }
 
-const ROW_WITHOUT_META = TENANT_ROW_COLUMNS.replace('name, attributes,', "'' AS name, map() :: Map(String, String) AS attributes,")
+/** The rows of these tenants (affected at T), in the order given. */
+async function tenantRows(store: Store, scope: QueryScope, ids: string[]): Promise<TenantRow[]> {
+  const core = tenantStateSql(store, scope, { tenantIds: ids, meta: true, columns: ROW_STATE })
+  const rows = await store.rows<TenantRow>(`SELECT ${TENANT_ROW_COLUMNS} FROM (${core.sql})`, core.params)
+  const at = new Map(ids.map((id, i) => [id, i]))
+  return rows.sort((a, b) => at.get(a.tenant_id)! - at.get(b.tenant_id)!)
+}
 
 /**
  * One tenant's row, or null when it is not affected at T (or outside the segment), with its
@@ -148,7 +138,7 @@ export async function tenantRow(
   scope: QueryScope,
   tenantId: string,
 ): Promise<{ row: TenantRow | null; strays: number }> {
-  const core = tenantStateSql(store, scope, { tenantId, meta: true, columns: [...ROW_STATE, 'strays'] })
+  const core = tenantStateSql(store, scope, { tenantIds: [tenantId], meta: true, columns: [...ROW_STATE, 'strays'] })
   const rows = await store.rows<TenantRow & { strays: number }>(`SELECT ${TENANT_ROW_COLUMNS}, strays FROM (${core.sql})`, core.params)
   const first = rows[0]
   if (!first) return { row: null, strays: 0 }

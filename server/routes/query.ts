@@ -48,10 +48,10 @@ export function queryRouter(deps: AppDeps): Router {
     res.json(await summary(store, state, await scoped(req), p))
   })
   get('/incidents/:id/recovery', 'recovery', async (req, res) => {
-    res.json(await recoverySeries(store, await scoped(req), query(req)))
+    res.json(await recoverySeries(store, state, await scoped(req), query(req)))
   })
   get('/incidents/:id/communications', 'communications', async (req, res) => {
-    res.json(await communicationsSeries(store, await scoped(req), query(req)))
+    res.json(await communicationsSeries(store, state, await scoped(req), query(req)))
   })
   get('/incidents/:id/tenants', 'tenants', async (req, res) => {
     const page = parseTenantPage(query(req))
