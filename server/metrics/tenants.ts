@@ -69,18 +69,44 @@ const ROW_STATE: TenantColumn[] = [
   'max_gap_ms',
 ]
 
-/** The columns of a tenants row, from tenantStateSql's columns (with meta). */
-export const TENANT_ROW_COLUMNS = `
-  tenant_id, name, attributes,
-  if(down, 'down', 'up') AS state,
-  ${msToTime('first_lost_ms')} AS first_lost_at,
-  ${msToNullableTime('last_restored_ms')} AS last_restored_at,
-  downtime_ms / 1000 AS downtime_s,
-  outages, restore_stage, restore_progress,
-  ${msToNullableTime('first_contact_ms')} AS first_contact_at,
-  (first_contact_ms - first_lost_ms) / 1000 AS first_contact_latency_s,
-  communications,
-  max_gap_ms / 1000 AS max_comm_gap_s`
+/** A tenant's state columns as tenantStateSql returns them (ms since the epoch, ms durations). */
+interface RawRow {
+  tenant_id: string
+  down: number | boolean
+  first_lost_ms: number
+  last_restored_ms: number | null
+  downtime_ms: number
+  outages: number
+  restore_stage: TenantRow['restore_stage']
+  restore_progress: number | null
+  first_contact_ms: number | null
+  communications: number
+  max_gap_ms: number
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString())
+
+/** The API's row (RFC 3339 times, seconds) from the state columns and the tenant's metadata. */
+function toTenantRow(r: RawRow, meta: { name: string; attributes: Record<string, string> } | undefined): TenantRow {
+  const firstLost = Number(r.first_lost_ms)
+  const contact = r.first_contact_ms === null ? null : Number(r.first_contact_ms)
+  return {
+    tenant_id: r.tenant_id,
+    name: meta?.name ?? '',
+    attributes: meta?.attributes ?? {},
+    state: Number(r.down) ? 'down' : 'up',
+    first_lost_at: iso(firstLost)!,
+    last_restored_at: iso(r.last_restored_ms),
+    downtime_s: Number(r.downtime_ms) / 1000,
+    outages: Number(r.outages),
+    restore_stage: r.restore_stage,
+    restore_progress: r.restore_progress === null ? null : Number(r.restore_progress),
+    first_contact_at: iso(contact),
+    first_contact_latency_s: contact === null ? null : (contact - firstLost) / 1000,
+    communications: Number(r.communications),
+    max_comm_gap_s: Number(r.max_gap_ms) / 1000,
+  }
+}
 
 function pageWhere(p: Pick<TenantPageParams, 'q' | 'state'>, params: Params): string {
   const parts: string[] = []
@@ -123,27 +149,41 @@ export async function tenantPage(store: Store, scope: QueryScope, p: TenantPageP
 
 /** The rows of these tenants (affected at T), in the order given. */
 async function tenantRows(store: Store, scope: QueryScope, ids: string[]): Promise<TenantRow[]> {
-  const core = tenantStateSql(store, scope, { tenantIds: ids, meta: true, columns: ROW_STATE })
-  const rows = await store.rows<TenantRow>(`SELECT ${TENANT_ROW_COLUMNS} FROM (${core.sql})`, core.params)
+  const core = tenantStateSql(store, scope, { tenantIds: ids, columns: ROW_STATE })
+  const [rows, meta] = await Promise.all([store.rows<RawRow>(core.sql, core.params), tenantMeta(store, ids)])
   const at = new Map(ids.map((id, i) => [id, i]))
-  return rows.sort((a, b) => at.get(a.tenant_id)! - at.get(b.tenant_id)!)
+  return rows.sort((a, b) => at.get(a.tenant_id)! - at.get(b.tenant_id)!).map((r) => toTenantRow(r, meta.get(r.tenant_id)))
+}
+
+/** Name and attributes of at most a page of tenants, looked up by primary key. */
+async function tenantMeta(store: Store, ids: string[]): Promise<Map<string, { name: string; attributes: Record<string, string> }>> {
+  const rows = await store.rows<{ tenant_id: string; name: string; attributes: Record<string, string> }>(
+    `SELECT tenant_id, name, attributes FROM ${store.db}.tenants FINAL WHERE tenant_id IN {ids:Array(String)}`,
+    { ids },
+  )
+  return new Map(rows.map((m) => [m.tenant_id, m]))
 }
 
 /**
  * One tenant's row, or null when it is not affected at T (or outside the segment), with its
- * diagnostics: stray access_restored events (sent while the tenant was already up).
+ * diagnostics: stray access_restored events (sent while the tenant was already up). A tenant
+ * none of whose events is after T (the usual case: live, or looking back after the fact) is
+ * read from its final facts; otherwise it is computed at T.
  */
 export async function tenantRow(
   store: Store,
   scope: QueryScope,
   tenantId: string,
+  meta: { name: string; attributes: Record<string, string> },
 ): Promise<{ row: TenantRow | null; strays: number }> {
-  const core = tenantStateSql(store, scope, { tenantIds: [tenantId], meta: true, columns: [...ROW_STATE, 'strays'] })
-  const rows = await store.rows<TenantRow & { strays: number }>(`SELECT ${TENANT_ROW_COLUMNS}, strays FROM (${core.sql})`, core.params)
-  const first = rows[0]
+  const read = async (settled: boolean) => {
+    const core = tenantStateSql(store, scope, { tenantIds: [tenantId], settled, columns: [...ROW_STATE, 'strays', 'last_ms'] })
+    return (await store.rows<RawRow & { strays: number; last_ms: number }>(core.sql, core.params))[0]
+  }
+  let first = await read(!scope.includeBroadcast)
+  if (first && !scope.includeBroadcast && Number(first.last_ms) > scope.asOfMs) first = await read(false)
   if (!first) return { row: null, strays: 0 }
-  const { strays, ...row } = first
-  return { row, strays: Number(strays) }
+  return { row: toTenantRow(first, meta), strays: Number(first.strays) }
 }
 
 /** Cells a spreadsheet would run as a formula get a leading apostrophe (CSV injection). */

@@ -36,9 +36,9 @@ export const MAX_TIMELINE_EVENTS = 10_000
  */
 export async function tenantTimeline(store: Store, scope: QueryScope, tenantId: string): Promise<TenantTimeline> {
   const db = store.db
-  const [events, state] = await Promise.all([
-    store.rows<Omit<TimelineEvent, 'type'> & { type_name: string }>(
-    `SELECT event_id, toString(type) AS type_name, occurred_at, tenant_id != '' AS direct, progress, channel, label, message
+  const rows = await store.rows<Omit<TimelineEvent, 'type'> & { type_name: string; meta: [string, Record<string, string>] | null }>(
+    `SELECT event_id, toString(type) AS type_name, occurred_at, tenant_id != '' AS direct, progress, channel, label, message,
+       (SELECT tuple(name, attributes) FROM ${db}.tenants FINAL WHERE tenant_id = {tenant:String}) AS meta
      FROM ${db}.events FINAL
      WHERE incident_id = {incident:String}
        AND (tenant_id = {tenant:String} ${scope.includeBroadcast ? "OR (tenant_id = '' AND type = 'communication')" : ''})
@@ -46,9 +46,8 @@ export async function tenantTimeline(store: Store, scope: QueryScope, tenantId: 
      ORDER BY occurred_at, type, event_id
      LIMIT {limit:UInt32}`,
     { incident: scope.incidentId, tenant: tenantId, as_of: chTime(scope.asOfMs), limit: MAX_TIMELINE_EVENTS },
-    ),
-    tenantRow(store, scope, tenantId),
-  ])
+  )
+  const events = rows.map(({ meta: _, ...e }) => e)
   if (!events.some((e) => e.direct)) {
     const any = await store.rows<{ n: number }>(
       `SELECT count() AS n FROM (SELECT 1 FROM ${db}.events WHERE incident_id = {incident:String} AND tenant_id = {tenant:String} LIMIT 1)`,
@@ -56,6 +55,9 @@ export async function tenantTimeline(store: Store, scope: QueryScope, tenantId: 
     )
     if (tenantId === '' || Number(any[0]?.n ?? 0) === 0) throw notFound(`no tenant "${tenantId.slice(0, 256)}" in incident "${scope.incidentId}"`)
   }
+  // A tenant without metadata has an empty name and no attributes (a row of defaults, or none at all).
+  const [name = '', attributes = {}] = rows[0]?.meta ?? []
+  const state = await tenantRow(store, scope, tenantId, { name, attributes })
   return {
     incident_id: scope.incidentId,
     tenant_id: tenantId,

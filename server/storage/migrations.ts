@@ -147,6 +147,11 @@ export const MIGRATIONS: Migration[] = [
           contact_ms Int64,
           gap_comms Array(Int64),
           gap_prefix Array(Int64),
+          last_ms Int64,
+          fin_closed_ms Int64,
+          fin_comms UInt32,
+          fin_stage UInt8,
+          fin_progress Nullable(Float64),
           rdeltas Array(Int64),
           cdeltas Array(Int64)
         ) ENGINE = ReplacingMergeTree(version)
