@@ -10,14 +10,12 @@ import { deriveTenantStateSql } from './tenant-state.js'
  * last position read are the ones to derive again. That covers every writer, this server's
  * ingest as well as rows written by other means.
  *
- * Freshness: `fresh()` resolves once every insert that had committed through this store when it
- * was called is reflected. Block numbers are taken when an insert starts and become visible
- * when it commits, so a slow insert can commit a number below one already read past; the store
- * tells us when each of its inserts starts and settles, and an insert that settles lowers the
- * scan position back to the highest number that had been seen when it started (its own is
- * above that). Writes by other processes are looked for at most every EXTERNAL_CHECK_MS (and
- * one racing a sync that way could be missed until the next restart's rescan; one writer per
- * database is the supported setup).
+ * Freshness: `fresh()` resolves once every insert that had committed before it was called is
+ * reflected. MergeTree numbers a block when it commits it, so the numbers grow in commit order
+ * and everything numbered up to the highest number seen is already visible: reading past it
+ * misses nothing. The store tells us when one of its inserts into events settles, which is when
+ * a query must look again; writes by other processes are looked for at most every
+ * EXTERNAL_CHECK_MS.
  *
  * Derivation runs on demand (a query calls fresh()), and in the background once ingest has been
  * quiet for SETTLE_MS, so a dashboard opened after a burst does not wait. The scan position is
@@ -52,8 +50,6 @@ export async function createStateSync({ store, log }: { store: Store; log: Logge
   )
   /** Every events block numbered above this may be missing from tenant_state. */
   let scanFrom = Number(pos?.scan_from ?? 0)
-  /** The highest block number seen committed (a lower bound for the number of any insert starting now). */
-  let seenMax = scanFrom
   let version = Number(pos?.version ?? 0)
   /** An insert settled since the current/last sync read the block position. */
   let dirty = true
@@ -62,23 +58,15 @@ export async function createStateSync({ store, log }: { store: Store; log: Logge
   let closed = false
   let running: Promise<void> | null = null
   let merging: Promise<void> | null = null
-  /** Lower bounds of the block numbers of inserts still in flight (one entry per insert). */
-  const inFlight = new Map<object, number>()
   const generations = new Map<string, number>()
   let metaGeneration = 0
   const cache = new Map<string, { gen: string; value: Promise<unknown> }>()
   let timer: NodeJS.Timeout | undefined
 
-  const unwatchEvents = store.watchInserts(events, () => {
-    const ticket = {}
-    inFlight.set(ticket, seenMax)
-    return () => {
-      scanFrom = Math.min(scanFrom, inFlight.get(ticket)!)
-      inFlight.delete(ticket)
-      dirty = true
-      lastSettleMs = Date.now()
-      scheduleBackground()
-    }
+  const unwatchEvents = store.watchInserts(events, () => () => {
+    dirty = true
+    lastSettleMs = Date.now()
+    scheduleBackground()
   })
   const unwatchTenants = store.watchInserts(`${db}.tenants`, () => () => {
     metaGeneration++
@@ -94,7 +82,6 @@ export async function createStateSync({ store, log }: { store: Store; log: Logge
       { db },
     )
     const bNow = Number(top?.b ?? 0)
-    seenMax = Math.max(seenMax, bNow)
     const from = scanFrom
     if (bNow <= from) return
     scanFrom = bNow
@@ -110,12 +97,10 @@ export async function createStateSync({ store, log }: { store: Store; log: Logge
         merge ||= await needsMerge(incidentId)
       }
       if (merge) mergeInBackground()
-      // Persist a position no in-flight insert can commit below.
-      const safe = Math.min(scanFrom, ...inFlight.values())
-      await store.command(`INSERT INTO ${db}.state_sync (id, scan_from, version) VALUES (1, {s:UInt64}, {v:UInt64})`, { s: safe, v: version })
+      await store.command(`INSERT INTO ${db}.state_sync (id, scan_from, version) VALUES (1, {s:UInt64}, {v:UInt64})`, { s: bNow, v: version })
       log.debug({ from, to: bNow, incidents: changed.length, ms: Math.round(performance.now() - started) }, 'tenant state derived')
     } catch (err) {
-      scanFrom = Math.min(scanFrom, from)
+      scanFrom = from
       dirty = true
       throw err
     }

@@ -29,7 +29,7 @@ export interface Store {
   /**
    * Be told of every insert into `table` through this store: `onStart` runs as one begins and
    * returns the callback run once it has settled in the engine (committed or failed). The state
-   * sync uses it to know which inserts may still commit. Returns an unsubscribe.
+   * sync uses it to know when to look for new events. Returns an unsubscribe.
    */
   watchInserts(table: string, onStart: () => () => void): () => void
   /** True when a trivial query succeeds within the storage timeout. */

@@ -169,7 +169,8 @@ export const MIGRATIONS: Migration[] = [
   },
 ]
 
-export async function migrate(store: Store): Promise<number[]> {
+/** Apply every migration not applied yet (`upTo`: only those up to that version; tests build old databases with it). */
+export async function migrate(store: Store, upTo = Number.POSITIVE_INFINITY): Promise<number[]> {
   await store.command(
     `CREATE TABLE IF NOT EXISTS ${store.db}.schema_migrations (version UInt32, name String, applied_at DateTime DEFAULT now())
      ENGINE = ReplacingMergeTree ORDER BY version`,
@@ -179,7 +180,7 @@ export async function migrate(store: Store): Promise<number[]> {
   )
   const applied: number[] = []
   for (const m of MIGRATIONS) {
-    if (done.has(m.version)) continue
+    if (done.has(m.version) || m.version > upTo) continue
     for (const statement of m.statements) await store.command(statement.replaceAll('{db}', store.db))
     await m.run?.(store)
     await store.command(`INSERT INTO ${store.db}.schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})`, {
