@@ -2,8 +2,8 @@ import express, { type Express } from 'express'
 import helmet from 'helmet'
 import { existsSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { pinoHttp } from 'pino-http'
 import type { Logger } from 'pino'
+import { requestLogger } from './log.js'
 import type { Auth } from './auth.js'
 import type { Config } from './config.js'
 import { errorHandler, notFound } from './errors.js'
@@ -55,16 +55,7 @@ export function createApp(deps: AppDeps): Express {
       crossOriginEmbedderPolicy: false,
     }),
   )
-  app.use(
-    pinoHttp({
-      logger: deps.log,
-      autoLogging: { ignore: (req) => req.url === '/healthz' },
-      // Successful requests at debug: a busy producer must not drown the console (or the
-      // login link printed at start); client errors at warn, server errors at error.
-      customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug'),
-      serializers: { req: redactRequest },
-    }),
-  )
+  app.use(requestLogger(deps.log))
 
   app.use(healthRouter(deps))
   app.use('/api/v1', ingestRouter(deps))
@@ -84,20 +75,6 @@ export function createApp(deps: AppDeps): Express {
   })
   app.use(errorHandler(deps.log))
   return app
-}
-
-/** Query parameters whose values are credentials when a client puts them in a URL (we never read them). */
-const SECRET_PARAM = /^(?:token|access_token|api_key|apikey|key|auth|password|secret)$/i
-
-/** A serialized request (pino std serializer output) without credentials in its URL or query. */
-function redactRequest(req: { url?: string; query?: Record<string, unknown> }) {
-  const q = req.url?.indexOf('?') ?? -1
-  if (q < 0) return req
-  const params = new URLSearchParams(req.url!.slice(q + 1))
-  for (const k of [...params.keys()]) if (SECRET_PARAM.test(k)) params.set(k, '[redacted]')
-  const query = { ...req.query }
-  for (const k of Object.keys(query)) if (SECRET_PARAM.test(k)) query[k] = '[redacted]'
-  return { ...req, url: `${req.url!.slice(0, q)}?${params}`, query }
 }
 
 function noCacheHtml(res: express.Response, path: string) {

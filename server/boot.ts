@@ -15,6 +15,8 @@ export interface Running {
   port: number
   server: Server
   store: Store
+  /** Resolves true once every acknowledged event is in ClickHouse (false: storage failing or not within timeoutMs). */
+  drained(timeoutMs: number): Promise<boolean>
   /** The generated admin token when no tokens are configured, else null. */
   generatedToken: string | null
   /** Stop accepting connections, flush queued events, close storage. */
@@ -37,7 +39,7 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
   const { tokens, generated } = loadTokens(config)
   const telemetry = createTelemetry()
   const ingest = await createIngestPipeline({ config, store, telemetry, log })
-  const state = await createStateSync({ store, log })
+  const state = await createStateSync({ store, log, acknowledgedStored: () => ingest.drained(config.storageTimeoutMs) })
   const app = createApp({
     config,
     store,
@@ -62,6 +64,7 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
     port,
     server,
     store: raw,
+    drained: (timeoutMs) => ingest.drained(timeoutMs),
     generatedToken: generated,
     close() {
       closing ??= (async () => {

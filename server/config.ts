@@ -40,9 +40,10 @@ const envSchema = z.object({
   CLICKHOUSE_PASSWORD: z.string().optional(),
   CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a plain identifier').default('aftermath'),
   /** Group commit: flush a batch when it holds this many events… */
-  AFTERMATH_FLUSH_MAX_EVENTS: intFrom(50_000, 1, 10_000_000),
+  AFTERMATH_FLUSH_MAX_EVENTS: intFrom(20_000, 1, 10_000_000),
   /** …or when its oldest event has waited this long. */
   AFTERMATH_FLUSH_INTERVAL_MS: intFrom(20, 0, 60_000),
+  AFTERMATH_DRAIN_INTERVAL_MS: intFrom(250, 0, 60_000),
   /** Largest accepted body, in bytes, for JSON (non-streamed) requests. */
   AFTERMATH_MAX_JSON_BYTES: intFrom(16 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   /** Largest NDJSON request body in bytes (streamed; the bound is on the total). */
@@ -71,6 +72,8 @@ export type Config = {
   clickhouse: { url?: string; user?: string; password?: string; database: string }
   flushMaxEvents: number
   flushIntervalMs: number
+  /** A trickle of acknowledged events goes from the spool into ClickHouse at most this often (ms), unless a query waits for it. */
+  drainIntervalMs: number
   maxJsonBytes: number
   maxNdjsonBytes: number
   spoolMaxBytes: number
@@ -106,6 +109,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     flushMaxEvents: e.AFTERMATH_FLUSH_MAX_EVENTS,
     flushIntervalMs: e.AFTERMATH_FLUSH_INTERVAL_MS,
+    drainIntervalMs: e.AFTERMATH_DRAIN_INTERVAL_MS,
     maxJsonBytes: e.AFTERMATH_MAX_JSON_BYTES,
     maxNdjsonBytes: e.AFTERMATH_MAX_NDJSON_BYTES,
     spoolMaxBytes: e.AFTERMATH_SPOOL_MAX_BYTES,

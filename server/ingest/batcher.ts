@@ -54,9 +54,10 @@ export function toJsonEachRow(rows: readonly EventRow[]): Buffer {
 }
 
 /**
- * Group commit: concurrent submissions share one write. A batch is cut when `flushMaxEvents`
- * rows are queued or the oldest has waited `flushIntervalMs`; while the allowed writes run,
- * new submissions keep queueing for the next one. A submission is never split across writes, so
+ * Group commit: concurrent submissions share one write. With no write in flight a batch is cut
+ * at once; otherwise when `flushMaxEvents` rows are queued or the oldest has waited
+ * `flushIntervalMs` (and a write slot is free); while the allowed writes run, new submissions
+ * keep queueing for the next one. A submission is never split across writes, so
  * each one lands (or fails) as a whole. Each submission's promise settles with its write.
  */
 export class Batcher {
@@ -108,7 +109,10 @@ export class Batcher {
       return
     }
     const waitedMs = Date.now() - this.queue[0]!.queuedAt
-    if (this.closed || this.queuedRows >= this.opts.flushMaxEvents || waitedMs >= this.opts.flushIntervalMs) {
+    // Nothing being written: write now (what arrives meanwhile queues up for the next write,
+    // so batches grow with the load). A write in flight and a slot free: wait for more rows,
+    // at most the flush interval.
+    if (this.closed || this.writing === 0 || this.queuedRows >= this.opts.flushMaxEvents || waitedMs >= this.opts.flushIntervalMs) {
       if (this.timer) {
         clearTimeout(this.timer)
         this.timer = null

@@ -26,14 +26,19 @@ export interface EventRow {
   message: string
 }
 
-/** The durable write path: resolves only when every row is in ClickHouse or in the fsynced spool. */
+/** The durable write path: resolves only when every row is in the fsynced spool (and from there goes to ClickHouse). */
 export interface IngestPipeline {
   /** Queue rows for the next group commit; resolves when durable. Rejects with HttpError(503) when neither storage nor spool can take them. */
   submit(rows: EventRow[]): Promise<void>
   /** Called with the incident ids of every committed batch (drives the SSE stream). */
   onCommitted(listener: (incidentIds: Set<string>) => void): () => void
-  /** Events waiting in the spool for storage to come back. */
+  /** Events acknowledged but not yet in ClickHouse (in the spool). */
   spoolDepth(): number
+  /**
+   * Resolve once every event acknowledged before the call is in ClickHouse (true), or with
+   * false when storage is failing or `timeoutMs` passes first.
+   */
+  drained(timeoutMs: number): Promise<boolean>
   /** Stop accepting, flush what is queued, close. */
   close(): Promise<void>
 }

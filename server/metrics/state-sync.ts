@@ -10,8 +10,9 @@ import { deriveTenantStateSql } from './tenant-state.js'
  * last position read are the ones to derive again. That covers every writer, this server's
  * ingest as well as rows written by other means.
  *
- * Freshness: `fresh()` resolves once every insert that had committed before it was called is
- * reflected. MergeTree numbers a block when it commits it, so the numbers grow in commit order
+ * Freshness: `fresh()` resolves once every event acknowledged before it was called is reflected:
+ * it waits for the ingest pipeline to have inserted them (acknowledgedStored), then for every
+ * insert committed by then. MergeTree numbers a block when it commits it, so the numbers grow in commit order
  * and everything numbered up to the highest number seen is already visible: reading past it
  * misses nothing. The store tells us when one of its inserts into events settles, which is when
  * a query must look again; writes by other processes are looked for at most every
@@ -42,7 +43,14 @@ const MERGE_SHARE = 0.2
 /** Cached derived values kept (least recently used beyond this are dropped). */
 const CACHE_ENTRIES = 500
 
-export async function createStateSync({ store, log }: { store: Store; log: Logger }): Promise<StateSync> {
+export interface StateSyncDeps {
+  store: Store
+  log: Logger
+  /** Resolves once acknowledged events have reached ClickHouse (the ingest pipeline's drained()); false if not in time. */
+  acknowledgedStored?: () => Promise<boolean>
+}
+
+export async function createStateSync({ store, log, acknowledgedStored }: StateSyncDeps): Promise<StateSync> {
   const db = store.db
   const events = `${db}.events`
   const [pos] = await store.rows<{ scan_from: number; version: number }>(
@@ -133,6 +141,9 @@ export async function createStateSync({ store, log }: { store: Store; log: Logge
 
   function fresh(): Promise<void> {
     return (async () => {
+      // Events acknowledged but still on their way from the spool: wait for them (storage
+      // failing, or too slow: go on with what ClickHouse has).
+      if (acknowledgedStored && !(await acknowledgedStored())) log.debug('query served before every acknowledged event was stored')
       // A sync already running may have read the position before our caller's inserts committed:
       // let it finish, then look again (an insert that settled since has set `dirty`).
       while (running) await running.catch(() => {})

@@ -94,7 +94,10 @@ export const MIGRATIONS: Migration[] = [
     name: 'events and tenants in smaller granules, block numbers kept; tenant_state',
     statements: [],
     // A point lookup (one tenant's events, a page of tenants' names) reads whole granules:
-    // 1,024 events / 256 tenants instead of 8,192 each. Every events row also keeps the
+    // 1,024 events / 256 tenants instead of 8,192 each. Events inserts fsync again (migration 2
+    // had turned it off): the ingest pipeline now inserts from its spool in large inserts, where
+    // a part's fsync costs nothing measurable, and a spool record is deleted only once the
+    // insert that carries it is on disk. Every events row also keeps the
     // number of the insert block that wrote it, through merges: the state sync
     // (server/metrics/state-sync.ts) finds what changed since it last looked by
     // `_block_number > n`, which ClickHouse answers from the few newest parts.
@@ -113,7 +116,7 @@ export const MIGRATIONS: Migration[] = [
         received_at DateTime64(3, 'UTC') DEFAULT now64(3)
       ) ENGINE = ReplacingMergeTree
       ORDER BY (incident_id, tenant_id, event_id)
-      SETTINGS index_granularity = 1024, enable_block_number_column = 1, fsync_after_insert = 0, fsync_part_directory = 0`)
+      SETTINGS index_granularity = 1024, enable_block_number_column = 1, fsync_after_insert = 1, fsync_part_directory = 1`)
       await rebuild(store, 'tenants', 'index_granularity = 256', (name) => `CREATE TABLE {db}.${name} (
         tenant_id String,
         name String,

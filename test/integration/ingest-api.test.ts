@@ -350,6 +350,7 @@ describe('telemetry and commit notifications', () => {
     expect(res.status).toBe(200)
     expect(await metric('aftermath_events_ingested_total')).toBe(ingested + 3)
     expect(await metric('aftermath_events_rejected_total')).toBe(rejected + 1)
+    expect(await srv.drained(10_000)).toBe(true) // acknowledged from the spool; inserted just after
     expect(await metric('aftermath_insert_duration_seconds_count')).toBeGreaterThan(inserts)
   })
 

@@ -76,9 +76,10 @@ describe('storage outage → spool → replay', () => {
     expect(inserted).toEqual(sent) // replayed in the order acknowledged
     expect(await storedIds(srv, 'inc-outage')).toEqual([...sent].sort())
 
-    // Back to direct inserts after the spool drained.
+    // Later events follow straight on once the spool has drained.
     const after = ids('after', 0, 10)
     expect((await send(srv, after, 'inc-outage')).status).toBe(200)
+    expect(await srv.drained(10_000)).toBe(true)
     expect(inserted.slice(-10)).toEqual(after)
   })
 

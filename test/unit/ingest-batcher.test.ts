@@ -16,13 +16,42 @@ const row = (id: string, incident = 'inc-1'): EventRow => ({
 const ids = (b: Batch) => b.body.toString().trim().split('\n').map((l) => JSON.parse(l).event_id)
 
 describe('Batcher (group commit)', () => {
-  it('shares one write between concurrent submissions and resolves each after it', async () => {
+  it('writes at once when nothing is being written; submissions arriving meanwhile share the next write', async () => {
     const writes: Batch[] = []
-    const b = new Batcher({ flushMaxEvents: 1000, flushIntervalMs: 20, write: async (batch) => void writes.push(batch) })
-    await Promise.all([b.submit([row('a')]), b.submit([row('b'), row('c')]), b.submit([row('d', 'inc-2')])])
-    expect(writes.map(ids)).toEqual([['a', 'b', 'c', 'd']])
-    expect(writes[0]!.rows).toBe(4)
-    expect([...writes[0]!.incidents]).toEqual(['inc-1', 'inc-2'])
+    const b = new Batcher({
+      flushMaxEvents: 1000,
+      flushIntervalMs: 10_000,
+      write: async (batch) => {
+        writes.push(batch)
+        await new Promise((r) => setTimeout(r, 10))
+      },
+    })
+    const first = b.submit([row('a')])
+    await new Promise((r) => setTimeout(r, 1))
+    expect(writes.map(ids)).toEqual([['a']]) // not held for the 10 s interval
+    await Promise.all([first, b.submit([row('b'), row('c')]), b.submit([row('d', 'inc-2')])])
+    expect(writes.map(ids)).toEqual([['a'], ['b', 'c', 'd']])
+    expect(writes[1]!.rows).toBe(3)
+    expect([...writes[1]!.incidents]).toEqual(['inc-1', 'inc-2'])
+  })
+
+  it('with a write in flight and a second slot free, waits for the interval before using it', async () => {
+    const started: number[] = []
+    const t0 = Date.now()
+    const b = new Batcher({
+      flushMaxEvents: 1000,
+      flushIntervalMs: 40,
+      maxConcurrentWrites: 2,
+      write: async () => {
+        started.push(Date.now() - t0)
+        await new Promise((r) => setTimeout(r, 200))
+      },
+    })
+    await Promise.all([b.submit([row('a')]), b.submit([row('b')])])
+    expect(started).toHaveLength(2)
+    expect(started[0]).toBeLessThan(20)
+    expect(started[1]).toBeGreaterThanOrEqual(38)
+    expect(started[1]).toBeLessThan(190) // not after the first write ended
   })
 
   it('cuts a batch at flushMaxEvents without splitting a submission, and queues while a write runs', async () => {
