@@ -6,7 +6,8 @@
  * Without --url it starts its own server (`node --import tsx server/main.ts`) on a throwaway
  * data directory, so client and server are separate processes. Each of `concurrency`
  * keep-alive connections POSTs NDJSON bodies of `batch` events, prepared in advance, back to
- * back; prints events/s and request latency p50/p99 (and the server's peak RSS and CPU per
+ * back; prints events/s (acknowledged, and of those also stored in ClickHouse by the end:
+ * acknowledgements come from the server's spool) and request latency p50/p99 (and the server's peak RSS and CPU per
  * event when it owns it). `--null-store` runs the server with the events insert stubbed out,
  * to see the cost of everything before the engine.
  */
@@ -18,6 +19,8 @@ const { values: args } = parseArgs({
   options: {
     url: { type: 'string' },
     token: { type: 'string' },
+    /** A read token for /readyz (the spool backlog); bench/lib/proc.ts servers have this one. */
+    'read-token': { type: 'string', default: 'bench-read-token-123' },
     seconds: { type: 'string', default: '20' },
     concurrency: { type: 'string', default: '8' },
     batch: { type: 'string', default: '1000' },
@@ -88,8 +91,17 @@ async function main() {
       req.end(body)
     })
 
+  // Events acknowledged but still in the server's spool (not yet in ClickHouse), from /readyz.
+  const readToken = args['read-token'] || null
+  const backlog = async (): Promise<number | null> => {
+    if (!readToken) return null
+    const res = await fetch(new URL('/readyz', url), { headers: { authorization: `Bearer ${readToken}` } })
+    return ((await res.json()) as { spool_events: number }).spool_events
+  }
+
   // Warm-up: JIT, first parts, connections.
   await Promise.all(Array.from({ length: concurrency }, (_, i) => post(bodies[i % bodies.length]!)))
+  const backlog0 = await backlog()
 
   const latenciesMs: number[] = []
   let accepted = 0
@@ -110,6 +122,7 @@ async function main() {
     }),
   )
   const elapsedS = (performance.now() - start) / 1000
+  const backlog1 = await backlog()
   const cpu = process.cpuUsage(cpu0)
   const serverCpuS = own ? own.cpuSeconds() - serverCpu0 : 0
   latenciesMs.sort((a, b) => a - b)
@@ -118,6 +131,10 @@ async function main() {
     JSON.stringify({
       events_per_s: Math.round(accepted / elapsedS),
       events: accepted,
+      // Acknowledged events are durable in the spool; these reached ClickHouse within the window too.
+      ...(backlog0 !== null && backlog1 !== null
+        ? { stored_events_per_s: Math.round((accepted - backlog1 + backlog0) / elapsedS), spool_backlog_at_end: backlog1 }
+        : {}),
       requests: latenciesMs.length,
       seconds: Number(elapsedS.toFixed(2)),
       concurrency,

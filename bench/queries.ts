@@ -170,13 +170,16 @@ async function main() {
       for (let i = 0; i < 3; i++) await once()
       const times: number[] = []
       const cpus: number[] = []
+      const seq: number[] = []
       let bytes = 0
       for (let i = 0; i < requests; i++) {
         const r = await once()
         times.push(r.ms)
+        seq.push(Math.round(r.ms))
         cpus.push(r.cpuMs)
         bytes = r.bytes
       }
+      if (process.env.SEQ) console.log(name, seq.join(' '))
       times.sort((a, b) => a - b)
       cpus.sort((a, b) => a - b)
       const row = {

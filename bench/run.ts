@@ -37,7 +37,7 @@ const plan = quick
   ? { runs: 3, ingestS: 4, nullRuns: 1, singleS: 4, queryEvents: [1_000_000], queryRequests: 5, dashboardRuns: 1 }
   : { runs: 3, ingestS: 20, nullRuns: 3, singleS: 15, queryEvents: args['no-10m'] ? [1_000_000] : [1_000_000, 10_000_000], queryRequests: 20, dashboardRuns: 5 }
 /** At 10M events a query takes seconds (the tenants page ~30 s on the loaded machine): 3 timed requests each. */
-const QUERIES_10M_REQUESTS = 3
+const QUERIES_10M_REQUESTS = 10
 const serverOpts = args.profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] } : {}
 if (args.profile) mkdirSync(args.profile, { recursive: true })
 const scratch = join(tmpdir(), `aftermath-bench-run-${process.pid}`)
@@ -46,6 +46,8 @@ mkdirSync(scratch, { recursive: true })
 interface IngestLoadResult {
   events_per_s: number
   events: number
+  stored_events_per_s?: number
+  spool_backlog_at_end?: number
   requests: number
   seconds: number
   concurrency: number
@@ -118,9 +120,9 @@ async function ingest() {
     // The load generator's warm-up (one request per connection) is inside the server CPU window.
     const serverCpuUs = (serverCpuS * 1e6) / (http.events + http.concurrency * http.batch)
     const engine = await runJsonScript<EngineResult>('bench/engine-baseline.ts', ['--seconds', String(plan.ingestS)])
-    const run = { http, server_cpu_us_per_event: round(serverCpuUs, 2), server_peak_rss_mb: round(peak), engine, ratio: round(engine.rows_per_s / http.events_per_s, 2), loadavg_1m: round(loadavg()[0]!, 2) }
+    const run = { http, server_cpu_us_per_event: round(serverCpuUs, 2), server_peak_rss_mb: round(peak), engine, ratio: round(engine.rows_per_s / (http.stored_events_per_s ?? http.events_per_s), 2), loadavg_1m: round(loadavg()[0]!, 2) }
     runs.push(run)
-    log(`ingest run ${r + 1}: HTTP ${http.events_per_s} ev/s (client CPU ${http.client_cpu_pct}%, server ${run.server_cpu_us_per_event} µs/ev, peak RSS ${run.server_peak_rss_mb} MiB); engine ${engine.rows_per_s} rows/s → ${run.ratio}×`)
+    log(`ingest run ${r + 1}: HTTP ${http.events_per_s} ev/s acked, ${http.stored_events_per_s} stored (client CPU ${http.client_cpu_pct}%, server ${run.server_cpu_us_per_event} µs/ev, peak RSS ${run.server_peak_rss_mb} MiB); engine ${engine.rows_per_s} rows/s → ${run.ratio}×`)
   }
   const nullRuns: IngestLoadResult[] = []
   for (let r = 0; r < plan.nullRuns; r++) {
@@ -129,10 +131,12 @@ async function ingest() {
     log(`null-store run ${r + 1}: ${n.events_per_s} ev/s (client CPU ${n.client_cpu_pct}%, server ${n.server_cpu_us_per_event} µs/ev)`)
   }
   const httpEps = median(runs.map((r) => r.http.events_per_s))
+  const storedEps = median(runs.map((r) => r.http.stored_events_per_s ?? r.http.events_per_s))
   const ratio = median(runs.map((r) => r.ratio))
   const clientCpuUsPerEvent = median(runs.map((r) => (r.http.client_cpu_pct / 100) * r.http.seconds * 1e6 / r.http.events))
   const summary = {
     events_per_s_median: httpEps,
+    stored_events_per_s_median: storedEps,
     engine_rows_per_s_median: median(runs.map((r) => r.engine.rows_per_s)),
     overhead_ratio_median: ratio,
     server_cpu_us_per_event_median: median(runs.map((r) => r.server_cpu_us_per_event)),
@@ -147,9 +151,9 @@ async function ingest() {
     null_store_runs: nullRuns,
   }
   results.ingest = summary
-  rows.push({ figure: 'HTTP ingest, durable ack (1,000-event NDJSON, 8 conn)', measured: `${httpEps.toLocaleString('en')} events/s`, target: '≥ 150,000 events/s', met: httpEps >= 150_000 })
+  rows.push({ figure: 'HTTP ingest, durable ack (1,000-event NDJSON, 8 conn)', measured: `${httpEps.toLocaleString('en')} events/s (${storedEps.toLocaleString('en')} of them in ClickHouse within the run)`, target: '≥ 150,000 events/s', met: httpEps >= 150_000 && storedEps >= 150_000 })
   rows.push({
-    figure: 'overhead vs the engine (engine rows/s ÷ HTTP events/s)',
+    figure: 'overhead vs the engine (engine rows/s ÷ HTTP events/s stored)',
     measured: `${ratio.toFixed(2)}× (engine ${summary.engine_rows_per_s_median.toLocaleString('en')} rows/s)`,
     target: '≤ 2.0× (stretch 1.5×)',
     met: ratio <= 2,
@@ -235,8 +239,8 @@ async function queries() {
       rows.push({
         figure: `query ${name} at ${label} events (${q.tenants.toLocaleString('en')} tenants)`,
         measured: `p50 ${r.p50_ms.toFixed(1)} ms, p95 ${r.p95_ms.toFixed(1)} ms`,
-        target: target === null ? 'no target' : `p50 ≤ ${target} ms`,
-        met: target === null ? null : r.p50_ms <= target,
+        target: target === null ? 'no target' : `p95 ≤ ${target} ms`,
+        met: target === null ? null : r.p95_ms <= target,
       })
     }
     save()

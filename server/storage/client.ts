@@ -41,6 +41,9 @@ const CLICKHOUSE_SETTINGS = {
   date_time_output_format: 'iso',
   output_format_json_quote_64bit_integers: 0,
   output_format_json_quote_64bit_floats: 0,
+  // No JIT compilation of expressions: the third run of an expression compiles it with LLVM,
+  // stalling that query by 20-60 ms, for no measurable gain on these queries afterwards.
+  compile_expressions: 0,
 } as const
 
 /** The oldest server release we run against (an LTS with persisted `_block_number`, Map columns, window functions). */
