@@ -70,27 +70,12 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
   let spooledCounted = 0
   /** Someone waits for the spool to be inserted (a query, close()): insert what is there now. */
   let urgent = false
-  const appendWaiters = new Set<() => void>()
-  const waitAppend = () =>
-    new Promise<void>((resolve) => {
-      const w = () => {
-        appendWaiters.delete(w)
-        resolve()
-      }
-      appendWaiters.add(w)
-    })
-  const progressWaiters = new Set<() => void>()
-  const progressed = () => {
-    for (const w of [...progressWaiters]) w()
-  }
-  const waitProgress = () =>
-    new Promise<void>((resolve) => {
-      const w = () => {
-        progressWaiters.delete(w)
-        resolve()
-      }
-      progressWaiters.add(w)
-    })
+  /** Fires on every spool append (wakes a drain loop gathering rows). */
+  const appendedSignal = signal()
+  /** Fires when the drain loop commits an insert, fails one, or stops (wakes backpressure and drained()). */
+  const progressSignal = signal()
+  const progressed = () => progressSignal.fire()
+  const waitProgress = () => progressSignal.wait()
 
   let lastPurgeMs = 0
   let purging = false
@@ -145,7 +130,7 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
     appended += batch.rows
     if (failing) countSpooled()
     setDepth()
-    for (const w of [...appendWaiters]) w()
+    appendedSignal.fire()
   }
 
   const write = async (batch: Batch) => {
@@ -187,7 +172,7 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
         // (drained()) or close() cuts the wait short.
         const gatherUntil = Date.now() + config.drainIntervalMs
         while (!urgent && !stopped && !failing && spool.events < config.flushMaxEvents && Date.now() < gatherUntil) {
-          await Promise.race([waitAppend(), new Promise((r) => setTimeout(r, Math.max(1, gatherUntil - Date.now())))])
+          await Promise.race([appendedSignal.wait(), new Promise((r) => setTimeout(r, Math.max(1, gatherUntil - Date.now())))])
         }
         const next = await locked(() => spool.peek(config.flushMaxEvents)).catch((err) => {
           log.error({ err: String(err) }, 'spool read failed')
@@ -243,7 +228,7 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
       const deadline = Date.now() + timeoutMs
       while (appended - spool.events < target && !failing && Date.now() < deadline) {
         urgent = true
-        for (const w of [...appendWaiters]) w()
+        appendedSignal.fire()
         const timer = new Promise<void>((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())
         await Promise.race([waitProgress(), timer])
       }
@@ -262,6 +247,19 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
       wake?.()
       await draining
       await locked(() => spool.close())
+    },
+  }
+}
+
+/** A one-shot wake-up for everyone waiting at the moment it fires. */
+function signal(): { wait(): Promise<void>; fire(): void } {
+  let waiters: (() => void)[] = []
+  return {
+    wait: () => new Promise<void>((resolve) => waiters.push(resolve)),
+    fire() {
+      const now = waiters
+      waiters = []
+      for (const w of now) w()
     },
   }
 }
