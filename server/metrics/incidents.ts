@@ -3,8 +3,21 @@ import type { Store } from '../storage/client.js'
 import { chTime, segmentWhere, type QueryScope } from './filters.js'
 import { incidentExists } from './tenant-state.js'
 
+/**
+ * Incidents known to exist, per store. Nothing deletes events or metadata, so once an incident
+ * exists it always does: the check (two index lookups, ~10 ms on the embedded engine) runs
+ * once per incident, not on every request. Unknown ids are never remembered.
+ */
+const knownIncidents = new WeakMap<Store, Set<string>>()
+const KNOWN_INCIDENTS_MAX = 10_000
+
 export async function assertIncident(store: Store, incidentId: string): Promise<void> {
+  let known = knownIncidents.get(store)
+  if (known?.has(incidentId)) return
   if (!(await incidentExists(store, incidentId))) throw notFound(`no incident "${incidentId}" (no events and no metadata)`)
+  if (!known) knownIncidents.set(store, (known = new Set()))
+  if (known.size >= KNOWN_INCIDENTS_MAX) known.clear()
+  known.add(incidentId)
 }
 
 export interface IncidentListItem {
