@@ -124,6 +124,17 @@ export function isoTime(ms: number): string {
   return new Date(ms).toISOString()
 }
 
+/**
+ * The segment test of segmentWhere for one tenant whose metadata is already read: every filter
+ * name matches one of its values (a missing attribute reads as ''); a tenant without metadata
+ * (`undefined`) is in no segment.
+ */
+export function inSegment(attributes: Record<string, string> | undefined, filters: QueryScope['filters']): boolean {
+  if (filters.length === 0) return true
+  if (!attributes) return false
+  return filters.every((f) => f.values.includes(attributes[f.name] ?? ''))
+}
+
 /** Segment filter over a joined `attributes` map, with its bound parameters. */
 export function segmentWhere(scope: QueryScope, column = 'm.attributes'): { sql: string; params: Params } {
   const params: Params = {}

@@ -26,13 +26,9 @@ import { chTime, segmentWhere, type QueryScope } from './filters.js'
  *   gap_comms       direct communications inside an outage interval, ascending, and
  *   gap_prefix      gap_prefix[i] = the longest gap between consecutive points of
  *                   [first_lost_ms, gap_comms[1..i]] (for max_comm_gap_s at any T)
- *   last_ms         latest event of the tenant, any type; when T is not before it, the state at T is
- *                   the final one, read from:
- *   fin_closed_ms   total length of the closed outage intervals
- *   fin_comms       direct communications at or after first_lost_ms
- *   fin_stage       restore stage while down after every event: 1 not started, 2 in progress,
- *                   3 completed (0: up)
- *   fin_progress    restore progress then (or NULL)
+ *   last_ms         latest event of the tenant, any type
+ *   fin_*           retired (the final state of a tenant; rows are now evaluated from the facts above
+ *                   by tenant-row.ts): left at their defaults
  *   rdeltas         the tenant's changes to the recovery series, as ms * 16 + code (RECOVERY_CODES)
  *   cdeltas         its changes to the communications series for the default stale_after and direct
  *                   communications only, as ms * 16 + COMMS_CODES
@@ -107,15 +103,11 @@ export function deriveTenantStateSql(db: string, incremental: boolean): string {
   const ms = 'toUnixTimestamp64Milli(occurred_at)'
   return `
     INSERT INTO ${db}.tenant_state (incident_id, tenant_id, version, min_ms, first_lost_ms, starts, ends, stray_ms, rk, prog_ms, prog,
-      dcomm, contact_ms, gap_comms, gap_prefix, last_ms, fin_closed_ms, fin_comms, fin_stage, fin_progress, rdeltas, cdeltas)
+      dcomm, contact_ms, gap_comms, gap_prefix, last_ms, rdeltas, cdeltas)
     SELECT incident_id, tenant_id, {version:UInt64} AS version, min_ms, first_lost_ms, starts, ends, stray_ms, rk,
       pv.1 AS prog_ms, pv.2 AS prog, dcomm, contact_ms, gap_comms,
       arrayMap(i -> arrayMax(arraySlice(gap_diffs, 1, i)), arrayEnumerate(gap_diffs)) AS gap_prefix,
       last_ms,
-      toInt64(arraySum(closes) - arraySum(arraySlice(starts, 1, length(closes)))) AS fin_closed_ms,
-      toUInt32(length(comms_after)) AS fin_comms,
-      toUInt8(multiIf(empty(starts) OR ends[-1] < ${OPEN_END_MS}, 0, empty(rk) OR rk[-1] < starts[-1] * 8, 1, rk[-1] % 8 = 5, 3, 2)) AS fin_stage,
-      if(fin_stage > 0 AND notEmpty(pv) AND pv[-1].1 >= starts[-1], pv[-1].2, NULL) AS fin_progress,
       if(empty(starts), CAST([], 'Array(Int64)'), ${stages}) AS rdeltas,
       ${comms} AS cdeltas
     FROM (
@@ -157,11 +149,6 @@ export interface TenantStateOptions {
   /** Only these tenants (a timeline, a page of the table): read by primary key. */
   tenantIds?: string[]
   /**
-   * The caller knows T is not before any event of the selected tenants (last_ms <= T) and
-   * include_broadcast is off: the row columns are the final ones, read instead of computed.
-   */
-  settled?: boolean
-  /**
    * The columns the caller reads (their dependencies are added). Selecting only those keeps
    * ClickHouse from computing the rest. Default: all.
    */
@@ -187,6 +174,11 @@ const COLUMNS = {
   cdeltas: { expr: '', deps: [] },
   contact_ms: { expr: '', deps: [] },
   last_ms: { expr: '', deps: [] },
+  stray_ms: { expr: '', deps: [] },
+  prog_ms: { expr: '', deps: [] },
+  prog: { expr: '', deps: [] },
+  gap_comms: { expr: '', deps: [] },
+  gap_prefix: { expr: '', deps: [] },
   outages: { expr: `arrayCount(s -> s <= ${T}, starts)`, deps: ['starts'] },
   down: { expr: `ends[outages] > ${T}`, deps: ['ends', 'outages'] },
   downtime_ms: { expr: `toInt64(arraySum((s, e) -> if(s <= ${T}, least(e, ${T}) - s, 0), starts, ends))`, deps: ['starts', 'ends'] },
@@ -231,25 +223,8 @@ const COLUMNS = {
 
 export type TenantColumn = keyof typeof COLUMNS
 
-/** Row columns of a settled tenant (TenantStateOptions.settled): the same values, from the final facts. */
-const SETTLED: Partial<Record<TenantColumn, { expr: string; deps: string[] }>> = {
-  outages: { expr: 'length(starts)', deps: ['starts'] },
-  down: { expr: `ends[-1] >= ${OPEN_END_MS}`, deps: ['ends'] },
-  downtime_ms: { expr: `fin_closed_ms + if(down, ${T} - starts[-1], 0)`, deps: ['down', 'starts'] },
-  last_restored_ms: { expr: 'if(down, NULL, ends[-1])', deps: ['down', 'ends'] },
-  strays: { expr: 'length(stray_ms)', deps: [] },
-  restore_stage: { expr: "if(down, ['not_started', 'in_progress', 'completed'][fin_stage], NULL)", deps: ['down'] },
-  restore_progress: { expr: 'if(down, fin_progress, NULL)', deps: ['down'] },
-  first_contact_ms: { expr: `if(contact_ms < ${OPEN_END_MS}, contact_ms, NULL)`, deps: ['contact_ms'] },
-  communications: { expr: 'fin_comms', deps: [] },
-  max_gap_ms: {
-    expr: `greatest(if(empty(gap_prefix), toInt64(0), gap_prefix[-1]), if(down, ${T}, ends[-1]) - if(empty(gap_comms), first_lost_ms, gap_comms[-1]))`,
-    deps: ['down', 'ends', 'first_lost_ms'],
-  },
-}
-
 /** SQL: the incident's broadcast times at or before T, ascending (a scalar subquery, computed once per query). */
-function broadcastsSql(db: string): string {
+export function broadcastsSql(db: string): string {
   return `(SELECT arraySort(groupArray(toUnixTimestamp64Milli(occurred_at))) FROM ${db}.events FINAL
      WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication' AND occurred_at <= {as_of:DateTime64(3, 'UTC')})`
 }
@@ -276,7 +251,6 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
   // With include_broadcast=true, broadcasts at or after a tenant's first loss count for it (a
   // fixed choice between SQL fragments, not a spliced value).
   const b = scope.includeBroadcast
-  const settled = opts.settled === true && !b
   const bcast = broadcastsSql(db)
   const fragments: Record<string, string> = {
     COMMS_AFTER: b
@@ -303,14 +277,14 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
     if (!(name in COLUMNS)) throw new Error(`unknown tenant state column ${name}`)
     if (wanted.has(name)) return
     wanted.add(name)
-    const col: { deps: string[]; bdeps?: string[] } = (settled && SETTLED[name as TenantColumn]) || COLUMNS[name as TenantColumn]
+    const col: { deps: string[]; bdeps?: string[] } = COLUMNS[name as TenantColumn]
     for (const d of (b && col.bdeps) || col.deps) visit(d)
   }
   for (const c of opts.columns ?? (Object.keys(COLUMNS) as TenantColumn[])) visit(c)
   const select = (Object.keys(COLUMNS) as TenantColumn[])
     .filter((c) => wanted.has(c))
     .map((c) => {
-      const expr = ((settled && SETTLED[c]) || COLUMNS[c]).expr.replace(/COMMS_AFTER|COMMS_ALL|FIRST_CONTACT|CONTACT_ALL|LAST_ANCHOR|MAX_GAP/, (k) => fragments[k]!)
+      const expr = COLUMNS[c].expr.replace(/COMMS_AFTER|COMMS_ALL|FIRST_CONTACT|CONTACT_ALL|LAST_ANCHOR|MAX_GAP/, (k) => fragments[k]!)
       return expr === '' ? `s.${c} AS ${c}` : `${expr} AS ${c}`
     })
 

@@ -1,7 +1,8 @@
 import { badRequest } from '../errors.js'
 import type { Params, Store } from '../storage/client.js'
 import { parseEnum, parseInteger, single, type QueryScope, type RawQuery } from './filters.js'
-import { msToNullableTime, msToTime, tenantStateSql, type TenantColumn } from './tenant-state.js'
+import { rowAt, storedState, STORED_STATE_COLUMNS, type RowAt } from './tenant-row.js'
+import { broadcastsSql, msToNullableTime, msToTime, tenantStateSql, type TenantColumn } from './tenant-state.js'
 
 export const TENANT_SORTS = ['downtime_s', 'first_contact_latency_s', 'max_comm_gap_s', 'first_lost_at', 'tenant_id'] as const
 export type TenantSort = (typeof TENANT_SORTS)[number]
@@ -55,7 +56,7 @@ const SORT_SQL: Record<TenantSort, { expr: string; columns: TenantColumn[] }> = 
   tenant_id: { expr: 'tenant_id', columns: [] },
 }
 
-/** The tenant state a row is made of. */
+/** The tenant state a CSV row is made of. */
 const ROW_STATE: TenantColumn[] = [
   'down',
   'first_lost_ms',
@@ -69,42 +70,25 @@ const ROW_STATE: TenantColumn[] = [
   'max_gap_ms',
 ]
 
-/** A tenant's state columns as tenantStateSql returns them (ms since the epoch, ms durations). */
-interface RawRow {
-  tenant_id: string
-  down: number | boolean
-  first_lost_ms: number
-  last_restored_ms: number | null
-  downtime_ms: number
-  outages: number
-  restore_stage: TenantRow['restore_stage']
-  restore_progress: number | null
-  first_contact_ms: number | null
-  communications: number
-  max_gap_ms: number
-}
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(Number(ms)).toISOString())
-
-/** The API's row (RFC 3339 times, seconds) from the state columns and the tenant's metadata. */
-function toTenantRow(r: RawRow, meta: { name: string; attributes: Record<string, string> } | undefined): TenantRow {
-  const firstLost = Number(r.first_lost_ms)
-  const contact = r.first_contact_ms === null ? null : Number(r.first_contact_ms)
+/** The API's row (RFC 3339 times, seconds) from the tenant's state at T and its metadata. */
+export function toTenantRow(tenantId: string, r: RowAt, meta: { name: string; attributes: Record<string, string> } | undefined): TenantRow {
   return {
-    tenant_id: r.tenant_id,
+    tenant_id: tenantId,
     name: meta?.name ?? '',
     attributes: meta?.attributes ?? {},
-    state: Number(r.down) ? 'down' : 'up',
-    first_lost_at: iso(firstLost)!,
+    state: r.down ? 'down' : 'up',
+    first_lost_at: iso(r.first_lost_ms)!,
     last_restored_at: iso(r.last_restored_ms),
-    downtime_s: Number(r.downtime_ms) / 1000,
-    outages: Number(r.outages),
+    downtime_s: r.downtime_ms / 1000,
+    outages: r.outages,
     restore_stage: r.restore_stage,
-    restore_progress: r.restore_progress === null ? null : Number(r.restore_progress),
-    first_contact_at: iso(contact),
-    first_contact_latency_s: contact === null ? null : (contact - firstLost) / 1000,
-    communications: Number(r.communications),
-    max_comm_gap_s: Number(r.max_gap_ms) / 1000,
+    restore_progress: r.restore_progress,
+    first_contact_at: iso(r.first_contact_ms),
+    first_contact_latency_s: r.first_contact_ms === null ? null : (r.first_contact_ms - r.first_lost_ms) / 1000,
+    communications: r.communications,
+    max_comm_gap_s: r.max_gap_ms / 1000,
   }
 }
 
@@ -119,18 +103,23 @@ function pageWhere(p: Pick<TenantPageParams, 'q' | 'state'>, params: Params): st
 }
 
 /**
- * A page of the tenants table and the total row count matching q/state. First the page's
- * tenants are picked computing only the sort key (and what q/state need) for every affected
- * tenant; then their rows are computed, reading those tenants by primary key.
+ * A page of the tenants table and the total row count matching q/state. One pass over the
+ * affected tenants computes the sort key (and what q/state need), picks the page and carries
+ * its tenants' stored state along; their rows are evaluated from it (rowAt) and their names
+ * and attributes read by primary key.
  */
 export async function tenantPage(store: Store, scope: QueryScope, p: TenantPageParams): Promise<{ total: number; rows: TenantRow[] }> {
   const sort = SORT_SQL[p.sort]
-  const pick = tenantStateSql(store, scope, { meta: p.q !== undefined, columns: [...sort.columns, ...(p.state ? (['down'] as const) : [])] })
+  const pick = tenantStateSql(store, scope, {
+    meta: p.q !== undefined,
+    columns: [...sort.columns, ...(p.state ? (['down'] as const) : []), ...STORED_STATE_COLUMNS],
+  })
   const params: Params = { ...pick.params, limit: p.limit, offset: p.offset }
   const where = pageWhere(p, params)
   const dir = p.order === 'asc' ? 'ASC' : 'DESC'
-  const picked = await store.rows<{ tenant_id: string; total_rows: number }>(
-    `SELECT tenant_id, count() OVER () AS total_rows
+  const b = scope.includeBroadcast
+  const picked = await store.rows<Record<string, unknown> & { tenant_id: string; total_rows: number; broadcasts?: number[] }>(
+    `SELECT tenant_id, ${STORED_STATE_COLUMNS.join(', ')}, count() OVER () AS total_rows${b ? `, ${broadcastsSql(store.db)} AS broadcasts` : ''}
      FROM (${pick.sql})
      ${where}
      ORDER BY ${sort.expr} ${dir}${p.sort === 'tenant_id' ? '' : ', tenant_id ASC'}
@@ -142,17 +131,10 @@ export async function tenantPage(store: Store, scope: QueryScope, p: TenantPageP
     const count = await store.rows<{ n: number }>(`SELECT count() AS n FROM (${pick.sql}) ${where}`, params)
     return { total: Number(count[0]?.n ?? 0), rows: [] }
   }
-  const ids = picked.map((r) => r.tenant_id)
-  const rows = await tenantRows(store, scope, ids)
+  const meta = await tenantMeta(store, picked.map((r) => r.tenant_id))
+  const broadcasts = b ? (picked[0]!.broadcasts ?? []).map(Number) : undefined
+  const rows = picked.map((r) => toTenantRow(r.tenant_id, rowAt(storedState(r), scope.asOfMs, broadcasts), meta.get(r.tenant_id)))
   return { total: Number(picked[0]!.total_rows), rows }
-}
-
-/** The rows of these tenants (affected at T), in the order given. */
-async function tenantRows(store: Store, scope: QueryScope, ids: string[]): Promise<TenantRow[]> {
-  const core = tenantStateSql(store, scope, { tenantIds: ids, columns: ROW_STATE })
-  const [rows, meta] = await Promise.all([store.rows<RawRow>(core.sql, core.params), tenantMeta(store, ids)])
-  const at = new Map(ids.map((id, i) => [id, i]))
-  return rows.sort((a, b) => at.get(a.tenant_id)! - at.get(b.tenant_id)!).map((r) => toTenantRow(r, meta.get(r.tenant_id)))
 }
 
 /** Name and attributes of at most a page of tenants, looked up by primary key. */
@@ -162,28 +144,6 @@ async function tenantMeta(store: Store, ids: string[]): Promise<Map<string, { na
     { ids },
   )
   return new Map(rows.map((m) => [m.tenant_id, m]))
-}
-
-/**
- * One tenant's row, or null when it is not affected at T (or outside the segment), with its
- * diagnostics: stray access_restored events (sent while the tenant was already up). A tenant
- * none of whose events is after T (the usual case: live, or looking back after the fact) is
- * read from its final facts; otherwise it is computed at T.
- */
-export async function tenantRow(
-  store: Store,
-  scope: QueryScope,
-  tenantId: string,
-  meta: { name: string; attributes: Record<string, string> },
-): Promise<{ row: TenantRow | null; strays: number }> {
-  const read = async (settled: boolean) => {
-    const core = tenantStateSql(store, scope, { tenantIds: [tenantId], settled, columns: [...ROW_STATE, 'strays', 'last_ms'] })
-    return (await store.rows<RawRow & { strays: number; last_ms: number }>(core.sql, core.params))[0]
-  }
-  let first = await read(!scope.includeBroadcast)
-  if (first && !scope.includeBroadcast && Number(first.last_ms) > scope.asOfMs) first = await read(false)
-  if (!first) return { row: null, strays: 0 }
-  return { row: toTenantRow(first, meta), strays: Number(first.strays) }
 }
 
 /** Cells a spreadsheet would run as a formula get a leading apostrophe (CSV injection). */

@@ -224,8 +224,8 @@ describe('metrics agree with the reference implementation on random incidents', 
             max_comm_gap_s: r.max_gap_ms / 1000,
           })),
         })
-        // Each tenant's timeline carries the same row (computed at T, or read from its final
-        // facts when none of its events is after T), and null for a tenant not affected at T.
+        // Each tenant's timeline carries the same row, and null for a tenant not affected at T
+        // (or outside the segment).
         const tenantIds = [...new Set(s.events.filter((e) => e.incident_id === s.incidentId && e.tenant_id !== '').map((e) => e.tenant_id))]
         for (const id of tenantIds) {
           const tl = await get(`/api/v1/incidents/${s.incidentId}/tenants/${encodeURIComponent(id)}/timeline?${common(s)}`)
