@@ -1,6 +1,6 @@
 /**
  * Engine baseline: the rows HTTP ingest stores (bench/ingest-load.ts's events, as `events`
- * table JSONEachRow bytes) inserted straight into the embedded engine with rawInsert, in
+ * table rows serialized as the server does, JSONCompactEachRow) inserted straight into the embedded engine with rawInsert, in
  * 10,000-row inserts one after another on one connection — the engine's own limit for these
  * rows, with nothing of the server in front. Same schema (migrations, fsync on) and a fresh
  * data directory. Prints one JSON line: rows/s and this process's CPU per row.
@@ -17,6 +17,7 @@ import { loadConfig } from '../server/config.js'
 import { openStore } from '../server/storage/client.js'
 import { migrate } from '../server/storage/migrations.js'
 import { loadEventBodies } from './lib/load-events.js'
+import { EVENTS_FORMAT } from '../server/ingest/batcher.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -38,7 +39,7 @@ async function main() {
     const table = `${store.db}.events`
     const bodies = loadEventBodies(Number(args.bodies), rowsPerInsert)
     // Warm-up: first parts, engine caches.
-    for (let i = 0; i < 2; i++) await store.insertJsonEachRow(table, bodies[i % bodies.length]!)
+    for (let i = 0; i < 2; i++) await store.insert(table, bodies[i % bodies.length]!, EVENTS_FORMAT)
 
     const insertMs: number[] = []
     let rows = 0
@@ -47,7 +48,7 @@ async function main() {
     const deadline = start + seconds * 1000
     for (let i = 0; performance.now() < deadline; i++) {
       const t = performance.now()
-      await store.insertJsonEachRow(table, bodies[i % bodies.length]!)
+      await store.insert(table, bodies[i % bodies.length]!, EVENTS_FORMAT)
       insertMs.push(performance.now() - t)
       rows += rowsPerInsert
     }

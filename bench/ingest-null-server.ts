@@ -9,8 +9,8 @@ import { loadConfig } from '../server/config.js'
 const running = await boot(loadConfig(), {
   wrapStore: (store) => ({
     ...store,
-    async insertJsonEachRow(table, body) {
-      if (!table.endsWith('.events')) await store.insertJsonEachRow(table, body)
+    async insert(table, body, format) {
+      if (!table.endsWith('.events')) await store.insert(table, body, format)
     },
   }),
 })

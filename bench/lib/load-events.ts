@@ -1,4 +1,4 @@
-import { toJsonEachRow } from '../../server/ingest/batcher.js'
+import { serializeEvents } from '../../server/ingest/batcher.js'
 import type { EventRow } from '../../server/ingest/types.js'
 
 /**
@@ -25,13 +25,13 @@ export function loadEventRow(n: number): EventRow {
   }
 }
 
-/** `count` JSONEachRow bodies of `rowsPerBody` rows each, events numbered from 0 on. */
+/** `count` bodies of `rowsPerBody` rows each as the server serializes them (serializeEvents), events numbered from 0 on. */
 export function loadEventBodies(count: number, rowsPerBody: number): Buffer[] {
   const bodies: Buffer[] = []
   for (let b = 0; b < count; b++) {
     const rows: EventRow[] = []
     for (let i = 0; i < rowsPerBody; i++) rows.push(loadEventRow(b * rowsPerBody + i))
-    bodies.push(toJsonEachRow(rows))
+    bodies.push(serializeEvents(rows))
   }
   return bodies
 }

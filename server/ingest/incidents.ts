@@ -60,7 +60,7 @@ export async function putIncident(store: Store, incidentId: string, body: unknow
         status: patch.status ?? (current?.status as Incident['status'] | undefined) ?? 'ongoing',
       }
       const row = JSON.stringify({ ...next, version: nextVersion() }) + '\n'
-      await store.insertJsonEachRow(`${store.db}.incidents`, Buffer.from(row))
+      await store.insert(`${store.db}.incidents`, Buffer.from(row))
       return next
     } catch (err) {
       if (err instanceof StorageUnavailableError) throw err

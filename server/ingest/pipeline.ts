@@ -2,10 +2,10 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import { HttpError } from '../errors.js'
-import type { Store } from '../storage/client.js'
+import { JSON_EACH_ROW, type Store } from '../storage/client.js'
 import type { Telemetry } from '../telemetry.js'
-import { Batcher, type Batch } from './batcher.js'
-import { Spool } from './spool.js'
+import { Batcher, EVENTS_FORMAT, type Batch } from './batcher.js'
+import { Spool, type SpoolFormat } from './spool.js'
 import type { EventRow, IngestPipeline } from './types.js'
 
 export interface PipelineDeps {
@@ -94,9 +94,9 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
       })
   }
 
-  const insert = async (batch: Batch) => {
+  const insert = async (batch: Batch, format: SpoolFormat) => {
     const stop = telemetry.insertSeconds.startTimer()
-    await store.insertJsonEachRow(table, batch.body)
+    await store.insert(table, batch.body, format === 'JSONCompactEachRow' ? EVENTS_FORMAT : JSON_EACH_ROW)
     stop()
     releaseEngineMemory()
     telemetry.insertRows.observe(batch.rows)
@@ -122,7 +122,7 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
       throw new HttpError(503, 'spool_full', 'storage is unavailable and the local spool is full; retry later', { 'Retry-After': RETRY_AFTER_S })
     }
     try {
-      await spool.append({ rows: batch.rows, incidents: [...batch.incidents], body: batch.body })
+      await spool.append({ rows: batch.rows, incidents: [...batch.incidents], body: batch.body, format: 'JSONCompactEachRow' })
     } catch (err) {
       log.error({ err: String(err) }, 'spool append failed')
       throw new HttpError(503, 'spool_unavailable', 'the local spool cannot be written; retry later', { 'Retry-After': RETRY_AFTER_S })
@@ -180,7 +180,7 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
         })
         if (!next) break
         try {
-          await insert({ body: next.batch.body, rows: next.batch.rows, incidents: new Set(next.batch.incidents) })
+          await insert({ body: next.batch.body, rows: next.batch.rows, incidents: new Set(next.batch.incidents) }, next.batch.format)
         } catch (err) {
           if (!failing) log.warn({ err: err instanceof Error ? err.message : String(err), spooled: spool.events }, 'insert failed; keeping events in the spool and retrying')
           failing = true

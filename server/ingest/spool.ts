@@ -9,7 +9,8 @@ import type { Logger } from 'pino'
  *
  * Layout: `<dataDir>/spool/seg-<16 digit sequence>.log`, each a series of records
  *   [magic u32 'AMSP'][payload length u32][crc32(payload) u32][reserved u32] payload
- * where payload = one JSON meta line {"rows":n,"incidents":[...]} + the batch's JSONEachRow bytes.
+ * where payload = one JSON meta line {"rows":n,"incidents":[...],"format":"JSONCompactEachRow"} + the
+ * batch's row bytes (a record without "format" holds JSONEachRow, as written by earlier versions).
  * A record is acknowledged only after write + fdatasync. A torn tail (crash mid-write: short
  * header, short payload or checksum mismatch) ends the segment's readable part and is ignored;
  * a restarted process never appends after it (it always starts a fresh segment).
@@ -21,7 +22,14 @@ export interface SpoolBatch {
   rows: number
   incidents: string[]
   body: Buffer
+  /**
+   * How the body's rows are written: JSON arrays of the events columns (what this version
+   * writes), or JSON objects (records written by versions before it, still replayed).
+   */
+  format: SpoolFormat
 }
+
+export type SpoolFormat = 'JSONCompactEachRow' | 'JSONEachRow'
 
 const MAGIC = 0x414d5350
 const HEADER_BYTES = 16
@@ -90,7 +98,7 @@ export class Spool {
 
   /** Append one batch durably (write + fdatasync). */
   async append(batch: SpoolBatch): Promise<void> {
-    const meta = Buffer.from(JSON.stringify({ rows: batch.rows, incidents: batch.incidents }) + '\n')
+    const meta = Buffer.from(JSON.stringify({ rows: batch.rows, incidents: batch.incidents, format: batch.format }) + '\n')
     const payloadLen = meta.length + batch.body.length
     const header = Buffer.alloc(HEADER_BYTES)
     header.writeUInt32BE(MAGIC, 0)
@@ -112,7 +120,8 @@ export class Spool {
   }
 
   /**
-   * The oldest spooled records, up to `maxRows` rows (at least one record), from one segment.
+   * The oldest spooled records, up to `maxRows` rows (at least one record), from one segment,
+   * all of one format.
    * Call `commit()` after they are safely in ClickHouse to advance past them.
    */
   async peek(maxRows: number): Promise<{ batch: SpoolBatch; commit(): Promise<void> } | null> {
@@ -123,11 +132,13 @@ export class Spool {
     const incidents = new Set<string>()
     let rows = 0
     let offset = seg.readOffset
+    let format: SpoolFormat = 'JSONCompactEachRow'
     try {
       while (offset < seg.validBytes && (rows === 0 || rows < maxRows)) {
         const rec = await readRecord(fh, offset, seg.validBytes)
         if (!rec) break
-        if (rows > 0 && rows + rec.rows > maxRows) break
+        if (rows > 0 && (rows + rec.rows > maxRows || rec.format !== format)) break
+        format = rec.format
         bodies.push(rec.body)
         for (const id of rec.incidents) incidents.add(id)
         rows += rec.rows
@@ -148,7 +159,7 @@ export class Spool {
       await this.retire(seg)
       return this.peek(maxRows)
     }
-    return { batch: { rows, incidents: [...incidents], body: Buffer.concat(bodies) }, commit }
+    return { batch: { rows, incidents: [...incidents], body: Buffer.concat(bodies), format }, commit }
   }
 
   async close(): Promise<void> {
@@ -189,6 +200,7 @@ interface ReadRecord {
   rows: number
   incidents: string[]
   body: Buffer
+  format: SpoolFormat
   end: number
 }
 
@@ -206,14 +218,16 @@ async function readRecord(fh: FileHandle, offset: number, limit: number): Promis
   if (r.bytesRead < len || crc32(payload) !== header.readUInt32BE(8)) return null
   const nl = payload.indexOf(10)
   if (nl < 0) return null
-  let meta: { rows: number; incidents: string[] }
+  let meta: { rows: number; incidents: string[]; format?: unknown }
   try {
     meta = JSON.parse(payload.toString('utf8', 0, nl))
   } catch {
     return null
   }
   if (!Number.isInteger(meta.rows) || !Array.isArray(meta.incidents)) return null
-  return { rows: meta.rows, incidents: meta.incidents, body: payload.subarray(nl + 1), end }
+  const format = meta.format === undefined ? 'JSONEachRow' : meta.format
+  if (format !== 'JSONEachRow' && format !== 'JSONCompactEachRow') return null
+  return { rows: meta.rows, incidents: meta.incidents, body: payload.subarray(nl + 1), format, end }
 }
 
 async function scanSegment(path: string, seq: number, log: Logger): Promise<Segment> {

@@ -58,7 +58,7 @@ async function insertTenants(store: Store, rows: TenantRow[]): Promise<void> {
   if (rows.length === 0) return
   const body = Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n') + '\n')
   try {
-    await store.insertJsonEachRow(`${store.db}.tenants`, body)
+    await store.insert(`${store.db}.tenants`, body)
   } catch (err) {
     // Tenant rows are validated; any failure here is the store's, and the client may retry.
     if (err instanceof StorageUnavailableError) throw err

@@ -47,7 +47,7 @@ export async function insertEvents(store: Store, rows: EventRow[], chunkSize = r
       .slice(i, i + chunkSize)
       .map((r) => JSON.stringify(r))
       .join('\n')
-    await store.insertJsonEachRow(`${store.db}.events`, Buffer.from(body + '\n'))
+    await store.insert(`${store.db}.events`, Buffer.from(body + '\n'))
   }
 }
 
@@ -72,7 +72,7 @@ export async function insertTenants(store: Store, tenants: TenantMeta[]): Promis
       return JSON.stringify({ tenant_id: t.tenant_id, name: t.name ?? '', attributes, num_attributes: num, version: ++version })
     })
     .join('\n')
-  await store.insertJsonEachRow(`${store.db}.tenants`, Buffer.from(body + '\n'))
+  await store.insert(`${store.db}.tenants`, Buffer.from(body + '\n'))
 }
 
 export async function insertIncident(
@@ -80,5 +80,5 @@ export async function insertIncident(
   m: { incident_id: string; title?: string; description?: string; severity?: string; status?: string },
 ): Promise<void> {
   const row = { title: '', description: '', severity: '', status: '', ...m, version: ++version }
-  await store.insertJsonEachRow(`${store.db}.incidents`, Buffer.from(JSON.stringify(row) + '\n'))
+  await store.insert(`${store.db}.incidents`, Buffer.from(JSON.stringify(row) + '\n'))
 }

@@ -9,9 +9,9 @@ import { startTestServer, type TestServer } from '../helpers/server.js'
 let failing = true
 const wrapStore = (store: Store): Store => ({
   ...store,
-  async insertJsonEachRow(table, body) {
+  async insert(table, body, format) {
     if (failing) throw new StorageUnavailableError('injected: connection refused')
-    await store.insertJsonEachRow(table, body)
+    await store.insert(table, body, format)
   },
 })
 

@@ -3,6 +3,7 @@ import { StorageUnavailableError } from '../../server/errors.js'
 import type { Store } from '../../server/storage/client.js'
 import { removeDataDir, testConfig, TOKENS } from '../helpers/db.js'
 import { startTestServer, type TestServer } from '../helpers/server.js'
+import { deserializeEvents } from '../../server/ingest/batcher.js'
 
 /**
  * Storage outage: faults are injected at the storage boundary (boot's wrapStore) around the
@@ -13,13 +14,13 @@ const fault = { mode: 'ok' as 'ok' | 'unavailable' | 'sql-error' }
 const inserted: string[] = []
 const wrapStore = (store: Store): Store => ({
   ...store,
-  async insertJsonEachRow(table, body) {
+  async insert(table, body, format) {
     if (table.endsWith('.events')) {
       if (fault.mode === 'unavailable') throw new StorageUnavailableError('injected: connection refused')
       if (fault.mode === 'sql-error') throw new Error('injected: Code: 241. DB::Exception: Memory limit exceeded')
     }
-    await store.insertJsonEachRow(table, body)
-    if (table.endsWith('.events')) for (const line of body.toString().trim().split('\n')) inserted.push(JSON.parse(line).event_id)
+    await store.insert(table, body, format)
+    if (table.endsWith('.events')) for (const e of deserializeEvents(body)) inserted.push(e.event_id)
   },
 })
 

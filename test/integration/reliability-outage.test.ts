@@ -6,6 +6,7 @@ import type { WireEvent } from '../../server/scenarios/types.js'
 import { createRemoteStore, type Store } from '../../server/storage/client.js'
 import { testConfig, TOKENS } from '../helpers/db.js'
 import { startTestServer, type TestServer } from '../helpers/server.js'
+import { deserializeEvents } from '../../server/ingest/batcher.js'
 
 /**
  * Storage outage through the real remote (HTTP) storage path: mid-run, the events insert is
@@ -17,7 +18,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js'
  */
 const REMOTE_TIMEOUT_MS = 300
 /** Small enough that the outage overflows it: the spool holds ~1/3 of the outage's events. */
-const SPOOL_MAX_BYTES = 120 * 1024
+const SPOOL_MAX_BYTES = 60 * 1024
 
 let mode: 'ok' | 'refused' | 'hang' = 'ok'
 /** Where dashboard reads go: the engine, or the peer that never answers. */
@@ -33,10 +34,10 @@ const wrapStore = (store: Store): Store => ({
   ...store,
   rows: (sql, params) => (queryMode === 'hang' ? hangStore.rows(sql, params) : store.rows(sql, params)),
   bytes: (sql, params, format) => (queryMode === 'hang' ? hangStore.bytes(sql, params, format) : store.bytes(sql, params, format)),
-  async insertJsonEachRow(table, body) {
-    if (table.endsWith('.events') && mode !== 'ok') return (mode === 'refused' ? refusedStore : hangStore).insertJsonEachRow(table, body)
-    await store.insertJsonEachRow(table, body)
-    if (table.endsWith('.events')) for (const line of body.toString().trim().split('\n')) if (line.includes(OUTAGE)) inserted.push(JSON.parse(line).event_id)
+  async insert(table, body, format) {
+    if (table.endsWith('.events') && mode !== 'ok') return (mode === 'refused' ? refusedStore : hangStore).insert(table, body, format)
+    await store.insert(table, body, format)
+    if (table.endsWith('.events')) for (const e of deserializeEvents(body)) if (e.incident_id === OUTAGE) inserted.push(e.event_id)
   },
 })
 

@@ -29,7 +29,7 @@ async function api(url: string, path: string) {
   return res.json()
 }
 
-/** INSERT … VALUES through a plain statement: not through insertJsonEachRow, so the store is not told. */
+/** INSERT … VALUES through a plain statement: not through store.insert, so the store is not told. */
 async function insertBehindTheStoresBack(store: Store, rows: EventRow[]) {
   for (const r of rows) {
     await store.command(

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { Batcher, toJsonEachRow, type Batch } from '../../server/ingest/batcher.js'
+import { Batcher, deserializeEvents, serializeEvents, type Batch } from '../../server/ingest/batcher.js'
 import type { EventRow } from '../../server/ingest/types.js'
 
 const row = (id: string, incident = 'inc-1'): EventRow => ({
@@ -13,7 +13,7 @@ const row = (id: string, incident = 'inc-1'): EventRow => ({
   label: '',
   message: '',
 })
-const ids = (b: Batch) => b.body.toString().trim().split('\n').map((l) => JSON.parse(l).event_id)
+const ids = (b: Batch) => deserializeEvents(b.body).map((e) => e.event_id)
 
 describe('Batcher (group commit)', () => {
   it('writes at once when nothing is being written; submissions arriving meanwhile share the next write', async () => {
@@ -124,11 +124,13 @@ describe('Batcher (group commit)', () => {
   })
 })
 
-describe('toJsonEachRow', () => {
-  it('serializes rows as JSON lines that parse back to the same rows, escaping text', () => {
+describe('serializeEvents', () => {
+  it('serializes rows as one JSON array per line that reads back to the same rows, escaping text', () => {
     const rows = [row('x'), { ...row('"quoted"\n🏢'), type: 'restore_progress' as const, progress: 0.125, message: 'a\\b\u2028' }]
-    const lines = toJsonEachRow(rows).toString('utf8').split('\n')
+    const body = serializeEvents(rows)
+    const lines = body.toString('utf8').split('\n')
     expect(lines.at(-1)).toBe('')
-    expect(lines.slice(0, -1).map((l) => JSON.parse(l))).toEqual(rows)
+    expect(lines.slice(0, -1).map((l: string) => Array.isArray(JSON.parse(l)))).toEqual([true, true])
+    expect(deserializeEvents(body)).toEqual(rows)
   })
 })

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
 import { afterEach, describe, expect, it } from 'vitest'
-import { Spool } from '../../server/ingest/spool.js'
+import { crc32 } from 'node:zlib'
+import { Spool, type SpoolFormat } from '../../server/ingest/spool.js'
 
 const log = pino({ level: 'silent' })
 const dirs: string[] = []
@@ -16,10 +17,11 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true })
 })
 
-const batch = (ids: string[], incident = 'inc-1') => ({
+const batch = (ids: string[], incident = 'inc-1', format: SpoolFormat = 'JSONEachRow') => ({
   rows: ids.length,
   incidents: [incident],
   body: Buffer.from(ids.map((id) => JSON.stringify({ event_id: id, incident_id: incident }) + '\n').join('')),
+  format,
 })
 const idsOf = (body: Buffer) => body.toString().trim().split('\n').map((l) => JSON.parse(l).event_id)
 
@@ -97,6 +99,37 @@ describe('Spool', () => {
     appendFileSync(path, Buffer.concat([header, Buffer.from('junk')]))
     const r = await Spool.open(dir, log)
     expect(await drain(r)).toEqual(['1'])
+    await r.close()
+  })
+
+  it('replays a record written without a format (earlier versions) as JSONEachRow, and never mixes formats in one batch', async () => {
+    const dir = freshDir()
+    const s = await Spool.open(dir, log)
+    await s.append(batch(['1'], 'inc-1', 'JSONCompactEachRow'))
+    await s.close()
+    // A record as versions before the format field wrote it, after the first one.
+    const path = join(dir, readdirSync(dir)[0]!)
+    const payload = Buffer.concat([Buffer.from(JSON.stringify({ rows: 1, incidents: ['inc-1'] }) + '\n'), batch(['2']).body])
+    const header = Buffer.alloc(16)
+    header.writeUInt32BE(0x414d5350, 0)
+    header.writeUInt32BE(payload.length, 4)
+    header.writeUInt32BE(crc32(payload), 8)
+    appendFileSync(path, Buffer.concat([header, payload]))
+
+    const r = await Spool.open(dir, log)
+    await r.append(batch(['3'], 'inc-1', 'JSONCompactEachRow'))
+    const seen: [string[], SpoolFormat][] = []
+    for (;;) {
+      const next = await r.peek(1000)
+      if (!next) break
+      seen.push([idsOf(next.batch.body), next.batch.format])
+      await next.commit()
+    }
+    expect(seen).toEqual([
+      [['1'], 'JSONCompactEachRow'],
+      [['2'], 'JSONEachRow'],
+      [['3'], 'JSONCompactEachRow'],
+    ])
     await r.close()
   })
 })
