@@ -3,6 +3,8 @@
  * keep-alive connections back to back, against a running server. Each request returns only once
  * its event is durable, so this measures the group commit under many tiny requests.
  * Prints one JSON line: requests/s, latency p50/p95/p99 and this process's CPU per request.
+ * Requests go out on raw keep-alive sockets (bench/lib/raw-http.ts): Node's http client would
+ * take a third of a core from the server under test.
  *
  *   npx tsx bench/single-event.ts --url http://127.0.0.1:3000 --token T [--seconds 15] [--concurrency 32]
  *
@@ -10,8 +12,8 @@
  * or disabled (0) for this to measure the server rather than the limiter: bench/run.ts starts
  * the server with AFTERMATH_RATE_LIMIT_RPS=0.
  */
-import http from 'node:http'
 import { parseArgs } from 'node:util'
+import { RawConnection, postBytes } from './lib/raw-http.js'
 import { latencySummary } from './lib/stats.js'
 
 const { values: args } = parseArgs({
@@ -42,51 +44,38 @@ function body(n: number): Buffer {
   )
 }
 
-const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
-const post = (b: Buffer) =>
-  new Promise<void>((resolve, reject) => {
-    const req = http.request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: { authorization: `Bearer ${args.token}`, 'content-type': 'application/json', 'content-length': b.length },
-      },
-      (res) => {
-        const chunks: Buffer[] = []
-        res.on('data', (c: Buffer) => chunks.push(c))
-        res.on('end', () => {
-          if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode}: ${Buffer.concat(chunks).toString().slice(0, 300)}`))
-          resolve()
-        })
-      },
-    )
-    req.on('error', reject)
-    req.end(b)
-  })
+const connections: RawConnection[] = []
+/** POST one event on a connection of its own and wait for the durable acknowledgement. */
+async function post(conn: RawConnection, b: Buffer): Promise<void> {
+  const res = await conn.request(postBytes(url, args.token!, 'application/json', b))
+  if (res.status !== 200) throw new Error(`HTTP ${res.status}: ${res.body.toString().slice(0, 300)}`)
+}
 
 async function main() {
   let n = 0
-  // Warm-up: connections, JIT on both sides.
-  await Promise.all(Array.from({ length: concurrency * 4 }, () => post(body(n++))))
+  for (let i = 0; i < concurrency; i++) connections.push(await RawConnection.connect(url))
+  // Warm-up: JIT on both sides.
+  await Promise.all(connections.map(async (c) => {
+    for (let i = 0; i < 4; i++) await post(c, body(n++))
+  }))
 
   const latenciesMs: number[] = []
   const cpu0 = process.cpuUsage()
   const start = performance.now()
   const deadline = start + seconds * 1000
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
+    connections.map(async (c) => {
       while (performance.now() < deadline) {
         const b = body(n++)
         const t = performance.now()
-        await post(b)
+        await post(c, b)
         latenciesMs.push(performance.now() - t)
       }
     }),
   )
   const elapsedS = (performance.now() - start) / 1000
   const cpu = process.cpuUsage(cpu0)
-  agent.destroy()
+  for (const c of connections) c.close()
   console.log(
     JSON.stringify({
       requests_per_s: Math.round(latenciesMs.length / elapsedS),
