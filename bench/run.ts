@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { machine, replaceMarkedBlock, table, writeJson, type Row } from './lib/report.js'
+import { machine, replaceMarkedBlock, stealMeter, table, writeJson, type Row } from './lib/report.js'
 import { runJsonScript, runScript, startServer } from './lib/proc.js'
 import { median, round } from './lib/stats.js'
 import { execFileSync } from 'node:child_process'
@@ -266,9 +266,13 @@ async function dashboard() {
   })
 }
 
+const stealPct: Record<string, number> = {}
+results.cpu_steal_pct = stealPct
+
 async function section(name: string, fn: () => Promise<void>) {
   if (!sections.has(name)) return
   log(`— ${name}`)
+  const steal = stealMeter()
   try {
     await fn()
   } catch (err) {
@@ -276,6 +280,8 @@ async function section(name: string, fn: () => Promise<void>) {
     errors.push(msg)
     console.error(`bench section failed: ${msg}`)
   }
+  stealPct[name] = steal.stop()
+  log(`${name}: CPU steal ${stealPct[name]} % of CPU time`)
   save()
 }
 
@@ -290,7 +296,8 @@ results.wall_s = round((performance.now() - started) / 1000, 1)
 save()
 rmSync(scratch, { recursive: true, force: true })
 const m = results.machine as ReturnType<typeof machine>
-console.log(`\n${m.nproc} × ${m.cpu_model}, ${m.mem_total_gib} GiB, node ${m.node}; load average ${m.loadavg_start.join(' ')} at start, ${loadavg().map((x) => x.toFixed(2)).join(' ')} at end\n`)
+const stealText = Object.entries(stealPct).map(([k, v]) => `${k} ${v} %`).join(', ')
+console.log(`\n${m.nproc} × ${m.cpu_model}, ${m.mem_total_gib} GiB, node ${m.node}; load average ${m.loadavg_start.join(' ')} at start, ${loadavg().map((x) => x.toFixed(2)).join(' ')} at end; CPU steal ${stealText}\n`)
 console.log(table(rows))
 if (errors.length) console.log(`\nsections that failed: ${errors.join('; ')}`)
 console.log(`\nwrote ${args.out} (${results.wall_s} s)`)
@@ -298,7 +305,7 @@ if (!quick && !args.only && !args['no-docs'] && errors.length === 0) {
   const when = (results.when as string).slice(0, 16).replace('T', ' ')
   const markdown = [
     `Run ${when} UTC, \`npm run bench\` (${results.wall_s} s): ${m.nproc} × ${m.cpu_model}, ${m.mem_total_gib} GiB RAM, node ${m.node}, ` +
-      `load average ${m.loadavg_start.join(' ')} at start (1, 5, 15 min; shared machine). Ingest figures: median of ${plan.runs} runs; ` +
+      `load average ${m.loadavg_start.join(' ')} at start (1, 5, 15 min; shared machine), CPU time taken by the hypervisor (steal) ${stealText}. Ingest figures: median of ${plan.runs} runs; ` +
       `queries: p50/p95 of ${plan.queryRequests} requests (${QUERIES_10M_REQUESTS} at 10M); dashboard: median of ${plan.dashboardRuns} loads. Every run is in bench-results.json.`,
     '',
     table(rows),
