@@ -1,3 +1,4 @@
+import type { Readable } from 'node:stream'
 import { badRequest } from '../errors.js'
 import type { Params, Store } from '../storage/client.js'
 import { parseEnum, parseInteger, single, type QueryScope, type RawQuery } from './filters.js'
@@ -149,8 +150,8 @@ async function tenantMeta(store: Store, ids: string[]): Promise<Map<string, { na
 /** Cells a spreadsheet would run as a formula get a leading apostrophe (CSV injection). */
 const safe = (expr: string) => `if(match(${expr}, '^[=+\\\\-@\\t\\r]'), concat('''', ${expr}), ${expr})`
 
-/** The whole tenants table as CSV bytes, formatted by ClickHouse, sorted by downtime. */
-export async function tenantsCsv(store: Store, scope: QueryScope): Promise<Buffer> {
+/** The whole tenants table as CSV, formatted by ClickHouse, sorted by downtime, as a byte stream. */
+export async function tenantsCsv(store: Store, scope: QueryScope): Promise<Readable> {
   const core = tenantStateSql(store, scope, { meta: true, columns: ROW_STATE })
   const sql = `
     SELECT ${safe('tenant_id')} AS tenant_id, ${safe('name')} AS name, toJSONString(attributes) AS attributes,
@@ -164,5 +165,5 @@ export async function tenantsCsv(store: Store, scope: QueryScope): Promise<Buffe
     FROM (${core.sql})
     ORDER BY downtime_ms DESC, tenant_id ASC
     SETTINGS format_csv_null_representation = ''`
-  return store.bytes(sql, core.params, 'CSVWithNames')
+  return store.stream(sql, core.params, 'CSVWithNames')
 }

@@ -1,4 +1,5 @@
 import { Router, type Request, type Response } from 'express'
+import { pipeline } from 'node:stream/promises'
 import type { AppDeps } from '../app.js'
 import { communicationsSeries } from '../metrics/communications.js'
 import { parseAsOf, parseFilters, parseScope, type QueryScope, type RawQuery } from '../metrics/filters.js'
@@ -70,7 +71,12 @@ export function queryRouter(deps: AppDeps): Router {
   get('/incidents/:id/tenants.csv', 'tenants_csv', async (req, res) => {
     const scope = await scoped(req)
     const body = await tenantsCsv(store, scope)
-    res.type('text/csv; charset=utf-8').attachment(`${scope.incidentId}-tenants.csv`).send(body)
+    res.type('text/csv; charset=utf-8').attachment(`${scope.incidentId}-tenants.csv`)
+    // Headers are out once bytes flow: a failure mid-stream can only cut the download short.
+    await pipeline(body, res).catch((err) => {
+      deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'tenants.csv stream ended early')
+      res.destroy()
+    })
   })
   get('/incidents/:id/report.md', 'report', async (req, res) => {
     const scope = await scoped(req)

@@ -28,8 +28,12 @@ export interface Store {
   readonly db: string
   /** Rows of a SELECT as objects (small results: summaries, pages). */
   rows<T>(sql: string, params?: Params): Promise<T[]>
-  /** The raw bytes of a SELECT in `format` (large results go out without becoming JS objects). */
-  bytes(sql: string, params?: Params, format?: string): Promise<Buffer>
+  /**
+   * The raw bytes of a SELECT in `format` as a stream, for results too large to hold as one
+   * buffer. A server streams them as it computes them; the embedded engine hands a result over
+   * whole (chdb's connection for @clickhouse/client), which is then passed on in chunks.
+   */
+  stream(sql: string, params: Params | undefined, format: string): Promise<Readable>
   /** A DDL or other statement without result. */
   command(sql: string, params?: Params): Promise<void>
   /** Insert pre-serialized rows (JSONEachRow unless `format` says otherwise) into `table` on the ingest connection. */
@@ -203,11 +207,12 @@ function makeStore(
         })
       })
     },
-    async bytes(sql: string, params?: Params, format = 'JSONEachRow') {
+    async stream(sql: string, params: Params | undefined, format: string) {
+      // The deadline covers the query until its first bytes; reading the rest is paced by the client.
       return guard(timeoutMs, async (abort_signal) => {
         return query.use(async (c) => {
-          const rs = await c.query({ query: sql, query_params: params, format: format as 'JSONEachRow', abort_signal })
-          return Buffer.from(await rs.text())
+          const res = await c.exec({ query: `${sql}\nFORMAT ${format}`, query_params: params, abort_signal })
+          return res.stream as Readable
         })
       })
     },

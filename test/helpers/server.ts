@@ -24,10 +24,6 @@ export async function startTestServer(config: Config = testConfig(), opts: BootO
       await settled()
       return running.store.rows(sql, params)
     },
-    async bytes(sql, params, format) {
-      await settled()
-      return running.store.bytes(sql, params, format)
-    },
   }
   return {
     ...running,

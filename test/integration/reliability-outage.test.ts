@@ -33,7 +33,7 @@ const inserted: string[] = []
 const wrapStore = (store: Store): Store => ({
   ...store,
   rows: (sql, params) => (queryMode === 'hang' ? hangStore.rows(sql, params) : store.rows(sql, params)),
-  bytes: (sql, params, format) => (queryMode === 'hang' ? hangStore.bytes(sql, params, format) : store.bytes(sql, params, format)),
+  stream: (sql, params, format) => (queryMode === 'hang' ? hangStore.stream(sql, params, format) : store.stream(sql, params, format)),
   async insert(table, body, format) {
     if (table.endsWith('.events') && mode !== 'ok') return (mode === 'refused' ? refusedStore : hangStore).insert(table, body, format)
     await store.insert(table, body, format)
