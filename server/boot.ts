@@ -39,7 +39,7 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
   const { tokens, generated } = loadTokens(config)
   const telemetry = createTelemetry()
   const ingest = await createIngestPipeline({ config, store, telemetry, log })
-  const state = await createStateSync({ store, log, acknowledgedStored: () => ingest.drained(config.storageTimeoutMs) })
+  const state = await createStateSync({ store, log, acknowledgedStored: () => ingest.drained(config.storageTimeoutMs), logMode: () => config.incidentLog })
   const app = createApp({
     config,
     store,

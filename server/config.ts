@@ -60,6 +60,12 @@ const envSchema = z.object({
   AFTERMATH_QUERY_RATE_LIMIT_RPS: intFrom(1000, 0, 1_000_000),
   /** An ingest body that sends no bytes for this long is cut (slow-loris); long uploads that keep sending are not. */
   AFTERMATH_BODY_IDLE_TIMEOUT_MS: intFrom(30_000, 100, 3_600_000),
+  /**
+   * The per-incident change log held in memory for the default view (server/metrics/incident-log.ts):
+   * auto = built in the background once an incident has been quiet a moment; always = built on
+   * demand (queries wait for it); off = every figure computed in ClickHouse per request.
+   */
+  AFTERMATH_INCIDENT_LOG: z.enum(['auto', 'always', 'off']).default('auto'),
 })
 
 export type Config = {
@@ -82,6 +88,7 @@ export type Config = {
   queryRateLimitRps: number
   bodyIdleTimeoutMs: number
   queryConnections: number
+  incidentLog: 'auto' | 'always' | 'off'
 }
 
 export class ConfigError extends Error {}
@@ -118,5 +125,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queryRateLimitRps: e.AFTERMATH_QUERY_RATE_LIMIT_RPS,
     bodyIdleTimeoutMs: e.AFTERMATH_BODY_IDLE_TIMEOUT_MS,
     queryConnections: e.AFTERMATH_QUERY_CONNECTIONS,
+    incidentLog: e.AFTERMATH_INCIDENT_LOG,
   }
 }

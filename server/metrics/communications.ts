@@ -1,6 +1,7 @@
 import type { Store } from '../storage/client.js'
 import { chTime, isoTime, parseDuration, parseWindow, segmentWhere, single, type QueryScope, type RawQuery } from './filters.js'
-import { firstEventMs, prefixSum, seriesFrame } from './series.js'
+import { bucketCodes, bucketTimes, firstEventMs, prefixSum, quantileInclusiveUnsorted, seriesFrame, type SeriesFrame } from './series.js'
+import { upperBound, type IncidentLog } from './incident-log.js'
 import type { StateSync } from './state-sync.js'
 import { COMMS_CODES, DEFAULT_STALE_AFTER_MS, OPEN_END_MS, staleChangesSql, tenantStateSql } from './tenant-state.js'
 
@@ -40,31 +41,8 @@ export async function communicationsSeries(store: Store, state: StateSync, scope
   const frame = seriesFrame(w)
   const at = { ...scope, asOfMs: w.toMs }
   const precomputed = staleAfterMs === DEFAULT_STALE_AFTER_MS && !scope.includeBroadcast
-  const core = tenantStateSql(store, at, {
-    staleAfterMs,
-    columns: precomputed ? ['cdeltas'] : ['first_lost_ms', 'contact_all_ms', 'comms_all', 'starts', 'ends'],
-  })
-  const medianCore = precomputed ? tenantStateSql(store, at, { staleAfterMs, columns: ['first_lost_ms', 'contact_all_ms'] }) : core
-  const sent = sentSql(store, at, frame)
-  const noMedian = "CAST(NULL, 'Nullable(Float64)')"
-  // One statement: ClickHouse runs its parts on one thread budget (two statements at once on
-  // two cores were slower than one after the other).
-  const rows = await store.rows<{ k: number; kind: number; n: number; median: number | null }>(
-    `SELECT ${frame.bucketOf('intDiv(d, 16)')} AS k, d % 16 AS kind, count() AS n, ${noMedian} AS median
-     FROM (${core.sql})
-     ARRAY JOIN ${changesSql(precomputed)} AS d
-     WHERE d < ({sf_to:Int64} + 1) * 16
-     GROUP BY k, kind
-     UNION ALL
-     SELECT ${frame.bucketOf('contact_all_ms')} AS k, ${KIND.median} AS kind, count() AS n,
-       toNullable(quantileExactInclusive(0.5)(contact_all_ms - first_lost_ms) / 1000) AS median
-     FROM (${medianCore.sql})
-     WHERE ${frame.inWindow('contact_all_ms')} AND ${frame.upToEnd('contact_all_ms')}
-     GROUP BY k
-     UNION ALL
-     ${sent.sql}`,
-    { ...core.params, ...medianCore.params, ...frame.params, ...sent.params },
-  )
+  const log = precomputed && scope.filters.length === 0 ? await state.incidentLog(scope.incidentId) : null
+  const rows = log ? rowsFromLog(log, frame) : await rowsFromSql(store, at, frame, staleAfterMs, precomputed)
   const n = frame.times.length
   const byKind = (kind: number) => new Map(rows.filter((r) => Number(r.kind) === kind).map((r) => [Number(r.k), Number(r.n)]))
   const [aff, contacted, staleFrom, staleTo] = [KIND.affected, KIND.contacted, KIND.staleFrom, KIND.staleTo].map((kind) => prefixSum(byKind(kind), n))
@@ -82,6 +60,55 @@ export async function communicationsSeries(store: Store, state: StateSync, scope
       median_first_contact_latency_s: medianAt.get(k) ?? null,
     })),
   }
+}
+
+type Row = { k: number; kind: number; n: number; median: number | null }
+
+/** The series' rows from the incident log (default stale_after, direct communications, no segment). */
+function rowsFromLog(log: IncidentLog, frame: SeriesFrame): Row[] {
+  const rows: Row[] = bucketCodes(log.comms, frame).map((r) => ({ k: r.k, kind: r.code, n: r.n, median: null }))
+  // First contacts inside the window, ascending, so each bucket's are one contiguous run: the
+  // median latency of each run, selected without sorting.
+  const end = upperBound(log.contactMs, frame.toMs)
+  for (let i = upperBound(log.contactMs, frame.lowMs); i < end; ) {
+    const k = frame.bucketIndex(log.contactMs[i]!)
+    let j = i + 1
+    while (j < end && frame.bucketIndex(log.contactMs[j]!) === k) j++
+    rows.push({ k, kind: KIND.median, n: j - i, median: quantileInclusiveUnsorted(log.contactLatencyMs.slice(i, j), 0.5)! / 1000 })
+    i = j
+  }
+  for (const [k, n] of bucketTimes(log.direct, frame)) rows.push({ k, kind: KIND.direct, n, median: null })
+  for (const [k, n] of bucketTimes(log.broadcasts, frame)) rows.push({ k, kind: KIND.broadcast, n, median: null })
+  return rows
+}
+
+/** The series' rows computed in ClickHouse from every tenant's state. */
+async function rowsFromSql(store: Store, at: QueryScope, frame: SeriesFrame, staleAfterMs: number, precomputed: boolean): Promise<Row[]> {
+  const core = tenantStateSql(store, at, {
+    staleAfterMs,
+    columns: precomputed ? ['cdeltas'] : ['first_lost_ms', 'contact_all_ms', 'comms_all', 'starts', 'ends'],
+  })
+  const medianCore = precomputed ? tenantStateSql(store, at, { staleAfterMs, columns: ['first_lost_ms', 'contact_all_ms'] }) : core
+  const sent = sentSql(store, at, frame)
+  const noMedian = "CAST(NULL, 'Nullable(Float64)')"
+  // One statement: ClickHouse runs its parts on one thread budget (two statements at once on
+  // two cores were slower than one after the other).
+  return store.rows<Row>(
+    `SELECT ${frame.bucketOf('intDiv(d, 16)')} AS k, d % 16 AS kind, count() AS n, ${noMedian} AS median
+     FROM (${core.sql})
+     ARRAY JOIN ${changesSql(precomputed)} AS d
+     WHERE d < ({sf_to:Int64} + 1) * 16
+     GROUP BY k, kind
+     UNION ALL
+     SELECT ${frame.bucketOf('contact_all_ms')} AS k, ${KIND.median} AS kind, count() AS n,
+       toNullable(quantileExactInclusive(0.5)(contact_all_ms - first_lost_ms) / 1000) AS median
+     FROM (${medianCore.sql})
+     WHERE ${frame.inWindow('contact_all_ms')} AND ${frame.upToEnd('contact_all_ms')}
+     GROUP BY k
+     UNION ALL
+     ${sent.sql}`,
+    { ...core.params, ...medianCore.params, ...frame.params, ...sent.params },
+  )
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Store } from '../storage/client.js'
 import { isoTime, parseAttributeName, parseWindow, single, type QueryScope, type RawQuery } from './filters.js'
-import { firstEventMs, prefixSum, seriesFrame } from './series.js'
+import { bucketCodes, firstEventMs, prefixSum, seriesFrame } from './series.js'
 import type { StateSync } from './state-sync.js'
 import { RECOVERY_CODES, tenantStateSql } from './tenant-state.js'
 
@@ -30,16 +30,22 @@ export async function recoverySeries(store: Store, state: StateSync, scope: Quer
   const w = parseWindow(q, scope.asOfMs, single(q, 'from') ? null : await firstEventMs(store, state, scope))
   const frame = seriesFrame(w)
   const at = { ...scope, asOfMs: w.toMs }
-  const core = tenantStateSql(store, at, { weight, meta: groupBy !== undefined, columns: ['rdeltas'] })
-  // Each tenant's changes (rdeltas: ms * 16 + code), bucketed; the codes are expanded here.
-  const rows = await store.rows<{ grp: string; k: number; code: number; n: number; wn: number }>(
-    `SELECT grp, ${frame.bucketOf('intDiv(d, 16)')} AS k, d % 16 AS code, count() AS n, ${weight ? 'sum(weight)' : '0'} AS wn
-     FROM (SELECT ${groupBy ? 'attributes[{group_by:String}]' : "''"} AS grp, ${weight ? 'weight' : '0'} AS weight, rdeltas FROM (${core.sql}))
-     ARRAY JOIN rdeltas AS d
-     WHERE d < ({sf_to:Int64} + 1) * 16
-     GROUP BY grp, k, code`,
-    { ...core.params, ...frame.params, group_by: groupBy ?? '' },
-  )
+  // Every tenant's changes (rdeltas: ms * 16 + code), counted per bucket and code; the codes are
+  // expanded below. The default view reads them from the incident log when it is current.
+  const log = weight === undefined && groupBy === undefined && scope.filters.length === 0 ? await state.incidentLog(scope.incidentId) : null
+  let rows: { grp: string; k: number; code: number; n: number; wn: number }[]
+  if (log) rows = bucketCodes(log.recovery, frame).map((r) => ({ ...r, grp: '', wn: 0 }))
+  else {
+    const core = tenantStateSql(store, at, { weight, meta: groupBy !== undefined, columns: ['rdeltas'] })
+    rows = await store.rows(
+      `SELECT grp, ${frame.bucketOf('intDiv(d, 16)')} AS k, d % 16 AS code, count() AS n, ${weight ? 'sum(weight)' : '0'} AS wn
+       FROM (SELECT ${groupBy ? 'attributes[{group_by:String}]' : "''"} AS grp, ${weight ? 'weight' : '0'} AS weight, rdeltas FROM (${core.sql}))
+       ARRAY JOIN rdeltas AS d
+       WHERE d < ({sf_to:Int64} + 1) * 16
+       GROUP BY grp, k, code`,
+      { ...core.params, ...frame.params, group_by: groupBy ?? '' },
+    )
+  }
   const n = frame.times.length
   const groups = new Map<string, Map<string, Map<number, number>>>()
   const add = (grp: string, key: string, k: number, v: number) => {

@@ -1,6 +1,7 @@
 import type { Params, Store } from '../storage/client.js'
 import { pointTimes, type QueryScope, type Window } from './filters.js'
 import type { StateSync } from './state-sync.js'
+import { upperBound, type Changes } from './incident-log.js'
 import { OPEN_END, OPEN_END_MS } from './tenant-state.js'
 
 /**
@@ -15,6 +16,11 @@ export interface SeriesFrame {
   params: Params
   /** SQL: the bucket index of a time expression (ms), clamped to [0, last]: earlier deltas fold into the first point. */
   bucketOf(expr: string): string
+  /** bucketOf for a time in JavaScript (series built from the incident log). */
+  bucketIndex(ms: number): number
+  /** The bounds inWindow and upToEnd test: a time t counts in some bucket when lowMs < t <= toMs. */
+  lowMs: number
+  toMs: number
   /** SQL: true when a time (ms) falls inside one of the buckets (for counts "in the bucket"). */
   inWindow(expr: string): string
   /** SQL: true when a time (ms) is at or before the last point (stale spans start in the future too). */
@@ -28,6 +34,10 @@ export function seriesFrame(w: Window): SeriesFrame {
     times,
     params,
     bucketOf: (e) => `greatest(0, least({sf_last:Int64}, intDiv(${e} - {sf_first:Int64} + {sf_b:Int64} - 1, {sf_b:Int64})))`,
+    // intDiv truncates toward zero, as Math.trunc does; every value is an integer below 2^53.
+    bucketIndex: (ms) => Math.max(0, Math.min(times.length - 1, Math.trunc((ms - times[0]! + w.bucketMs - 1) / w.bucketMs))),
+    lowMs: times[0]! - w.bucketMs,
+    toMs: w.toMs,
     inWindow: (e) => `(${e} > {sf_lo:Int64})`,
     upToEnd: (e) => `(${e} <= {sf_to:Int64})`,
   }
@@ -63,4 +73,70 @@ export async function firstEventMs(store: Store, state: StateSync, scope: QueryS
     return ms >= OPEN_END ? null : ms
   })
   return first === null || first > scope.asOfMs ? null : first
+}
+
+/**
+ * Counts per (bucket, code) of logged changes at or before the frame's end, in the shape of the
+ * series queries' rows. Changes before the window fold into the first bucket.
+ */
+export function bucketCodes(changes: Changes, frame: SeriesFrame): { k: number; code: number; n: number }[] {
+  const end = upperBound(changes.ms, frame.toMs)
+  const counts = new Float64Array(frame.times.length * 16)
+  for (let i = 0; i < end; i++) counts[frame.bucketIndex(changes.ms[i]!) * 16 + changes.code[i]!]!++
+  const out: { k: number; code: number; n: number }[] = []
+  for (let i = 0; i < counts.length; i++) if (counts[i]! > 0) out.push({ k: Math.floor(i / 16), code: i % 16, n: counts[i]! })
+  return out
+}
+
+/** Counts per bucket of the times of an ascending array inside the frame's window. */
+export function bucketTimes(times: Float64Array, frame: SeriesFrame): Map<number, number> {
+  const counts = new Float64Array(frame.times.length)
+  for (let i = upperBound(times, frame.lowMs), end = upperBound(times, frame.toMs); i < end; i++) counts[frame.bucketIndex(times[i]!)]!++
+  const out = new Map<number, number>()
+  counts.forEach((n, k) => n > 0 && out.set(k, n))
+  return out
+}
+
+/**
+ * ClickHouse's quantileExactInclusive(p) (linear interpolation between order statistics, as
+ * Excel's PERCENTILE.INC), without sorting: the one or two order statistics it interpolates
+ * between are selected in place (quickselect, linear on average). Reorders `values`.
+ */
+export function quantileInclusiveUnsorted(values: Float64Array, p: number): number | null {
+  const n = values.length
+  if (n === 0) return null
+  const h = p * (n - 1) + 1
+  const i = Math.min(n, Math.max(1, Math.floor(h)))
+  const lo = select(values, i - 1)
+  if (i >= n || h === i) return lo
+  // The next order statistic is the smallest value right of the selected one.
+  let hi = Infinity
+  for (let j = i; j < n; j++) if (values[j]! < hi) hi = values[j]!
+  return lo + (h - i) * (hi - lo)
+}
+
+/** Rearranges xs so that xs[k] is the k-th smallest, smaller ones before it and larger after; returns it. */
+function select(xs: Float64Array, k: number): number {
+  let left = 0
+  let right = xs.length - 1
+  while (right > left) {
+    const pivot = xs[(left + right) >>> 1]!
+    let i = left
+    let j = right
+    while (i <= j) {
+      while (xs[i]! < pivot) i++
+      while (xs[j]! > pivot) j--
+      if (i <= j) {
+        const t = xs[i]!
+        xs[i] = xs[j]!
+        xs[j] = t
+        i++
+        j--
+      }
+    }
+    if (k <= j) right = j
+    else if (k >= i) left = i
+    else return xs[k]!
+  }
+  return xs[k]!
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { Store } from '../storage/client.js'
+import { incidentLogBytes, loadIncidentLog, type IncidentLog } from './incident-log.js'
 import { deriveTenantStateSql } from './tenant-state.js'
 
 /**
@@ -30,6 +31,13 @@ export interface StateSync {
    * tenant metadata when `withMeta`), e.g. milestone times, which do not depend on as_of.
    */
   cached<T>(incidentId: string, key: string, withMeta: boolean, compute: () => Promise<T>): Promise<T>
+  /**
+   * The incident's change log (incident-log.ts) when it reflects the current data, else null
+   * (the caller computes in ClickHouse). Policy by `logMode`: auto builds it in the background
+   * once the incident has had no change for LOG_QUIET_MS, always builds it on demand and waits,
+   * off never builds it.
+   */
+  incidentLog(incidentId: string): Promise<IncidentLog | null>
   close(): Promise<void>
 }
 
@@ -42,15 +50,21 @@ const MERGE_MIN_ROWS = 10_000
 const MERGE_SHARE = 0.2
 /** Cached derived values kept (least recently used beyond this are dropped). */
 const CACHE_ENTRIES = 500
+/** Change logs kept in memory: at most this many bytes together (~120 MB for an incident of 10M events), the most recently used first; the newest is always kept. */
+const LOG_BUDGET_BYTES = 384 * 1024 * 1024
+/** auto: an incident's log is built once it has seen no change for this long (ms); while it changes, queries compute per request. */
+export const LOG_QUIET_MS = 2000
 
 export interface StateSyncDeps {
   store: Store
   log: Logger
   /** Resolves once acknowledged events have reached ClickHouse (the ingest pipeline's drained()); false if not in time. */
   acknowledgedStored?: () => Promise<boolean>
+  /** Read at each call (config.incidentLog), default auto. */
+  logMode?: () => 'auto' | 'always' | 'off'
 }
 
-export async function createStateSync({ store, log, acknowledgedStored }: StateSyncDeps): Promise<StateSync> {
+export async function createStateSync({ store, log, acknowledgedStored, logMode = () => 'auto' }: StateSyncDeps): Promise<StateSync> {
   const db = store.db
   const events = `${db}.events`
   const [pos] = await store.rows<{ scan_from: number; version: number }>(
@@ -80,7 +94,21 @@ export async function createStateSync({ store, log, acknowledgedStored }: StateS
     metaGeneration++
   })
 
-  const bump = (incidentId: string) => generations.set(incidentId, (generations.get(incidentId) ?? 0) + 1)
+  const changedAt = new Map<string, number>()
+  const bump = (incidentId: string) => {
+    generations.set(incidentId, (generations.get(incidentId) ?? 0) + 1)
+    changedAt.set(incidentId, Date.now())
+  }
+  const logs = new Map<string, { gen: number; value: Promise<IncidentLog>; ready: boolean; bytes: number }>()
+  const trimLogs = () => {
+    let total = 0
+    for (const e of logs.values()) total += e.bytes
+    for (const [id, e] of logs) {
+      if (total <= LOG_BUDGET_BYTES || logs.size <= 1) break
+      logs.delete(id)
+      total -= e.bytes
+    }
+  }
 
   async function sync(): Promise<void> {
     dirty = false
@@ -185,6 +213,34 @@ export async function createStateSync({ store, log, acknowledgedStored }: StateS
       value.catch(() => cache.delete(id))
       while (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value!)
       return value
+    },
+    async incidentLog(incidentId: string): Promise<IncidentLog | null> {
+      const mode = logMode()
+      if (mode === 'off') return null
+      const gen = generations.get(incidentId) ?? 0
+      const hit = logs.get(incidentId)
+      if (hit && hit.gen === gen) {
+        logs.delete(incidentId)
+        logs.set(incidentId, hit)
+        if (hit.ready || mode === 'always') return hit.value
+        return null
+      }
+      if (mode === 'auto' && Date.now() - (changedAt.get(incidentId) ?? 0) < LOG_QUIET_MS) return null
+      logs.delete(incidentId)
+      const entry = { gen, value: loadIncidentLog(store, incidentId), ready: false, bytes: 0 }
+      logs.set(incidentId, entry)
+      entry.value.then(
+        (built) => {
+          entry.ready = true
+          entry.bytes = incidentLogBytes(built)
+          trimLogs()
+        },
+        (err) => {
+          if (logs.get(incidentId) === entry) logs.delete(incidentId)
+          log.warn({ err: err instanceof Error ? err.message : String(err), incidentId }, 'incident log not built')
+        },
+      )
+      return mode === 'always' ? entry.value : null
     },
     async close() {
       closed = true

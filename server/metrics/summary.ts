@@ -1,7 +1,9 @@
 import type { Store } from '../storage/client.js'
-import { chTime, isoTime, parseAttributeName, parseDuration, single, type QueryScope, type RawQuery } from './filters.js'
+import { isoTime, parseAttributeName, parseDuration, single, type QueryScope, type RawQuery } from './filters.js'
 import type { StateSync } from './state-sync.js'
-import { ALL_TIME_MS, OPEN_END, OPEN_END_MS, tenantStateSql } from './tenant-state.js'
+import { upperBound, type Changes, type IncidentLog } from './incident-log.js'
+import { quantileInclusiveUnsorted } from './series.js'
+import { ALL_TIME_MS, COMMS_CODES, DEFAULT_STALE_AFTER_MS, OPEN_END, OPEN_END_MS, RECOVERY_CODES, tenantStateSql } from './tenant-state.js'
 
 export interface SummaryParams {
   weight?: string
@@ -67,39 +69,48 @@ const pct = (part: number, whole: number) => (whole > 0 ? (100 * part) / whole :
 const nullableNumber = (v: unknown) => (v === null || v === undefined || Number.isNaN(Number(v)) ? null : Number(v))
 
 export async function summary(store: Store, state: StateSync, scope: QueryScope, p: SummaryParams): Promise<Summary> {
+  const weighted = p.weight !== undefined
+  const etaWindowStart = scope.asOfMs - ETA_WINDOW_MS
+  // The default view takes its counts from the incident log when it is current; the downtime and
+  // first-contact quantiles always come from every tenant's state.
+  const fromLog = !weighted && scope.filters.length === 0 && !scope.includeBroadcast && p.staleAfterMs === DEFAULT_STALE_AFTER_MS
+  const log = fromLog ? await state.incidentLog(scope.incidentId) : null
   const core = tenantStateSql(store, scope, {
     weight: p.weight,
     staleAfterMs: p.staleAfterMs,
-    columns: ['down', 'downtime_ms', 'first_contact_ms', 'first_lost_ms', 'stale', 'restore_stage', 'closes_at'],
+    columns: log ? ['downtime_ms'] : ['down', 'downtime_ms', 'first_contact_ms', 'first_lost_ms', 'stale', 'restore_stage', 'closes_at'],
   })
-  const weighted = p.weight !== undefined
-  const etaWindowStart = scope.asOfMs - ETA_WINDOW_MS
-  const [[t], facts, milestoneEvents] = await Promise.all([
-    store.rows<Totals>(
-      `SELECT
-         count() AS affected,
-         countIf(NOT down) AS restored,
-         ${weighted ? 'sum(weight)' : '0'} AS w_affected,
-         ${weighted ? 'sumIf(weight, NOT down)' : '0'} AS w_restored,
-         if(affected = 0, NULL, quantileExactInclusive(0.5)(downtime_ms) / 1000) AS dt_median,
-         if(affected = 0, NULL, quantileExactInclusive(0.9)(downtime_ms) / 1000) AS dt_p90,
-         if(affected = 0, NULL, max(downtime_ms) / 1000) AS dt_max,
-         sum(downtime_ms) AS dt_total_ms,
+  const counts = log
+    ? `0 AS restored, 0 AS w_affected, 0 AS w_restored, 0 AS waiting, 0 AS stale, 0 AS not_started, 0 AS in_progress, 0 AS completed,
+       0 AS recent_restores, NULL AS fc_median, NULL AS fc_p90, NULL AS fc_max`
+    : `countIf(NOT down) AS restored,
          if(count(first_contact_ms) = 0, NULL, quantileExactInclusive(0.5)(first_contact_ms - first_lost_ms) / 1000) AS fc_median,
          if(count(first_contact_ms) = 0, NULL, quantileExactInclusive(0.9)(first_contact_ms - first_lost_ms) / 1000) AS fc_p90,
          if(count(first_contact_ms) = 0, NULL, max(first_contact_ms - first_lost_ms) / 1000) AS fc_max,
+         ${weighted ? 'sum(weight)' : '0'} AS w_affected,
+         ${weighted ? 'sumIf(weight, NOT down)' : '0'} AS w_restored,
          countIf(first_contact_ms IS NULL) AS waiting,
          countIf(stale) AS stale,
          countIf(restore_stage = 'not_started') AS not_started,
          countIf(restore_stage = 'in_progress') AS in_progress,
          countIf(restore_stage = 'completed') AS completed,
-         sum(arrayCount(c -> c > {eta_from:Int64}, closes_at)) AS recent_restores
+         sum(arrayCount(c -> c > {eta_from:Int64}, closes_at)) AS recent_restores`
+  const [[sqlTotals], facts, milestoneEvents] = await Promise.all([
+    store.rows<Totals>(
+      `SELECT
+         count() AS affected,
+         if(affected = 0, NULL, quantileExactInclusive(0.5)(downtime_ms) / 1000) AS dt_median,
+         if(affected = 0, NULL, quantileExactInclusive(0.9)(downtime_ms) / 1000) AS dt_p90,
+         if(affected = 0, NULL, max(downtime_ms) / 1000) AS dt_max,
+         sum(downtime_ms) AS dt_total_ms,
+         ${counts}
        FROM (${core.sql})`,
       { ...core.params, eta_from: etaWindowStart },
     ),
     incidentFacts(store, state, scope),
-    milestoneEventsAt(store, scope),
+    milestoneEventsAt(store, state, scope),
   ])
+  const t = log ? { ...sqlTotals!, ...countsFromLog(log, scope.asOfMs, etaWindowStart) } : sqlTotals
   const affected = Number(t!.affected)
   const restored = Number(t!.restored)
   const down = affected - restored
@@ -135,6 +146,51 @@ export async function summary(store: Store, state: StateSync, scope: QueryScope,
       events: milestoneEvents,
     },
     eta: eta(scope.asOfMs, firstImpactMs, down, Number(t!.recent_restores)),
+  }
+}
+
+/** The summary's counts at T from the incident log: prefix sums of every tenant's changes. */
+function countsFromLog(log: IncidentLog, asOfMs: number, etaFromMs: number) {
+  const codeCounts = (xs: Changes, from: number, to: number) => {
+    const c = new Float64Array(16)
+    for (let i = from; i < to; i++) c[xs.code[i]!]!++
+    return c
+  }
+  const upTo = (xs: Changes, ms: number) => upperBound(xs.ms, ms)
+  const r = codeCounts(log.recovery, 0, upTo(log.recovery, asOfMs))
+  const n = { affected: 0, down: 0, not_started: 0, in_progress: 0, completed: 0 }
+  for (const [code, delta] of Object.entries(RECOVERY_CODES)) {
+    const times = r[Number(code)]!
+    n.affected += delta.affected * times
+    n.down += delta.down * times
+    n.not_started += delta.not_started * times
+    n.in_progress += delta.in_progress * times
+    n.completed += delta.completed * times
+  }
+  // Codes 3-5 close an outage: a tenant got access back (the ETA's restore rate).
+  const recent = codeCounts(log.recovery, upTo(log.recovery, etaFromMs), upTo(log.recovery, asOfMs))
+  const c = codeCounts(log.comms, 0, upTo(log.comms, asOfMs))
+  // First-contact latencies of the tenants contacted by T (contacts come ascending).
+  const contacted = log.contactLatencyMs.slice(0, upperBound(log.contactMs, asOfMs))
+  let fcMax: number | null = null
+  for (const x of contacted) fcMax = fcMax === null || x > fcMax ? x : fcMax
+  const fc = (p: number) => {
+    const v = quantileInclusiveUnsorted(contacted, p)
+    return v === null ? null : v / 1000
+  }
+  return {
+    fc_median: fc(0.5),
+    fc_p90: fc(0.9),
+    fc_max: fcMax === null ? null : fcMax / 1000,
+    restored: n.affected - n.down,
+    w_affected: 0,
+    w_restored: 0,
+    waiting: c[COMMS_CODES.affected]! - c[COMMS_CODES.contacted]!,
+    stale: c[COMMS_CODES.staleFrom]! - c[COMMS_CODES.staleTo]!,
+    not_started: n.not_started,
+    in_progress: n.in_progress,
+    completed: n.completed,
+    recent_restores: recent[3]! + recent[4]! + recent[5]!,
   }
 }
 
@@ -231,12 +287,20 @@ async function computeIncidentFacts(store: Store, scope: QueryScope): Promise<In
   return { firstImpactMs: fi, firstContactMs, pct50Ms: nullableNumber(m?.p50), pct90Ms: nullableNumber(m?.p90), pct100Ms: nullableNumber(m?.p100) }
 }
 
-/** The incident's milestone events at or before T, in time order (they carry no tenant_id). */
-async function milestoneEventsAt(store: Store, scope: QueryScope): Promise<{ at: string; label: string }[]> {
-  return store.rows<{ at: string; label: string }>(
-    `SELECT occurred_at AS at, label FROM ${store.db}.events FINAL
-     WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'milestone' AND occurred_at <= {as_of:DateTime64(3, 'UTC')}
-     ORDER BY occurred_at, event_id LIMIT 1000`,
-    { incident: scope.incidentId, as_of: chTime(scope.asOfMs) },
+/** The incident's milestone events at or before T, in time order (they carry no tenant_id); all of them read once per change. */
+async function milestoneEventsAt(store: Store, state: StateSync, scope: QueryScope): Promise<{ at: string; label: string }[]> {
+  const all = await state.cached(scope.incidentId, 'milestone events', false, () =>
+    store.rows<{ at: string; label: string }>(
+      `SELECT occurred_at AS at, label FROM ${store.db}.events FINAL
+       WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'milestone'
+       ORDER BY occurred_at, event_id`,
+      { incident: scope.incidentId },
+    ),
   )
+  const upTo = isoTime(scope.asOfMs)
+  // RFC 3339 UTC with milliseconds compares as text.
+  return all.filter((m) => m.at <= upTo).slice(0, MAX_MILESTONE_EVENTS)
 }
+
+/** At most this many milestone events are listed. */
+const MAX_MILESTONE_EVENTS = 1000

@@ -1,4 +1,4 @@
-import { OPEN_END, OPEN_END_MS } from './tenant-state.js'
+import { upperBound } from './incident-log.js'
 
 /**
  * One tenant's row at T, evaluated in JavaScript from its stored `tenant_state` facts (the
@@ -41,18 +41,6 @@ export interface RowAt {
   strays: number
 }
 
-/** Elements of an ascending array that are <= t. */
-function countUpTo(xs: readonly number[], t: number): number {
-  let lo = 0
-  let hi = xs.length
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (xs[mid]! <= t) lo = mid + 1
-    else hi = mid
-  }
-  return lo
-}
-
 /** Normalize a row as JSON gives it (Int64 may arrive as numbers or strings). */
 export function storedState(raw: Record<string, unknown>): StoredState {
   const nums = (v: unknown) => (Array.isArray(v) ? v.map(Number) : [])
@@ -77,7 +65,7 @@ export function storedState(raw: Record<string, unknown>): StoredState {
  * communications to every tenant); undefined otherwise.
  */
 export function rowAt(s: StoredState, t: number, broadcasts?: readonly number[]): RowAt {
-  const outages = countUpTo(s.starts, t)
+  const outages = upperBound(s.starts, t)
   const end = s.ends[outages - 1]!
   const down = end > t
   const curStart = s.starts[outages - 1]!
@@ -85,10 +73,10 @@ export function rowAt(s: StoredState, t: number, broadcasts?: readonly number[])
   for (let i = 0; i < outages; i++) downtime += Math.min(s.ends[i]!, t) - s.starts[i]!
 
   // The latest restore_* event at or before T (rk = ms * 8 + type), if it is in the current outage.
-  const rkUpTo = countUpTo(s.rk, (t + 1) * 8 - 1)
+  const rkUpTo = upperBound(s.rk, (t + 1) * 8 - 1)
   const restoreKey = rkUpTo > 0 ? s.rk[rkUpTo - 1]! : 0
   const stage = !down ? null : restoreKey < curStart * 8 ? 'not_started' : restoreKey % 8 === 5 ? 'completed' : 'in_progress'
-  const progIdx = countUpTo(s.prog_ms, t)
+  const progIdx = upperBound(s.prog_ms, t)
   const progress = down && progIdx > 0 && s.prog_ms[progIdx - 1]! >= curStart ? s.prog[progIdx - 1]! : null
 
   const endMs = down ? t : end
@@ -100,7 +88,7 @@ export function rowAt(s: StoredState, t: number, broadcasts?: readonly number[])
     communications = 0
     for (const c of s.dcomm) if (c >= s.first_lost_ms && c <= t) communications++
     // Gaps between the first loss and the counted communications inside outages, precomputed as prefix maxima.
-    const k = countUpTo(s.gap_comms, t)
+    const k = upperBound(s.gap_comms, t)
     maxGap = Math.max(k === 0 ? 0 : s.gap_prefix[k - 1]!, endMs - (k === 0 ? s.first_lost_ms : s.gap_comms[k - 1]!))
   } else {
     const comms = [...s.dcomm.filter((c) => c >= s.first_lost_ms && c <= t), ...broadcasts.filter((c) => c >= s.first_lost_ms && c <= t)].sort((a, b) => a - b)
@@ -126,8 +114,6 @@ export function rowAt(s: StoredState, t: number, broadcasts?: readonly number[])
     first_contact_ms: firstContact,
     communications,
     max_gap_ms: maxGap,
-    strays: countUpTo(s.stray_ms, t),
+    strays: upperBound(s.stray_ms, t),
   }
 }
-
-export { OPEN_END, OPEN_END_MS }

@@ -24,6 +24,10 @@ interface Scenario {
   filterTier: string | null
   chunk: number
   seed: number
+  /** Ask for figures weighted by seats (computed per request in ClickHouse) or not. */
+  weighted: boolean
+  /** off: every figure computed in ClickHouse; always: the default view from the incident log. */
+  logMode: 'off' | 'always'
 }
 
 const TYPES: EventType[] = ['access_lost', 'access_lost', 'access_restored', 'access_restored', 'restore_started', 'restore_progress', 'restore_completed', 'communication']
@@ -52,6 +56,11 @@ const scenarioArb = fc
     filterTier: fc.constantFrom(null, null, 'gold'),
     chunk: fc.integer({ min: 1, max: 7 }),
     seed: fc.integer({ min: 1, max: 1_000_000 }),
+    weighted: fc.boolean(),
+    // Half the runs ask for the dashboard's default view (no weight, segment, broadcasts or other
+    // stale_after): the figures the incident log serves when logMode is always.
+    defaultView: fc.boolean(),
+    logMode: fc.constantFrom('off' as const, 'always' as const),
     tiers: fc.array(fc.constantFrom('gold', 'free', null), { minLength: 6, maxLength: 6 }),
     seats: fc.array(fc.integer({ min: 0, max: 500 }), { minLength: 6, maxLength: 6 }),
   })
@@ -81,11 +90,13 @@ const scenarioArb = fc
       events,
       tenants,
       asOfMs: BASE + r.asOfMinute * MIN,
-      includeBroadcast: r.includeBroadcast,
-      staleAfterMin: r.staleAfterMin,
-      filterTier: r.filterTier,
+      includeBroadcast: r.defaultView ? false : r.includeBroadcast,
+      staleAfterMin: r.defaultView ? 1440 : r.staleAfterMin,
+      filterTier: r.defaultView ? null : r.filterTier,
       chunk: r.chunk,
       seed: r.seed,
+      weighted: r.defaultView ? false : r.weighted,
+      logMode: r.logMode,
     }
   })
 
@@ -127,6 +138,7 @@ describe('metrics agree with the reference implementation on random incidents', 
   afterAll(async () => srv?.stop())
 
   const load = async (s: Scenario) => {
+    srv.config.incidentLog = s.logMode
     await insertEvents(srv.store, shuffled(s.events, s.seed), s.chunk)
     await insertTenants(srv.store, s.tenants)
   }
@@ -152,7 +164,7 @@ describe('metrics agree with the reference implementation on random incidents', 
       fc.asyncProperty(scenarioArb, async (s) => {
         await load(s)
         const o = refOpts(s)
-        const body = await get(`/api/v1/incidents/${s.incidentId}/summary?${common(s)}&weight=seats&stale_after=${s.staleAfterMin}m`)
+        const body = await get(`/api/v1/incidents/${s.incidentId}/summary?${common(s)}${s.weighted ? '&weight=seats' : ''}&stale_after=${s.staleAfterMin}m`)
         const ref = referenceSummary(s.events, s.tenants, o)
         approx(
           {
@@ -174,12 +186,14 @@ describe('metrics agree with the reference implementation on random incidents', 
             restored: ref.restored,
             down: ref.down,
             recovery_pct: ref.recovery_pct,
-            weighted: {
-              weight: 'seats',
-              affected: ref.weighted_affected,
-              restored: ref.weighted_restored,
-              recovery_pct: ref.weighted_affected > 0 ? (100 * ref.weighted_restored) / ref.weighted_affected : null,
-            },
+            weighted: s.weighted
+              ? {
+                  weight: 'seats',
+                  affected: ref.weighted_affected,
+                  restored: ref.weighted_restored,
+                  recovery_pct: ref.weighted_affected > 0 ? (100 * ref.weighted_restored) / ref.weighted_affected : null,
+                }
+              : null,
             downtime_s: ref.downtime_s,
             first_contact_latency_s: ref.first_contact_latency_s,
             waiting_first_contact: ref.waiting_first_contact,
@@ -242,7 +256,7 @@ describe('metrics agree with the reference implementation on random incidents', 
         await load(s)
         const o = refOpts(s)
         const from = iso(BASE - 10 * MIN)
-        const rec = await get(`/api/v1/incidents/${s.incidentId}/recovery?${common(s)}&weight=seats&bucket=${bucket}&from=${from}`)
+        const rec = await get(`/api/v1/incidents/${s.incidentId}/recovery?${common(s)}${s.weighted ? '&weight=seats' : ''}&bucket=${bucket}&from=${from}`)
         const com = await get(
           `/api/v1/incidents/${s.incidentId}/communications?${common(s)}&bucket=${bucket}&from=${from}&stale_after=${s.staleAfterMin}m`,
         )
@@ -268,7 +282,7 @@ describe('metrics agree with the reference implementation on random incidents', 
             affected: rows.length,
             restored: up.length,
             recovery_pct: rows.length ? (100 * up.length) / rows.length : null,
-            weighted_recovery_pct: w > 0 ? (100 * wUp) / w : null,
+            ...(s.weighted ? { weighted_recovery_pct: w > 0 ? (100 * wUp) / w : null } : {}),
             not_started: rows.filter((r) => r.restore_stage === 'not_started').length,
             in_progress: rows.filter((r) => r.restore_stage === 'in_progress').length,
             completed: rows.filter((r) => r.restore_stage === 'completed').length,
