@@ -1,7 +1,7 @@
 import type { Store } from '../storage/client.js'
 import { chTime, isoTime, parseDuration, parseWindow, segmentWhere, single, type QueryScope, type RawQuery } from './filters.js'
-import { bucketCodes, bucketTimes, firstEventMs, prefixSum, quantileInclusiveUnsorted, seriesFrame, type SeriesFrame } from './series.js'
-import { upperBound, type IncidentLog } from './incident-log.js'
+import { bucketCodes, bucketRuns, bucketTimes, firstEventMs, prefixSum, quantileInclusiveUnsorted, seriesFrame, type SeriesFrame } from './series.js'
+import type { IncidentLog } from './incident-log.js'
 import type { StateSync } from './state-sync.js'
 import { COMMS_CODES, DEFAULT_STALE_AFTER_MS, OPEN_END_MS, staleChangesSql, tenantStateSql } from './tenant-state.js'
 
@@ -67,15 +67,9 @@ type Row = { k: number; kind: number; n: number; median: number | null }
 /** The series' rows from the incident log (default stale_after, direct communications, no segment). */
 function rowsFromLog(log: IncidentLog, frame: SeriesFrame): Row[] {
   const rows: Row[] = bucketCodes(log.comms, frame).map((r) => ({ k: r.k, kind: r.code, n: r.n, median: null }))
-  // First contacts inside the window, ascending, so each bucket's are one contiguous run: the
-  // median latency of each run, selected without sorting.
-  const end = upperBound(log.contactMs, frame.toMs)
-  for (let i = upperBound(log.contactMs, frame.lowMs); i < end; ) {
-    const k = frame.bucketIndex(log.contactMs[i]!)
-    let j = i + 1
-    while (j < end && frame.bucketIndex(log.contactMs[j]!) === k) j++
-    rows.push({ k, kind: KIND.median, n: j - i, median: quantileInclusiveUnsorted(log.contactLatencyMs.slice(i, j), 0.5)! / 1000 })
-    i = j
+  // First contacts inside the window: the median latency of each bucket's, selected without sorting.
+  for (const { k, start, stop } of bucketRuns(log.contactMs, frame)) {
+    rows.push({ k, kind: KIND.median, n: stop - start, median: quantileInclusiveUnsorted(log.contactLatencyMs.slice(start, stop), 0.5)! / 1000 })
   }
   for (const [k, n] of bucketTimes(log.direct, frame)) rows.push({ k, kind: KIND.direct, n, median: null })
   for (const [k, n] of bucketTimes(log.broadcasts, frame)) rows.push({ k, kind: KIND.broadcast, n, median: null })

@@ -16,8 +16,6 @@ export interface SeriesFrame {
   params: Params
   /** SQL: the bucket index of a time expression (ms), clamped to [0, last]: earlier deltas fold into the first point. */
   bucketOf(expr: string): string
-  /** bucketOf for a time in JavaScript (series built from the incident log). */
-  bucketIndex(ms: number): number
   /** The bounds inWindow and upToEnd test: a time t counts in some bucket when lowMs < t <= toMs. */
   lowMs: number
   toMs: number
@@ -34,8 +32,6 @@ export function seriesFrame(w: Window): SeriesFrame {
     times,
     params,
     bucketOf: (e) => `greatest(0, least({sf_last:Int64}, intDiv(${e} - {sf_first:Int64} + {sf_b:Int64} - 1, {sf_b:Int64})))`,
-    // intDiv truncates toward zero, as Math.trunc does; every value is an integer below 2^53.
-    bucketIndex: (ms) => Math.max(0, Math.min(times.length - 1, Math.trunc((ms - times[0]! + w.bucketMs - 1) / w.bucketMs))),
     lowMs: times[0]! - w.bucketMs,
     toMs: w.toMs,
     inWindow: (e) => `(${e} > {sf_lo:Int64})`,
@@ -80,20 +76,42 @@ export async function firstEventMs(store: Store, state: StateSync, scope: QueryS
  * series queries' rows. Changes before the window fold into the first bucket.
  */
 export function bucketCodes(changes: Changes, frame: SeriesFrame): { k: number; code: number; n: number }[] {
-  const end = upperBound(changes.ms, frame.toMs)
-  const counts = new Float64Array(frame.times.length * 16)
-  for (let i = 0; i < end; i++) counts[frame.bucketIndex(changes.ms[i]!) * 16 + changes.code[i]!]!++
   const out: { k: number; code: number; n: number }[] = []
-  for (let i = 0; i < counts.length; i++) if (counts[i]! > 0) out.push({ k: Math.floor(i / 16), code: i % 16, n: counts[i]! })
+  const counts = new Float64Array(16)
+  let start = 0
+  // Changes are sorted by time: each bucket is the run up to its end, found by binary search
+  // (the same buckets bucketOf gives, without a division per change).
+  frame.times.forEach((end, k) => {
+    const stop = upperBound(changes.ms, end)
+    counts.fill(0)
+    for (let i = start; i < stop; i++) counts[changes.code[i]!]!++
+    counts.forEach((n, code) => n > 0 && out.push({ k, code, n }))
+    start = stop
+  })
   return out
 }
 
 /** Counts per bucket of the times of an ascending array inside the frame's window. */
 export function bucketTimes(times: Float64Array, frame: SeriesFrame): Map<number, number> {
-  const counts = new Float64Array(frame.times.length)
-  for (let i = upperBound(times, frame.lowMs), end = upperBound(times, frame.toMs); i < end; i++) counts[frame.bucketIndex(times[i]!)]!++
   const out = new Map<number, number>()
-  counts.forEach((n, k) => n > 0 && out.set(k, n))
+  let start = upperBound(times, frame.lowMs)
+  frame.times.forEach((end, k) => {
+    const stop = upperBound(times, end)
+    if (stop > start) out.set(k, stop - start)
+    start = Math.max(start, stop)
+  })
+  return out
+}
+
+/** The index runs [start, stop) of an ascending array's times in each bucket of the window (empty runs left out). */
+export function bucketRuns(times: Float64Array, frame: SeriesFrame): { k: number; start: number; stop: number }[] {
+  const out: { k: number; start: number; stop: number }[] = []
+  let start = upperBound(times, frame.lowMs)
+  frame.times.forEach((end, k) => {
+    const stop = upperBound(times, end)
+    if (stop > start) out.push({ k, start, stop })
+    start = Math.max(start, stop)
+  })
   return out
 }
 
