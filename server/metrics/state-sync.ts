@@ -50,8 +50,13 @@ const MERGE_MIN_ROWS = 10_000
 const MERGE_SHARE = 0.2
 /** Cached derived values kept (least recently used beyond this are dropped). */
 const CACHE_ENTRIES = 500
-/** Change logs kept in memory: at most this many bytes together (~120 MB for an incident of 10M events), the most recently used first; the newest is always kept. */
-const LOG_BUDGET_BYTES = 384 * 1024 * 1024
+/**
+ * Change logs kept in memory: at most this many bytes together, the most recently used first;
+ * the newest is always kept (~120 MB for an incident of 10M events, ~3 MB for 200k). A soak that
+ * looked at each of 357 incidents once grew the server's RSS by the whole budget, so it is sized
+ * against the 1 GiB the server should stay within.
+ */
+const LOG_BUDGET_BYTES = 160 * 1024 * 1024
 /** auto: an incident's log is built once it has seen no change for this long (ms); while it changes, queries compute per request. */
 export const LOG_QUIET_MS = 2000
 
