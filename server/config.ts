@@ -52,7 +52,7 @@ const envSchema = z.object({
   AFTERMATH_SPOOL_MAX_BYTES: intFrom(1024 * 1024 * 1024, 0, Number.MAX_SAFE_INTEGER),
   /** A storage call that takes longer than this fails (and ingest falls back to the spool). */
   AFTERMATH_STORAGE_TIMEOUT_MS: intFrom(10_000, 100, 600_000),
-  /** Embedded engine: connections serving dashboard queries in parallel (ingest has its own). */
+  /** Embedded engine: connections for queries (ingest has its own); chdb runs parameterized statements one at a time regardless. */
   AFTERMATH_QUERY_CONNECTIONS: intFrom(4, 1, 32),
   /** Requests per second allowed per token (token bucket; burst = 2 s worth). 0 disables. */
   AFTERMATH_RATE_LIMIT_RPS: intFrom(2000, 0, 1_000_000),

@@ -1,6 +1,6 @@
 import type { Store } from '../storage/client.js'
 import { chTime, isoTime, parseDuration, parseWindow, segmentWhere, single, type QueryScope, type RawQuery } from './filters.js'
-import { bucketCodes, bucketRuns, bucketTimes, firstEventMs, prefixSum, quantileInclusiveUnsorted, seriesFrame, type SeriesFrame } from './series.js'
+import { bucketCodes, bucketRuns, firstEventMs, prefixSum, quantileInclusiveUnsorted, seriesFrame, type SeriesFrame } from './series.js'
 import type { IncidentLog } from './incident-log.js'
 import type { StateSync } from './state-sync.js'
 import { COMMS_CODES, DEFAULT_STALE_AFTER_MS, OPEN_END_MS, staleChangesSql, tenantStateSql } from './tenant-state.js'
@@ -71,8 +71,8 @@ function rowsFromLog(log: IncidentLog, frame: SeriesFrame): Row[] {
   for (const { k, start, stop } of bucketRuns(log.contactMs, frame)) {
     rows.push({ k, kind: KIND.median, n: stop - start, median: quantileInclusiveUnsorted(log.contactLatencyMs.slice(start, stop), 0.5)! / 1000 })
   }
-  for (const [k, n] of bucketTimes(log.direct, frame)) rows.push({ k, kind: KIND.direct, n, median: null })
-  for (const [k, n] of bucketTimes(log.broadcasts, frame)) rows.push({ k, kind: KIND.broadcast, n, median: null })
+  for (const { k, start, stop } of bucketRuns(log.direct, frame)) rows.push({ k, kind: KIND.direct, n: stop - start, median: null })
+  for (const { k, start, stop } of bucketRuns(log.broadcasts, frame)) rows.push({ k, kind: KIND.broadcast, n: stop - start, median: null })
   return rows
 }
 

@@ -91,18 +91,6 @@ export function bucketCodes(changes: Changes, frame: SeriesFrame): { k: number; 
   return out
 }
 
-/** Counts per bucket of the times of an ascending array inside the frame's window. */
-export function bucketTimes(times: Float64Array, frame: SeriesFrame): Map<number, number> {
-  const out = new Map<number, number>()
-  let start = upperBound(times, frame.lowMs)
-  frame.times.forEach((end, k) => {
-    const stop = upperBound(times, end)
-    if (stop > start) out.set(k, stop - start)
-    start = Math.max(start, stop)
-  })
-  return out
-}
-
 /** The index runs [start, stop) of an ascending array's times in each bucket of the window (empty runs left out). */
 export function bucketRuns(times: Float64Array, frame: SeriesFrame): { k: number; start: number; stop: number }[] {
   const out: { k: number; start: number; stop: number }[] = []

@@ -146,8 +146,6 @@ export interface TenantStateOptions {
   /** Numeric attribute used as weight (bound). */
   weight?: string
   staleAfterMs?: number
-  /** Only these tenants (a timeline, a page of the table): read by primary key. */
-  tenantIds?: string[]
   /**
    * The columns the caller reads (their dependencies are added). Selecting only those keeps
    * ClickHouse from computing the rest. Default: all.
@@ -173,7 +171,6 @@ const COLUMNS = {
   rdeltas: { expr: '', deps: [] },
   cdeltas: { expr: '', deps: [] },
   contact_ms: { expr: '', deps: [] },
-  last_ms: { expr: '', deps: [] },
   stray_ms: { expr: '', deps: [] },
   prog_ms: { expr: '', deps: [] },
   prog: { expr: '', deps: [] },
@@ -186,7 +183,6 @@ const COLUMNS = {
   last_restored_ms: { expr: 'if(down, NULL, ends[outages])', deps: ['down', 'ends', 'outages'] },
   /** Interval ends up to T (a restore), for the ETA's trailing window. */
   closes_at: { expr: `arrayFilter(e -> e <= ${T}, ends)`, deps: ['ends'] },
-  strays: { expr: `arrayCount(x -> x <= ${T}, stray_ms)`, deps: [] },
   // The latest restore_* event at or before T (0 when none): only one in the current outage counts.
   restore_key: { expr: `arrayLast(r -> r < (${T} + 1) * 8, rk)`, deps: ['rk'] },
   restore_stage: {
@@ -238,14 +234,12 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
   const db = store.db
   const seg = segmentWhere(scope, 'attributes')
   const meta = opts.meta || opts.weight !== undefined
-  const some = opts.tenantIds !== undefined
   const params: Params = {
     incident: scope.incidentId,
     as_of: chTime(scope.asOfMs),
     as_of_ms: scope.asOfMs,
     stale_ms: Math.round(opts.staleAfterMs ?? DEFAULT_STALE_AFTER_MS),
     weight: opts.weight ?? '',
-    tenant_ids: opts.tenantIds ?? [],
     ...seg.params,
   }
   // With include_broadcast=true, broadcasts at or after a tenant's first loss count for it (a
@@ -292,9 +286,8 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
   const sql = `
     SELECT s.tenant_id AS tenant_id${select.map((c) => `,\n      ${c}`).join('')}
     FROM ${db}.tenant_state AS s FINAL
-    ${meta ? `LEFT JOIN (SELECT tenant_id, name, attributes, num_attributes FROM ${db}.tenants FINAL${some ? ' WHERE tenant_id IN {tenant_ids:Array(String)}' : ''}) AS m ON m.tenant_id = s.tenant_id` : ''}
+    ${meta ? `LEFT JOIN (SELECT tenant_id, name, attributes, num_attributes FROM ${db}.tenants FINAL) AS m ON m.tenant_id = s.tenant_id` : ''}
     WHERE s.incident_id = {incident:String} AND s.first_lost_ms <= ${T}
-      ${some ? 'AND s.tenant_id IN {tenant_ids:Array(String)}' : ''}
       ${scope.filters.length ? `AND s.tenant_id IN (SELECT tenant_id FROM ${db}.tenants FINAL WHERE ${seg.sql})` : ''}`
   return { sql, params }
 }

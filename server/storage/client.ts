@@ -71,8 +71,10 @@ function openEmbedded(config: Config): Store {
   const path = resolve(join(config.dataDir, 'clickhouse'))
   mkdirSync(path, { recursive: true })
   // Connections on one data path run in parallel inside the engine, but each runs one
-  // operation at a time: ingest gets its own, and queries a small pool, so a slow query
-  // neither delays an acknowledgement nor queues every other dashboard request behind it.
+  // operation at a time: ingest gets its own, so a slow query never delays an acknowledgement.
+  // Queries get a small pool; chdb itself runs statements with bound parameters one at a time
+  // across the process (two at once clobber each other's parameters in the engine), so the
+  // pool only lets the few unparameterized ones (merges) run beside them.
   const connect = () => {
     const connection = createChdbConnection({ path }) as ChdbConnection
     return { connection, client: createClient({ connection: connection as never, clickhouse_settings: CLICKHOUSE_SETTINGS }) }
