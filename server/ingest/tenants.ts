@@ -38,11 +38,10 @@ export interface TenantRow {
   name: string
   attributes: Record<string, string>
   num_attributes: Record<string, number>
-  version: number
 }
 
 /** Validate one tenant record: the row to upsert, or field errors. Pure. */
-export function validateTenant(input: unknown, version: number): { ok: true; row: TenantRow } | { ok: false; errors: { field: string; message: string }[] } {
+export function validateTenant(input: unknown): { ok: true; row: TenantRow } | { ok: false; errors: { field: string; message: string }[] } {
   const r = tenantSchema.safeParse(input)
   if (!r.success) return { ok: false, errors: r.error.issues.map((i) => ({ field: i.path.join('.'), message: i.message })) }
   const attributes: Record<string, string> = {}
@@ -51,12 +50,26 @@ export function validateTenant(input: unknown, version: number): { ok: true; row
     attributes[k] = String(v)
     if (typeof v === 'number') num_attributes[k] = v
   }
-  return { ok: true, row: { tenant_id: r.data.tenant_id, name: r.data.name ?? '', attributes, num_attributes, version } }
+  return { ok: true, row: { tenant_id: r.data.tenant_id, name: r.data.name ?? '', attributes, num_attributes } }
 }
 
-async function insertTenants(store: Store, rows: TenantRow[]): Promise<void> {
+/** The tail of this process's tenant inserts: they run one at a time. */
+let insertsDone: Promise<unknown> = Promise.resolve()
+
+/**
+ * Insert tenant rows, one insert at a time in the process, each stamped with its version as it
+ * starts: commits come in version order, so the metadata copy in `cards` (migration 6, which
+ * keeps the last write of a key) always agrees with tenants FINAL (the highest version).
+ */
+function insertTenants(store: Store, rows: TenantRow[]): Promise<void> {
+  const run = insertsDone.then(() => insertTenantsNow(store, rows))
+  insertsDone = run.catch(() => {})
+  return run
+}
+
+async function insertTenantsNow(store: Store, rows: TenantRow[]): Promise<void> {
   if (rows.length === 0) return
-  const body = Buffer.from(rows.map((r) => JSON.stringify(r)).join('\n') + '\n')
+  const body = Buffer.from(rows.map((r) => JSON.stringify({ ...r, version: nextVersion() })).join('\n') + '\n')
   try {
     await store.insert(`${store.db}.tenants`, body)
   } catch (err) {
@@ -82,7 +95,7 @@ export async function upsertTenants(store: Store, body: unknown): Promise<Ingest
   const t = new TenantTally()
   const rows: TenantRow[] = []
   items.forEach((item, i) => {
-    const v = validateTenant(item, nextVersion())
+    const v = validateTenant(item)
     if (v.ok) rows.push(v.row)
     else t.reject(i, v.errors)
   })
@@ -102,7 +115,7 @@ export async function upsertTenantsNdjson(store: Store, stream: AsyncIterable<Bu
           t.reject(line.index, [{ field: '', message: line.error }])
           continue
         }
-        const v = validateTenant(line.value, nextVersion())
+        const v = validateTenant(line.value)
         if (v.ok) rows.push(v.row)
         else t.reject(line.index, v.errors)
       }

@@ -82,9 +82,14 @@ export function staleChangesSql(comms: string, staleMs: string): string {
   return `arrayFlatten(arrayMap(x -> if(x.2 < ${OPEN_END_MS}, [x.1 * 16 + 3, x.2 * 16 + 4], [x.1 * 16 + 3]), ${staleSpansSql(comms, staleMs)}))`
 }
 
+/** A tenant's card (migration 6) keeps its first this many events in §3 order: what a timeline lists at most. */
+export const CARD_EVENTS = 10_000
+
 /**
  * INSERT … SELECT that rewrites the tenant_state rows of one incident: all of its tenants, or
  * (incremental) those with an events row written in a block numbered above {from:UInt64}.
+ * It goes through tenant_state_input (migration 6), which also writes each tenant's card: its
+ * stored state with its events, read by the timeline in one key-value lookup.
  * Parameters: incident, version, from.
  */
 export function deriveTenantStateSql(db: string, incremental: boolean): string {
@@ -102,16 +107,17 @@ export function deriveTenantStateSql(db: string, incremental: boolean): string {
       ${staleChangesSql('comms_after', String(DEFAULT_STALE_AFTER_MS))})`
   const ms = 'toUnixTimestamp64Milli(occurred_at)'
   return `
-    INSERT INTO ${db}.tenant_state (incident_id, tenant_id, version, min_ms, first_lost_ms, starts, ends, stray_ms, rk, prog_ms, prog,
-      dcomm, contact_ms, gap_comms, gap_prefix, last_ms, rdeltas, cdeltas)
+    INSERT INTO ${db}.tenant_state_input (incident_id, tenant_id, version, min_ms, first_lost_ms, starts, ends, stray_ms, rk, prog_ms, prog,
+      dcomm, contact_ms, gap_comms, gap_prefix, last_ms, rdeltas, cdeltas, events)
     SELECT incident_id, tenant_id, {version:UInt64} AS version, min_ms, first_lost_ms, starts, ends, stray_ms, rk,
       pv.1 AS prog_ms, pv.2 AS prog, dcomm, contact_ms, gap_comms,
       arrayMap(i -> arrayMax(arraySlice(gap_diffs, 1, i)), arrayEnumerate(gap_diffs)) AS gap_prefix,
       last_ms,
       if(empty(starts), CAST([], 'Array(Int64)'), ${stages}) AS rdeltas,
-      ${comms} AS cdeltas
+      ${comms} AS cdeltas,
+      events
     FROM (
-      SELECT incident_id, tenant_id, min_ms, last_ms, rk, dcomm, pv,
+      SELECT incident_id, tenant_id, min_ms, last_ms, rk, dcomm, pv, events,
         arrayMap(x -> intDiv(x, 8), acc) AS a_t,
         arrayMap(x -> toInt8(x % 8), acc) AS a_ty,
         arrayPopFront(arrayDifference(arrayPushFront(a_ty, toInt8(2)))) AS a_d,
@@ -131,7 +137,9 @@ export function deriveTenantStateSql(db: string, incremental: boolean): string {
           arraySort(groupArrayIf(${ms} * 8 + toUInt8(type), type IN ('access_lost', 'access_restored'))) AS acc,
           arraySort(groupArrayIf(${ms} * 8 + toUInt8(type), type IN ('restore_started', 'restore_progress', 'restore_completed'))) AS rk,
           arraySort(groupArrayIf(${ms}, type = 'communication')) AS dcomm,
-          arrayMap(x -> (x.1, x.3), arraySort(groupArrayIf((${ms}, event_id, assumeNotNull(progress)), type = 'restore_progress'))) AS pv
+          arrayMap(x -> (x.1, x.3), arraySort(groupArrayIf((${ms}, event_id, assumeNotNull(progress)), type = 'restore_progress'))) AS pv,
+          -- The timeline's order: occurred_at, then type, then event_id.
+          arraySlice(arraySort(x -> (x.2, x.3, x.1), groupArray((event_id, ${ms}, toUInt8(type), progress, channel, label, message))), 1, ${CARD_EVENTS}) AS events
         FROM ${db}.events FINAL
         WHERE incident_id = {incident:String} AND tenant_id != ''
           ${incremental ? `AND tenant_id IN (SELECT tenant_id FROM ${db}.events WHERE incident_id = {incident:String} AND tenant_id != '' AND _block_number > {from:UInt64})` : ''}

@@ -1,8 +1,10 @@
 import { notFound } from '../errors.js'
+import { EVENT_TYPES } from '../ingest/types.js'
 import type { Store } from '../storage/client.js'
-import { chTime, inSegment, type QueryScope } from './filters.js'
+import { inSegment, isoTime, type QueryScope } from './filters.js'
+import type { StateSync } from './state-sync.js'
 import { rowAt, storedState, STORED_STATE_COLUMNS } from './tenant-row.js'
-import { broadcastsSql } from './tenant-state.js'
+import { CARD_EVENTS } from './tenant-state.js'
 import { toTenantRow, type TenantRow } from './tenants.js'
 
 export interface TimelineEvent {
@@ -29,63 +31,104 @@ export interface TenantTimeline {
 }
 
 /** At most this many events are listed (a tenant normally has tens). */
-export const MAX_TIMELINE_EVENTS = 10_000
+export const MAX_TIMELINE_EVENTS = CARD_EVENTS
 
-type EventTuple = [string, string, string, number | boolean, number | null, string, string, string]
+/** An event as a card stores it: [event_id, occurred_at ms, type code (1-based, EVENT_TYPES order), progress, channel, label, message]. */
+type CardEvent = [string, number | string, number | string, number | null, string, string, string]
 
 /**
  * One tenant's events up to T in the §3 order (occurred_at, then type, then event_id), with
  * broadcasts interleaved when they count, plus its row. 404 when the incident has no event of
- * this tenant at all. One statement: the events, the tenant's stored state (its row at T is
- * evaluated from it by rowAt) and its metadata, each an array of at most one element for "none".
+ * this tenant at all.
+ *
+ * One key-value lookup of two keys in `cards` (migration 6): the tenant's card (its stored
+ * state, from which rowAt evaluates its row at T, and its events) and its metadata. The
+ * incident's broadcasts are read once per change of the incident.
  */
-export async function tenantTimeline(store: Store, scope: QueryScope, tenantId: string): Promise<TenantTimeline> {
-  const db = store.db
-  const b = scope.includeBroadcast
-  const [r] = await store.rows<{
-    events: EventTuple[]
-    state: unknown[][]
-    meta: [string, Record<string, string>][]
-    broadcasts: number[]
-  }>(
-    `SELECT
-       (SELECT groupArray(tuple(event_id, toString(type), occurred_at, tenant_id != '', progress, channel, label, message)) FROM (
-          SELECT event_id, type, occurred_at, tenant_id, progress, channel, label, message
-          FROM ${db}.events FINAL
-          WHERE incident_id = {incident:String}
-            AND (tenant_id = {tenant:String} ${b ? "OR (tenant_id = '' AND type = 'communication')" : ''})
-            AND occurred_at <= {as_of:DateTime64(3, 'UTC')}
-          ORDER BY occurred_at, type, event_id
-          LIMIT {limit:UInt32})) AS events,
-       (SELECT groupArray(tuple(${STORED_STATE_COLUMNS.join(', ')})) FROM ${db}.tenant_state FINAL
-        WHERE incident_id = {incident:String} AND tenant_id = {tenant:String}) AS state,
-       (SELECT groupArray(tuple(name, attributes)) FROM ${db}.tenants FINAL WHERE tenant_id = {tenant:String}) AS meta,
-       ${b ? broadcastsSql(db) : 'CAST([], \'Array(Int64)\')'} AS broadcasts`,
-    { incident: scope.incidentId, tenant: tenantId, as_of: chTime(scope.asOfMs), limit: MAX_TIMELINE_EVENTS },
-  )
-  // tenant_state has a row for every tenant with an event in the incident, affected or not.
-  const stateRow = r?.state[0]
-  if (tenantId === '' || !stateRow) throw notFound(`no tenant "${tenantId.slice(0, 256)}" in incident "${scope.incidentId}"`)
-  const state = storedState(Object.fromEntries(STORED_STATE_COLUMNS.map((c, i) => [c, stateRow[i]])))
+export async function tenantTimeline(store: Store, state: StateSync, scope: QueryScope, tenantId: string): Promise<TenantTimeline> {
+  const cardKey = `t${scope.incidentId}\u0000${tenantId}`
+  const metaKey = `m${tenantId}`
+  const found = await store.rows<{ key: string; value: string }>(`SELECT key, value FROM ${store.db}.cards WHERE key IN ({card:String}, {meta:String})`, {
+    card: cardKey,
+    meta: metaKey,
+  })
+  const card = found.find((r) => r.key === cardKey)
+  // Every tenant with an event in the incident has a card, affected or not.
+  if (tenantId === '' || !card) throw notFound(`no tenant "${tenantId.slice(0, 256)}" in incident "${scope.incidentId}"`)
+  const fields = elements(JSON.parse(card.value))
+  const stored = storedState(Object.fromEntries(STORED_STATE_COLUMNS.map((c, i) => [c, fields[i]])))
   // A tenant without metadata has an empty name and no attributes, and is in no segment.
-  const meta = r.meta[0] ? { name: r.meta[0][0], attributes: r.meta[0][1] } : undefined
-  const affected = state.first_lost_ms <= scope.asOfMs && inSegment(meta?.attributes, scope.filters)
-  const at = affected ? rowAt(state, scope.asOfMs, b ? r.broadcasts.map(Number) : undefined) : null
+  const metaRow = found.find((r) => r.key === metaKey)
+  const meta = metaRow ? metaOf(elements(JSON.parse(metaRow.value))) : undefined
+
+  const upTo = scope.asOfMs
+  const events: TimelineEvent[] = []
+  for (const raw of elements(fields[STORED_STATE_COLUMNS.length])) {
+    const e = elements(raw) as CardEvent
+    const ms = Number(e[1])
+    // The card's events are in time order: the rest are after T.
+    if (ms > upTo) break
+    events.push({ event_id: e[0], type: EVENT_TYPES[Number(e[2]) - 1]!, occurred_at: isoTime(ms), direct: true, progress: e[3], channel: e[4], label: e[5], message: e[6] })
+  }
+  const broadcasts = scope.includeBroadcast ? (await broadcastEvents(store, state, scope.incidentId)).filter((b) => b.ms <= upTo) : []
+  const affected = stored.first_lost_ms <= upTo && inSegment(meta?.attributes, scope.filters)
+  const at = affected ? rowAt(stored, upTo, scope.includeBroadcast ? broadcasts.map((b) => b.ms) : undefined) : null
   return {
     incident_id: scope.incidentId,
     tenant_id: tenantId,
-    as_of: new Date(scope.asOfMs).toISOString(),
-    events: r.events.map(([event_id, type, occurred_at, direct, progress, channel, label, message]) => ({
-      event_id,
-      type,
-      occurred_at,
-      direct: Boolean(direct),
-      progress,
-      channel,
-      label,
-      message,
-    })),
+    as_of: new Date(upTo).toISOString(),
+    events: broadcasts.length ? mergeInOrder(events, broadcasts.map((b) => b.event)).slice(0, MAX_TIMELINE_EVENTS) : events,
     row: at ? toTenantRow(tenantId, at, meta) : null,
     diagnostics: { stray_restores: at?.strays ?? 0 },
   }
+}
+
+/** A tuple as JSON gives it: an array, or an object of its elements when the engine names them. */
+function elements(v: unknown): unknown[] {
+  if (Array.isArray(v)) return v
+  return v !== null && typeof v === 'object' ? Object.values(v) : []
+}
+
+function metaOf(fields: unknown[]): { name: string; attributes: Record<string, string> } {
+  return { name: String(fields[0] ?? ''), attributes: (fields[1] ?? {}) as Record<string, string> }
+}
+
+interface Broadcast {
+  ms: number
+  event: TimelineEvent
+}
+
+/** Every broadcast communication of the incident (no tenant_id), in §3 order; read once per change of the incident. */
+function broadcastEvents(store: Store, state: StateSync, incidentId: string): Promise<Broadcast[]> {
+  return state.cached(incidentId, 'broadcast events', false, async () => {
+    const rows = await store.rows<Omit<TimelineEvent, 'direct'> & { ms: number }>(
+      `SELECT event_id, toString(type) AS type, occurred_at, toUnixTimestamp64Milli(occurred_at) AS ms, progress, channel, label, message
+       FROM ${store.db}.events FINAL
+       WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication'
+       ORDER BY occurred_at, type, event_id`,
+      { incident: incidentId },
+    )
+    return rows.map(({ ms, ...e }) => ({ ms: Number(ms), event: { ...e, direct: false } }))
+  })
+}
+
+/** The §3 order of events: occurred_at, then type (EVENT_TYPES order), then event_id as bytes (as ClickHouse compares strings). */
+function compareEvents(a: TimelineEvent, b: TimelineEvent): number {
+  if (a.occurred_at !== b.occurred_at) return a.occurred_at < b.occurred_at ? -1 : 1
+  const ta = EVENT_TYPES.indexOf(a.type as never)
+  const tb = EVENT_TYPES.indexOf(b.type as never)
+  if (ta !== tb) return ta - tb
+  return Buffer.compare(Buffer.from(a.event_id), Buffer.from(b.event_id))
+}
+
+/** Merge two lists each already in §3 order. */
+function mergeInOrder(xs: TimelineEvent[], ys: TimelineEvent[]): TimelineEvent[] {
+  const out: TimelineEvent[] = []
+  let i = 0
+  let j = 0
+  while (i < xs.length || j < ys.length) {
+    if (j >= ys.length || (i < xs.length && compareEvents(xs[i]!, ys[j]!) <= 0)) out.push(xs[i++]!)
+    else out.push(ys[j++]!)
+  }
+  return out
 }

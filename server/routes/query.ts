@@ -62,7 +62,7 @@ export function queryRouter(deps: AppDeps): Router {
     const tenant = String(req.params.tenant)
     if (tenant.length === 0 || tenant.length > 256) throw badRequest('tenant_id must be 1-256 characters')
     // No separate incident check: a tenant without events in the incident is already a 404.
-    res.json(await tenantTimeline(store, parseScope(String(req.params.id), query(req), deps.now()), tenant))
+    res.json(await tenantTimeline(store, state, parseScope(String(req.params.id), query(req), deps.now()), tenant))
   })
   get('/incidents/:id/downtime-histogram', 'histogram', async (req, res) => {
     const bins = parseBins(query(req))

@@ -170,6 +170,48 @@ export const MIGRATIONS: Migration[] = [
         await store.command(statement.replaceAll('{db}', store.db))
     },
   },
+  {
+    version: 6,
+    name: 'cards: one key-value read per tenant timeline',
+    // A MergeTree point read costs ~3-5 ms of engine time per table (index, marks, a granule of
+    // every column), and a tenant's timeline needs three (its events, its tenant_state row, its
+    // metadata). `cards` is a RocksDB key-value table holding, per key, the one JSON document a
+    // point read needs, so a timeline is one lookup of two keys (~2 ms):
+    //   't' || incident_id || '\0' || tenant_id → [first_lost_ms, starts, ends, stray_ms, rk,
+    //       prog_ms, prog, dcomm, contact_ms, gap_comms, gap_prefix, events], the tenant's stored
+    //       state (tenant-row.ts) and its first 10,000 events in §3 order, each
+    //       [event_id, occurred_at ms, type code, progress, channel, label, message];
+    //   'm' || tenant_id → [name, attributes], its metadata.
+    // (Incident ids cannot contain '\0'.) Both are written by materialized views, so no writer
+    // can forget them: the state sync derives tenant_state through the Null table
+    // tenant_state_input, whose rows go to tenant_state and, with the events, to cards; every
+    // insert into tenants goes to cards too. RocksDB keeps the last write of a key: tenant
+    // upserts are inserted one at a time in version order (server/ingest/tenants.ts), and the
+    // sync derives one incident at a time. Derived data: rebuilt by deriving everything again.
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.cards (key String, value String) ENGINE = EmbeddedRocksDB PRIMARY KEY key`,
+      `CREATE TABLE IF NOT EXISTS {db}.tenant_state_input (
+        incident_id String, tenant_id String, version UInt64, min_ms Int64, first_lost_ms Int64,
+        starts Array(Int64), ends Array(Int64), stray_ms Array(Int64), rk Array(Int64), prog_ms Array(Int64),
+        prog Array(Float64), dcomm Array(Int64), contact_ms Int64, gap_comms Array(Int64), gap_prefix Array(Int64),
+        last_ms Int64, rdeltas Array(Int64), cdeltas Array(Int64),
+        events Array(Tuple(String, Int64, UInt8, Nullable(Float64), String, String, String))
+      ) ENGINE = Null`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.tenant_state_writer TO {db}.tenant_state AS
+        SELECT incident_id, tenant_id, version, min_ms, first_lost_ms, starts, ends, stray_ms, rk, prog_ms, prog,
+          dcomm, contact_ms, gap_comms, gap_prefix, last_ms, rdeltas, cdeltas
+        FROM {db}.tenant_state_input`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.tenant_card_writer TO {db}.cards AS
+        SELECT concat('t', incident_id, '\\0', tenant_id) AS key,
+          toJSONString((first_lost_ms, starts, ends, stray_ms, rk, prog_ms, prog, dcomm, contact_ms, gap_comms, gap_prefix, events)) AS value
+        FROM {db}.tenant_state_input`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.tenant_meta_writer TO {db}.cards AS
+        SELECT concat('m', tenant_id) AS key, toJSONString((name, attributes)) AS value FROM {db}.tenants`,
+      // What exists already: metadata copied now; tenant cards by deriving every incident again.
+      `INSERT INTO {db}.cards SELECT concat('m', tenant_id), toJSONString((name, attributes)) FROM {db}.tenants FINAL`,
+      `TRUNCATE TABLE {db}.state_sync`,
+    ],
+  },
 ]
 
 /** Apply every migration not applied yet (`upTo`: only those up to that version; tests build old databases with it). */

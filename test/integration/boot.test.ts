@@ -24,7 +24,19 @@ describe('server boot on embedded ClickHouse', () => {
     const rows = await srv.store.rows<{ name: string }>(`SELECT name FROM system.tables WHERE database = {db:String} ORDER BY name`, {
       db: srv.store.db,
     })
-    expect(rows.map((r) => r.name)).toEqual(['events', 'incidents', 'schema_migrations', 'state_sync', 'tenant_state', 'tenants'])
+    expect(rows.map((r) => r.name)).toEqual([
+      'cards',
+      'events',
+      'incidents',
+      'schema_migrations',
+      'state_sync',
+      'tenant_card_writer',
+      'tenant_meta_writer',
+      'tenant_state',
+      'tenant_state_input',
+      'tenant_state_writer',
+      'tenants',
+    ])
   })
 
   it('answers unknown API paths with a JSON 404', async () => {
