@@ -43,6 +43,8 @@ export interface StateSync {
 
 /** Look for writes by other processes at most this often (ms). */
 export const EXTERNAL_CHECK_MS = 1000
+/** A derivation of more new events than this runs in parts of about this many (one statement each). */
+export const DERIVE_PART_EVENTS = 1_000_000
 /** Derive in the background once no insert has settled for this long (ms). */
 export const SETTLE_MS = 1000
 /** Merge an incident's tenant_state parts once the rows outside its biggest part reach this many, and this share of it. */
@@ -67,9 +69,11 @@ export interface StateSyncDeps {
   acknowledgedStored?: () => Promise<boolean>
   /** Read at each call (config.incidentLog), default auto. */
   logMode?: () => 'auto' | 'always' | 'off'
+  /** Events per part of a large derivation (tests make it small), default DERIVE_PART_EVENTS. */
+  derivePartEvents?: number
 }
 
-export async function createStateSync({ store, log, acknowledgedStored, logMode = () => 'auto' }: StateSyncDeps): Promise<StateSync> {
+export async function createStateSync({ store, log, acknowledgedStored, logMode = () => 'auto', derivePartEvents = DERIVE_PART_EVENTS }: StateSyncDeps): Promise<StateSync> {
   const db = store.db
   const events = `${db}.events`
   const [pos] = await store.rows<{ scan_from: number; version: number }>(
@@ -133,7 +137,17 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
       ).map((r) => r.incident_id)
       let merge = false
       for (const incidentId of changed) {
-        await store.command(deriveTenantStateSql(db, from > 0), { incident: incidentId, version: ++version, from })
+        // Events to fold, at most: a derivation holds its tenants' events in memory (~0.4 KB
+        // each, with the cards' copies), so a large one runs in parts of about derivePartEvents.
+        const [c] = await store.rows<{ n: number }>(
+          `SELECT count() AS n FROM ${events} WHERE incident_id = {incident:String} ${from > 0 ? 'AND _block_number > {from:UInt64}' : ''}`,
+          { incident: incidentId, from },
+        )
+        const parts = Math.max(1, Math.ceil(Number(c?.n ?? 0) / derivePartEvents))
+        const v = ++version
+        for (let part = 0; part < parts; part++) {
+          await store.command(deriveTenantStateSql(db, from > 0, parts > 1), { incident: incidentId, version: v, from, parts, part })
+        }
         bump(incidentId)
         merge ||= await needsMerge(incidentId)
       }

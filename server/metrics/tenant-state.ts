@@ -90,9 +90,11 @@ export const CARD_EVENTS = 10_000
  * (incremental) those with an events row written in a block numbered above {from:UInt64}.
  * It goes through tenant_state_input (migration 6), which also writes each tenant's card: its
  * stored state with its events, read by the timeline in one key-value lookup.
- * Parameters: incident, version, from.
+ * Parameters: incident, version, from; with `inParts`, also parts and part: only the tenants
+ * whose id hashes to `part` of `parts` (a large derivation runs in several statements, each
+ * holding a share of the tenants' events in memory).
  */
-export function deriveTenantStateSql(db: string, incremental: boolean): string {
+export function deriveTenantStateSql(db: string, incremental: boolean, inParts = false): string {
   // Per interval (s, e, i) and its restore events rr in [s, e): the code at s, the stage changes, the code at e.
   const stages = `arrayFlatten(arrayMap((s, e, i) -> arrayMap(rr -> arrayMap(sts -> arrayConcat(
         [s * 16 + if(i = 1, 1, 2)],
@@ -142,6 +144,7 @@ export function deriveTenantStateSql(db: string, incremental: boolean): string {
           arraySlice(arraySort(x -> (x.2, x.3, x.1), groupArray((event_id, ${ms}, toUInt8(type), progress, channel, label, message))), 1, ${CARD_EVENTS}) AS events
         FROM ${db}.events FINAL
         WHERE incident_id = {incident:String} AND tenant_id != ''
+          ${inParts ? 'AND cityHash64(tenant_id) % {parts:UInt32} = {part:UInt32}' : ''}
           ${incremental ? `AND tenant_id IN (SELECT tenant_id FROM ${db}.events WHERE incident_id = {incident:String} AND tenant_id != '' AND _block_number > {from:UInt64})` : ''}
         GROUP BY incident_id, tenant_id
       )

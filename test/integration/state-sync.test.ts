@@ -1,11 +1,12 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import { boot } from '../../server/boot.js'
 import type { EventRow } from '../../server/ingest/types.js'
-import { EXTERNAL_CHECK_MS } from '../../server/metrics/state-sync.js'
+import pino from 'pino'
+import { createStateSync, EXTERNAL_CHECK_MS } from '../../server/metrics/state-sync.js'
 import { openStore, type Store } from '../../server/storage/client.js'
 import { migrate } from '../../server/storage/migrations.js'
 import { removeDataDir, testConfig, TOKENS } from '../helpers/db.js'
-import { comm, insertEvents, insertTenants, lost, restored } from '../helpers/factories.js'
+import { broadcast, comm, insertEvents, insertTenants, lost, progress, restored, started } from '../helpers/factories.js'
 import { referenceSummary, referenceTenants } from '../helpers/reference.js'
 
 /**
@@ -116,6 +117,42 @@ describe('derived tenant state', () => {
     } finally {
       await running.close()
     }
+  })
+})
+
+describe('a derivation in parts', () => {
+  it('writes the same tenant_state rows and cards as one statement', async () => {
+    const id = 'sync-parts'
+    const events: EventRow[] = []
+    for (let t = 0; t < 30; t++) {
+      const tenant = `p${t}`
+      events.push(lost(tenant, BASE + t * 60_000), comm(tenant, BASE + t * 90_000))
+      if (t % 2) events.push(started(tenant, BASE + H), progress(tenant, BASE + 2 * H, 0.5), restored(tenant, BASE + (3 + (t % 5)) * H))
+      if (t % 7 === 0) events.push(lost(tenant, BASE + 10 * H), comm(tenant, BASE + 12 * H))
+    }
+    events.push(broadcast(BASE + 4 * H))
+    const derived = async (database: string, derivePartEvents?: number) => {
+      const store = await openStore({ ...config, clickhouse: { ...config.clickhouse, database } })
+      try {
+        await migrate(store)
+        await insertEvents(store, events.map((e) => ({ ...e, incident_id: id })), 40)
+        const sync = await createStateSync({ store, log: pino({ level: 'silent' }), derivePartEvents })
+        await sync.fresh()
+        await sync.close()
+        return await store.rows(
+          `SELECT s.* EXCEPT (version), c.value AS card FROM ${database}.tenant_state AS s FINAL
+           LEFT JOIN ${database}.cards AS c ON c.key = concat('t', s.incident_id, '\\0', s.tenant_id)
+           ORDER BY s.tenant_id`,
+        )
+      } finally {
+        await store.close()
+      }
+    }
+    const whole = await derived(`${config.clickhouse.database}_whole`)
+    const inParts = await derived(`${config.clickhouse.database}_parts`, 10)
+    expect(whole).toHaveLength(30)
+    expect(whole.every((r) => typeof (r as { card: string }).card === 'string' && (r as { card: string }).card.length > 0)).toBe(true)
+    expect(inParts).toEqual(whole)
   })
 })
 
