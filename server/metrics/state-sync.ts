@@ -60,7 +60,7 @@ const CACHE_ENTRIES = 500
  */
 const LOG_BUDGET_BYTES = 160 * 1024 * 1024
 /** auto: an incident's log is built once it has seen no change for this long (ms); while it changes, queries compute per request. */
-const LOG_QUIET_MS = 2000
+export const LOG_QUIET_MS = 2000
 
 export interface StateSyncDeps {
   store: Store
