@@ -5,7 +5,7 @@
  *   - the stored events (FINAL, read from the data directory once the server has stopped)
  *     are exactly the events sent: count = distinct event_id = N, none lost, none twice;
  *   - every figure (summary, weighted and broadcast variants, recovery, by-tier recovery,
- *     communications, histogram, tenants page, CSV, incidents list) equals that of a clean
+ *     communications, histogram, tenants page, CSV, incidents list, 25 tenants' timelines) equals that of a clean
  *     reference run of the same events into a fresh data directory without kills.
  *
  *   npx tsx scripts/crash.ts                       # 1M events, 5 kills

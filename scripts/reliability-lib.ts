@@ -109,11 +109,17 @@ export async function waitSpoolEmpty(url: string, timeoutMs = 600_000): Promise<
   }
 }
 
-/** Every figure the dashboard shows for an incident at a fixed moment, for comparing two runs. */
+/** Every figure the dashboard shows for an incident at a fixed moment (and a sample of tenant timelines), for comparing two runs. */
 export async function incidentFigures(url: string, incident: string, asOf: string): Promise<Record<string, unknown>> {
   const q = `as_of=${encodeURIComponent(asOf)}`
   const base = `/api/v1/incidents/${encodeURIComponent(incident)}`
   const csv = await fetch(`${url}${base}/tenants.csv?${q}`, { headers: { authorization: `Bearer ${TOKENS.read}` } })
+  const page = await getJson<{ rows: { tenant_id: string }[] }>(url, `${base}/tenants?${q}&limit=1000`)
+  // Timelines (read from the cards the derivation writes) of 25 tenants spread over the page.
+  const timelines: Record<string, unknown> = {}
+  for (const { tenant_id } of page.rows.filter((_, i) => i % 40 === 0)) {
+    timelines[tenant_id] = await getJson(url, `${base}/tenants/${encodeURIComponent(tenant_id)}/timeline?${q}&include_broadcast=true`)
+  }
   return {
     summary: await getJson(url, `${base}/summary?${q}&weight=seats`),
     summary_broadcast: await getJson(url, `${base}/summary?${q}&include_broadcast=true`),
@@ -121,7 +127,8 @@ export async function incidentFigures(url: string, incident: string, asOf: strin
     recovery_by_tier: await getJson(url, `${base}/recovery?${q}&group_by=tier`),
     communications: await getJson(url, `${base}/communications?${q}`),
     histogram: await getJson(url, `${base}/downtime-histogram?${q}`),
-    tenants_first_page: await getJson(url, `${base}/tenants?${q}&limit=1000`),
+    tenants_first_page: page,
+    timelines,
     tenants_csv: await csv.text(),
     incidents: await getJson(url, `/api/v1/incidents?${q}`),
   }
