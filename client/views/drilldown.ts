@@ -16,7 +16,8 @@ const EVENT_LABEL: Record<string, string> = {
 
 /**
  * One customer's own timeline in a modal dialog: a small chart and the ordered event list.
- * Esc or the close button returns focus to the row that opened it.
+ * Esc or the close button returns focus to the row that opened it. While the view is live it
+ * follows new events (refresh).
  */
 export class Drilldown {
   readonly dialog: HTMLDialogElement
@@ -31,20 +32,40 @@ export class Drilldown {
     })
   }
 
+  /** The customer shown (kept for live refreshes). */
+  private shown: { incidentId: string; tenantId: string; title: HTMLElement; body: HTMLElement } | null = null
+
   async open(incidentId: string, tenantId: string, view: ViewParams, tz: TimeZoneMode) {
     this.teardown()
-    this.ctrl = new AbortController()
     const close = h('button', { type: 'button', class: 'ghost close', 'aria-label': 'Close', onclick: () => this.dialog.close() }, '✕ Close')
     const title = h('h2', { id: 'drill-title' }, tenantId)
     const body = h('div', { class: 'drill-body' }, stateMessage('loading', 'Loading this customer’s timeline…'))
     this.dialog.replaceChildren(h('div', { class: 'drill-head' }, title, close), body)
     if (!this.dialog.open) this.dialog.showModal()
     close.focus()
+    this.shown = { incidentId, tenantId, title, body }
+    await this.render(view, tz, false)
+  }
+
+  /**
+   * Fetch the shown customer again and redraw in place (the live view calls this as events
+   * arrive): no loading state, focus and scroll stay where they are; a failure keeps what is shown.
+   */
+  async refresh(view: ViewParams, tz: TimeZoneMode) {
+    if (this.dialog.open && this.shown) await this.render(view, tz, true)
+  }
+
+  private async render(view: ViewParams, tz: TimeZoneMode, quiet: boolean) {
+    const shown = this.shown
+    if (!shown) return
+    this.ctrl?.abort()
+    const ctrl = (this.ctrl = new AbortController())
+    const { title, body } = shown
     try {
-      const t = await getTimeline(incidentId, tenantId, view, this.ctrl.signal)
-      if (this.ctrl.signal.aborted) return
+      const t = await getTimeline(shown.incidentId, shown.tenantId, view, ctrl.signal)
+      if (ctrl.signal.aborted) return
       const row = t.row
-      title.textContent = row?.name || tenantId
+      title.textContent = row?.name || shown.tenantId
       const facts = row
         ? h(
             'dl',
@@ -67,23 +88,26 @@ export class Drilldown {
             ...Object.entries(row.attributes ?? {}).map(([k, v]) => fact(k, String(v))),
           )
         : null
-      const canvas = h('canvas', { role: 'img', 'aria-label': `timeline of ${row?.name || tenantId}` })
+      const canvas = h('canvas', { role: 'img', 'aria-label': `timeline of ${row?.name || shown.tenantId}` })
       const list = h(
         'ol',
         { class: 'events' },
         ...t.events.map((e) => h('li', { class: `ev ev-${e.type}` }, h('time', { datetime: e.occurred_at }, formatTime(e.occurred_at, tz, { seconds: true })), h('span', { class: 'ev-type' }, EVENT_LABEL[e.type] ?? e.type), detail(e))),
       )
+      const scroll = this.dialog.scrollTop
+      this.chart?.destroy()
       body.replaceChildren(
         ...(facts ? [facts] : []),
         h('div', { class: 'chart-box drill-chart' }, canvas),
         h('h3', {}, `Events (${formatCount(t.events.length)}, in order)`),
         t.events.length ? list : stateMessage('empty', 'No events for this customer at this moment.'),
       )
+      this.dialog.scrollTop = scroll
       this.chart = new TenantTimelineChart(canvas)
       const endMs = view.asOf ? Date.parse(view.asOf) : Date.now()
       this.chart.update(t.events, endMs, tz)
     } catch (err) {
-      if (this.ctrl?.signal.aborted) return
+      if (ctrl.signal.aborted || quiet) return
       body.replaceChildren(stateMessage('error', `Could not load this customer: ${err instanceof Error ? err.message : String(err)}. Close and try again.`))
     }
   }
@@ -92,6 +116,7 @@ export class Drilldown {
     this.ctrl?.abort()
     this.chart?.destroy()
     this.chart = null
+    this.shown = null
   }
 
   destroy() {

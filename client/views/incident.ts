@@ -481,6 +481,8 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
         return
       }
       void load(true)
+      // An open customer timeline follows the incident too.
+      void drill.refresh(viewParams(), ctx.tz())
     }, wait)
   }
 

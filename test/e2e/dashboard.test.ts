@@ -431,4 +431,27 @@ describe('dashboard in headless Chromium', () => {
     expect(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true)
     await context.close()
   })
+
+  it('an open customer timeline follows the live incident: a new event shows in it without reopening', async () => {
+    const { page, context } = await openLoggedIn(`/incidents/${ONGOING}`)
+    await expectChartsDrawn(page)
+    await page.waitForSelector('[data-view="incident"][data-live="true"]', { timeout: 10_000 })
+    await page.fill('[data-testid="table-search"]', 'Initech')
+    await page.locator('[data-testid="customers-table"] tbody tr[data-tenant="x-down-2"]').click()
+    const dialog = page.locator('[data-testid="drilldown"]')
+    await dialog.locator('ol.events li').first().waitFor()
+    expect(await dialog.locator('ol.events li .ev-type').allInnerTexts()).toEqual(['Lost access', 'Restore started'])
+    const updates = () => dialog.locator('dt:text-is("Updates received") + dd').innerText()
+    expect(await updates()).toBe('0')
+
+    await post('/api/v1/events', [
+      { event_id: 'live-drill-1', incident_id: ONGOING, type: 'communication', tenant_id: 'x-down-2', channel: 'email', message: 'We are on it', occurred_at: iso(Date.now() - 1000) },
+    ])
+    await expect.poll(() => dialog.locator('ol.events li .ev-type').allInnerTexts(), { timeout: 5000 }).toEqual(['Lost access', 'Restore started', 'Update sent'])
+    expect(await updates()).toBe('1')
+    expect(await dialog.locator('.ev-communication .ev-detail').innerText()).toContain('We are on it')
+    // Still the same dialog, still open, focus still inside it.
+    expect(await dialog.evaluate((d) => (d as HTMLDialogElement).open && d.contains(document.activeElement))).toBe(true)
+    await context.close()
+  })
 })
