@@ -130,8 +130,16 @@ export function getRecovery(
   )
 }
 
-export function getCommunications(id: string, view: ViewParams, opts: { bucket?: string; from?: string; to?: string } = {}, signal?: AbortSignal) {
-  return getJson<Communications>(`/incidents/${enc(id)}/communications${query({ bucket: opts.bucket, from: opts.from, to: opts.to }, view)}`, { signal })
+export function getCommunications(
+  id: string,
+  view: ViewParams,
+  opts: { bucket?: string; from?: string; to?: string; staleAfter?: string } = {},
+  signal?: AbortSignal,
+) {
+  return getJson<Communications>(
+    `/incidents/${enc(id)}/communications${query({ bucket: opts.bucket, from: opts.from, to: opts.to, stale_after: opts.staleAfter }, view)}`,
+    { signal },
+  )
 }
 
 export function getTenants(
@@ -169,11 +177,11 @@ export async function downloadExport(id: string, kind: 'tenants.csv' | 'report.m
 export function subscribeStream(
   id: string,
   view: ViewParams,
-  opts: { weight?: string },
+  opts: { weight?: string; staleAfter?: string },
   handlers: { onUpdate(summary: Summary): void; onStatus(connected: boolean): void },
 ): () => void {
-  // The stream always reports "now"; filters and weight apply as for /summary.
-  const qs = query({ weight: opts.weight }, { ...view, asOf: undefined })
+  // The stream always reports "now"; filters, weight and stale_after apply as for /summary.
+  const qs = query({ weight: opts.weight, stale_after: opts.staleAfter }, { ...view, asOf: undefined })
   const ctrl = new AbortController()
   let retryMs = 1000
   const run = async () => {

@@ -40,8 +40,20 @@ interface State {
   unit: 'customers' | 'users'
   groupBy: string
   includeBroadcast: boolean
+  /** stale_after as the API takes it ('' = the server's default, 24 h). */
+  staleAfter: string
   table: TableState
 }
+
+/** The choices of "Stale after" (SPEC §3 stale_after); the first is the server's default. */
+const STALE_AFTER = [
+  ['', '24 h'],
+  ['4h', '4 h'],
+  ['12h', '12 h'],
+  ['48h', '2 days'],
+  ['72h', '3 days'],
+  ['7d', '7 days'],
+] as const
 
 const SORTS: TenantSort[] = ['downtime_s', 'first_contact_latency_s', 'max_comm_gap_s', 'first_lost_at', 'tenant_id']
 
@@ -56,6 +68,7 @@ function stateFromUrl(): State {
     unit: q.get('unit') === 'users' ? 'users' : 'customers',
     groupBy: q.get('group_by') ?? '',
     includeBroadcast: q.get('include_broadcast') === 'true',
+    staleAfter: STALE_AFTER.some(([v]) => v && v === q.get('stale_after')) ? q.get('stale_after')! : '',
     table: {
       sort: sort && SORTS.includes(sort) ? sort : 'downtime_s',
       order: q.get('order') === 'asc' ? 'asc' : 'desc',
@@ -73,6 +86,7 @@ function stateToUrl(s: State) {
   if (s.unit === 'users') q.set('unit', 'users')
   if (s.groupBy) q.set('group_by', s.groupBy)
   if (s.includeBroadcast) q.set('include_broadcast', 'true')
+  if (s.staleAfter) q.set('stale_after', s.staleAfter)
   if (s.table.sort !== 'downtime_s') q.set('sort', s.table.sort)
   if (s.table.order !== 'desc') q.set('order', s.table.order)
   if (s.table.q) q.set('q', s.table.q)
@@ -124,6 +138,12 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
   const filterForm = h('form', { class: 'filter-form' }, attrName, attrValue, attrNames, attrValues, h('button', { type: 'submit' }, 'Add filter'))
   const broadcastBox = h('input', { type: 'checkbox', id: 'include-broadcast' })
   broadcastBox.checked = state.includeBroadcast
+  const staleSelect = h(
+    'select',
+    { 'aria-label': 'Stale after: a customer still down with no update for longer counts as stale', 'data-testid': 'stale-after' },
+    ...STALE_AFTER.map(([value, label]) => h('option', { value }, label)),
+  )
+  staleSelect.value = state.staleAfter
   const csvButton = h('button', { type: 'button', class: 'ghost' }, '↓ Customers CSV')
   const reportButton = h('button', { type: 'button', class: 'ghost' }, '↓ Report (Markdown)')
 
@@ -145,6 +165,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
       filterChips,
       filterForm,
       h('label', { class: 'check small' }, broadcastBox, ' Count broadcasts as contact'),
+      h('label', { class: 'small' }, 'Stale after ', staleSelect),
       h('span', { class: 'spacer' }),
       csvButton,
       reportButton,
@@ -320,6 +341,10 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     state.includeBroadcast = broadcastBox.checked
     changed()
   })
+  staleSelect.addEventListener('change', () => {
+    state.staleAfter = staleSelect.value
+    changed()
+  })
   const setUnit = (u: State['unit']) => {
     state.unit = u
     unitCustomers.setAttribute('aria-pressed', String(u === 'customers'))
@@ -419,7 +444,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
   // ---------- live ----------
   function setLive() {
     const live = meta?.status !== 'resolved' && !state.asOf
-    const key = JSON.stringify([state.attrs, state.includeBroadcast])
+    const key = JSON.stringify([state.attrs, state.includeBroadcast, state.staleAfter])
     if (unsubscribe && key !== streamKey) {
       unsubscribe()
       unsubscribe = null
@@ -427,7 +452,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     }
     if (live && !unsubscribe) {
       streamKey = key
-      unsubscribe = subscribeStream(incidentId, viewParams(), { weight: WEIGHT }, {
+      unsubscribe = subscribeStream(incidentId, viewParams(), { weight: WEIGHT, staleAfter: state.staleAfter || undefined }, {
         // The update carries the summary for this view's filters: show it at once, then
         // refresh the charts and tables behind it.
         onUpdate: (s) => {
@@ -514,7 +539,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
       const tz = ctx.tz()
       const metaP: Promise<Incident | null> =
         !meta || (soft && !state.asOf) ? listIncidents(signal).then((list) => list.find((i) => i.incident_id === incidentId) ?? null) : Promise.resolve(meta)
-      const summaryP = getSummary(incidentId, view, { weight: WEIGHT }, signal)
+      const summaryP = getSummary(incidentId, view, { weight: WEIGHT, staleAfter: state.staleAfter || undefined }, signal)
       const histP = getHistogram(incidentId, view, HIST_BINS, signal)
       // A resolved incident's timeline ends at its last event, not at now (which may be years on).
       const seriesTo = (m: Incident | null) => (m?.status === 'resolved' && !state.asOf && m.last_event_at ? { to: m.last_event_at } : {})
@@ -523,7 +548,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
       const weight = state.unit === 'users' ? WEIGHT : undefined
       const recoveryP = rangeP.then((r) => getRecovery(incidentId, view, { weight, ...r }, signal))
       const segmentsP = state.groupBy ? rangeP.then((r) => getRecovery(incidentId, view, { weight, groupBy: state.groupBy, ...r }, signal)) : Promise.resolve(null)
-      const commP = rangeP.then((r) => getCommunications(incidentId, view, r, signal))
+      const commP = rangeP.then((r) => getCommunications(incidentId, view, { ...r, staleAfter: state.staleAfter || undefined }, signal))
       const tableP = table.load(soft)
       worstFresh = false
       worstLoading = false

@@ -317,6 +317,42 @@ describe('dashboard in headless Chromium', () => {
     await context.close()
   })
 
+  it('"Stale after" sets stale_after for the stale figure, kept in the address and across a reload', async () => {
+    const { page, context } = await openLoggedIn(`/incidents/${ONGOING}`)
+    await expectChartsDrawn(page)
+    expect(await page.locator('[data-testid="stale-after"]').inputValue()).toBe('')
+    const shownDefault = await shownKpis(page)
+    const at = encodeURIComponent(shownDefault.as_of!)
+    const byDefault = await api<Summary>(`/api/v1/incidents/${ONGOING}/summary?as_of=${at}`)
+    expect(await text(page, '[data-kpi="stale"]')).toBe(formatCount(byDefault.stale))
+
+    await page.selectOption('[data-testid="stale-after"]', '4h')
+    await expect.poll(() => new URL(page.url()).searchParams.get('stale_after')).toBe('4h')
+    await expect.poll(() => page.locator('.kpi-stale .kpi-context').innerText()).toBe('down with no update in 4 h')
+    await page.waitForFunction(() => !document.querySelector('[data-view="incident"]')!.classList.contains('busy'))
+    const shown = await shownKpis(page)
+    const short = await api<Summary>(`/api/v1/incidents/${ONGOING}/summary?as_of=${encodeURIComponent(shown.as_of!)}&stale_after=4h`)
+    const long = await api<Summary>(`/api/v1/incidents/${ONGOING}/summary?as_of=${encodeURIComponent(shown.as_of!)}`)
+    // The fixture has customers down longer than 4 h without an update but not 24 h: the choice matters.
+    expect(short.stale).toBeGreaterThan(long.stale)
+    expect(await text(page, '[data-kpi="stale"]')).toBe(formatCount(short.stale))
+
+    await page.reload()
+    await expectChartsDrawn(page)
+    expect(await page.locator('[data-testid="stale-after"]').inputValue()).toBe('4h')
+    await expect.poll(() => page.locator('.kpi-stale .kpi-context').innerText()).toBe('down with no update in 4 h')
+
+    // A past moment (no live stream): the view's own requests carry it.
+    const past = new Date(Date.parse(shown.as_of!) - 3_600_000).toISOString()
+    await page.goto(`${server.url}/incidents/${ONGOING}?as_of=${encodeURIComponent(past)}&stale_after=4h`)
+    await expectChartsDrawn(page)
+    const then = await api<Summary>(`/api/v1/incidents/${ONGOING}/summary?as_of=${encodeURIComponent(past)}&stale_after=4h`)
+    const thenDefault = await api<Summary>(`/api/v1/incidents/${ONGOING}/summary?as_of=${encodeURIComponent(past)}`)
+    expect(then.stale).not.toBe(thenDefault.stale)
+    await expect.poll(() => text(page, '[data-kpi="stale"]')).toBe(formatCount(then.stale))
+    await context.close()
+  })
+
   it('customers table sorts and searches on the server, in the API order', async () => {
     const asOf = iso(NOW - 6 * HOUR_MS)
     const { page, context } = await openLoggedIn(`/incidents/${ONGOING}?as_of=${encodeURIComponent(asOf)}`)
