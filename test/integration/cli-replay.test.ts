@@ -9,7 +9,7 @@ import { startTestServer, type TestServer } from '../helpers/server.js'
 const BIN = resolve('bin/aftermath.mjs')
 
 function cli(args: string[], cwd = process.cwd()): Promise<{ code: number | null; stdout: string; stderr: string; elapsedMs: number }> {
-  const startedMs = Date.now()
+  const startedMs = performance.now()
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], { cwd })
     let stdout = ''
@@ -17,7 +17,7 @@ function cli(args: string[], cwd = process.cwd()): Promise<{ code: number | null
     child.stdout.on('data', (d) => (stdout += d))
     child.stderr.on('data', (d) => (stderr += d))
     child.on('error', reject)
-    child.on('close', (code) => resolvePromise({ code, stdout, stderr, elapsedMs: Date.now() - startedMs }))
+    child.on('close', (code) => resolvePromise({ code, stdout, stderr, elapsedMs: performance.now() - startedMs }))
   })
 }
 

@@ -25,9 +25,9 @@ const ev = (id: string) => ({ event_id: id, incident_id: 'inc-full', type: 'acce
 const post = (path: string, body: unknown, method = 'POST') =>
   srv.api(path, { method, body: JSON.stringify(body), headers: { 'content-type': 'application/json' }, token: TOKENS.ingest })
 async function waitFor(cond: () => Promise<boolean>, timeoutMs = 30_000) {
-  const start = Date.now()
+  const start = performance.now()
   while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error('timed out waiting')
+    if (performance.now() - start > timeoutMs) throw new Error('timed out waiting')
     await new Promise((r) => setTimeout(r, 50))
   }
 }

@@ -45,9 +45,9 @@ const storedIds = async (s: TestServer, incident: string) =>
   (await s.store.rows<{ event_id: string }>(`SELECT event_id FROM ${s.store.db}.events FINAL WHERE incident_id = {i:String} ORDER BY event_id`, { i: incident })).map((r) => r.event_id)
 const readyz = async (s: TestServer) => (await s.api('/readyz', { token: TOKENS.read })).json()
 async function waitFor(cond: () => Promise<boolean>, timeoutMs = 30_000) {
-  const start = Date.now()
+  const start = performance.now()
   while (!(await cond())) {
-    if (Date.now() - start > timeoutMs) throw new Error('timed out waiting')
+    if (performance.now() - start > timeoutMs) throw new Error('timed out waiting')
     await new Promise((r) => setTimeout(r, 50))
   }
 }

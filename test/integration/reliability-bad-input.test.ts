@@ -101,7 +101,7 @@ describe('bad input corpus', () => {
  */
 function trickle(path: string, type: string, parts: string[], pauseMs: number, declaredLength: number): Promise<{ status: number; body: string; ms: number }> {
   const url = new URL(srv.url)
-  const start = Date.now()
+  const start = performance.now()
   return new Promise((resolve, reject) => {
     const sock = connect(Number(url.port), url.hostname)
     let out = ''
@@ -116,7 +116,7 @@ function trickle(path: string, type: string, parts: string[], pauseMs: number, d
     sock.on('close', () => {
       clearTimeout(timer)
       const m = /^HTTP\/1\.1 (\d{3})/.exec(out)
-      resolve({ status: m ? Number(m[1]) : 0, body: out.slice(out.indexOf('\r\n\r\n') + 4), ms: Date.now() - start })
+      resolve({ status: m ? Number(m[1]) : 0, body: out.slice(out.indexOf('\r\n\r\n') + 4), ms: performance.now() - start })
     })
     sock.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKENS.ingest}\r\nContent-Type: ${type}\r\nContent-Length: ${declaredLength}\r\nConnection: close\r\n\r\n`)
     const next = () => {

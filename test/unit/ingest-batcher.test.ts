@@ -37,13 +37,13 @@ describe('Batcher (group commit)', () => {
 
   it('with a write in flight and a second slot free, waits for the interval before using it', async () => {
     const started: number[] = []
-    const t0 = Date.now()
+    const t0 = performance.now()
     const b = new Batcher({
       flushMaxEvents: 1000,
       flushIntervalMs: 40,
       maxConcurrentWrites: 2,
       write: async () => {
-        started.push(Date.now() - t0)
+        started.push(performance.now() - t0)
         await new Promise((r) => setTimeout(r, 200))
       },
     })
