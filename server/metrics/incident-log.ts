@@ -96,6 +96,13 @@ export function incidentLogBytes(log: IncidentLog): number {
   return [log.recovery.ms, log.recovery.code, log.comms.ms, log.comms.code, log.direct, log.contactMs, log.contactLatencyMs, log.broadcasts].reduce((n, a) => n + a.byteLength, 0)
 }
 
+/** How many of changes[from, to) carry each code (indexed by code, 0-15). */
+export function countCodes(changes: Changes, from: number, to: number): Float64Array {
+  const counts = new Float64Array(16)
+  for (let i = from; i < to; i++) counts[changes.code[i]!]!++
+  return counts
+}
+
 /** Index of the first element > x in an ascending array (= how many are <= x). */
 export function upperBound(xs: ArrayLike<number>, x: number): number {
   let lo = 0

@@ -1,7 +1,7 @@
 import type { Params, Store } from '../storage/client.js'
 import { pointTimes, type QueryScope, type Window } from './filters.js'
 import type { StateSync } from './state-sync.js'
-import { upperBound, type Changes } from './incident-log.js'
+import { countCodes, upperBound, type Changes } from './incident-log.js'
 import { OPEN_END, OPEN_END_MS } from './tenant-state.js'
 
 /**
@@ -77,15 +77,12 @@ export async function firstEventMs(store: Store, state: StateSync, scope: QueryS
  */
 export function bucketCodes(changes: Changes, frame: SeriesFrame): { k: number; code: number; n: number }[] {
   const out: { k: number; code: number; n: number }[] = []
-  const counts = new Float64Array(16)
   let start = 0
   // Changes are sorted by time: each bucket is the run up to its end, found by binary search
   // (the same buckets bucketOf gives, without a division per change).
   frame.times.forEach((end, k) => {
     const stop = upperBound(changes.ms, end)
-    counts.fill(0)
-    for (let i = start; i < stop; i++) counts[changes.code[i]!]!++
-    counts.forEach((n, code) => n > 0 && out.push({ k, code, n }))
+    countCodes(changes, start, stop).forEach((n, code) => n > 0 && out.push({ k, code, n }))
     start = stop
   })
   return out

@@ -132,18 +132,16 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
     scanFrom = bNow
     try {
       const started = performance.now()
-      const changed = (
-        await store.rows<{ incident_id: string }>(`SELECT DISTINCT incident_id FROM ${events} WHERE _block_number > {from:UInt64}`, { from })
-      ).map((r) => r.incident_id)
+      // Each changed incident with its new events: a derivation holds its tenants' events in
+      // memory (~0.4 KB each, with the cards' copies), so a large one runs in parts of about
+      // derivePartEvents.
+      const changed = await store.rows<{ incident_id: string; n: number }>(
+        `SELECT incident_id, count() AS n FROM ${events} WHERE _block_number > {from:UInt64} GROUP BY incident_id`,
+        { from },
+      )
       let merge = false
-      for (const incidentId of changed) {
-        // Events to fold, at most: a derivation holds its tenants' events in memory (~0.4 KB
-        // each, with the cards' copies), so a large one runs in parts of about derivePartEvents.
-        const [c] = await store.rows<{ n: number }>(
-          `SELECT count() AS n FROM ${events} WHERE incident_id = {incident:String} ${from > 0 ? 'AND _block_number > {from:UInt64}' : ''}`,
-          { incident: incidentId, from },
-        )
-        const parts = Math.max(1, Math.ceil(Number(c?.n ?? 0) / derivePartEvents))
+      for (const { incident_id: incidentId, n } of changed) {
+        const parts = Math.max(1, Math.ceil(Number(n) / derivePartEvents))
         const v = ++version
         for (let part = 0; part < parts; part++) {
           await store.command(deriveTenantStateSql(db, from > 0, parts > 1), { incident: incidentId, version: v, from, parts, part })

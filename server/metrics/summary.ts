@@ -1,7 +1,7 @@
 import type { Store } from '../storage/client.js'
 import { isoTime, parseAttributeName, parseDuration, single, type QueryScope, type RawQuery } from './filters.js'
 import type { StateSync } from './state-sync.js'
-import { upperBound, type Changes, type IncidentLog } from './incident-log.js'
+import { countCodes, upperBound, type Changes, type IncidentLog } from './incident-log.js'
 import { quantileInclusiveUnsorted } from './series.js'
 import { ALL_TIME_MS, COMMS_CODES, DEFAULT_STALE_AFTER_MS, OPEN_END, OPEN_END_MS, RECOVERY_CODES, tenantStateSql } from './tenant-state.js'
 
@@ -151,14 +151,11 @@ export async function summary(store: Store, state: StateSync, scope: QueryScope,
 
 /** The summary's counts at T from the incident log: prefix sums of every tenant's changes. */
 function countsFromLog(log: IncidentLog, asOfMs: number, etaFromMs: number) {
-  const codeCounts = (xs: Changes, from: number, to: number) => {
-    const c = new Float64Array(16)
-    for (let i = from; i < to; i++) c[xs.code[i]!]!++
-    return c
-  }
   const upTo = (xs: Changes, ms: number) => upperBound(xs.ms, ms)
-  const r = codeCounts(log.recovery, 0, upTo(log.recovery, asOfMs))
-  const n = { affected: 0, down: 0, not_started: 0, in_progress: 0, completed: 0 }
+  const r = countCodes(log.recovery, 0, upTo(log.recovery, asOfMs))
+  // Changes that close an outage (a tenant got access back) since the ETA window's start: its restore rate.
+  const recent = countCodes(log.recovery, upTo(log.recovery, etaFromMs), upTo(log.recovery, asOfMs))
+  const n = { affected: 0, down: 0, not_started: 0, in_progress: 0, completed: 0, recentRestores: 0 }
   for (const [code, delta] of Object.entries(RECOVERY_CODES)) {
     const times = r[Number(code)]!
     n.affected += delta.affected * times
@@ -166,10 +163,9 @@ function countsFromLog(log: IncidentLog, asOfMs: number, etaFromMs: number) {
     n.not_started += delta.not_started * times
     n.in_progress += delta.in_progress * times
     n.completed += delta.completed * times
+    if (delta.down < 0) n.recentRestores += recent[Number(code)]!
   }
-  // Codes 3-5 close an outage: a tenant got access back (the ETA's restore rate).
-  const recent = codeCounts(log.recovery, upTo(log.recovery, etaFromMs), upTo(log.recovery, asOfMs))
-  const c = codeCounts(log.comms, 0, upTo(log.comms, asOfMs))
+  const c = countCodes(log.comms, 0, upTo(log.comms, asOfMs))
   // First-contact latencies of the tenants contacted by T (contacts come ascending).
   const contacted = log.contactLatencyMs.slice(0, upperBound(log.contactMs, asOfMs))
   let fcMax: number | null = null
@@ -190,7 +186,7 @@ function countsFromLog(log: IncidentLog, asOfMs: number, etaFromMs: number) {
     not_started: n.not_started,
     in_progress: n.in_progress,
     completed: n.completed,
-    recent_restores: recent[3]! + recent[4]! + recent[5]!,
+    recent_restores: n.recentRestores,
   }
 }
 
