@@ -26,7 +26,7 @@ const { values: args } = parseArgs({
 })
 const INCIDENT = 'bench-2022-04'
 const AS_OF = new Date(Date.parse('2022-04-05T07:38:00.000Z') + 10 * 86_400_000).toISOString()
-const TOKEN = 'bench-read-token-123'
+const TOKEN = 'bench-read-token-123-0123456789abcdef0123'
 
 async function main() {
   if (!existsSync('dist/client/index.html')) throw new Error('build the dashboard first: npm run build')

@@ -20,7 +20,7 @@ const { values: args } = parseArgs({
     url: { type: 'string' },
     token: { type: 'string' },
     /** A read token for /readyz (the spool backlog); bench/lib/proc.ts servers have this one. */
-    'read-token': { type: 'string', default: 'bench-read-token-123' },
+    'read-token': { type: 'string', default: 'bench-read-token-123-0123456789abcdef0123' },
     seconds: { type: 'string', default: '20' },
     concurrency: { type: 'string', default: '8' },
     batch: { type: 'string', default: '1000' },

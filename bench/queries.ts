@@ -45,7 +45,7 @@ const dir = args.dir ?? `data/bench-queries-${events}`
 const INCIDENT = 'bench-2022-04'
 const BASE_MS = Date.parse('2022-04-05T07:38:00.000Z')
 const AS_OF = new Date(BASE_MS + 10 * 86_400_000).toISOString()
-const TOKEN = 'bench-read-token-123'
+const TOKEN = 'bench-read-token-123-0123456789abcdef0123'
 
 const H = 3_600_000
 const D = 24 * H

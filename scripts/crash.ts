@@ -151,7 +151,7 @@ async function main() {
     await stopServer(server)
 
     // 3. What is stored, read from the data directory itself.
-    const store = await openStore(loadConfig({ AFTERMATH_DATA_DIR: dirs.crash, CLICKHOUSE_DATABASE: 'aftermath', AFTERMATH_TOKENS: 'admin:unused-token' }))
+    const store = await openStore(loadConfig({ AFTERMATH_DATA_DIR: dirs.crash, CLICKHOUSE_DATABASE: 'aftermath', AFTERMATH_TOKENS: 'admin:unused-token-0123456789abcdef0123' }))
     const [stored] = await store.rows<{ final_rows: number; distinct_ids: number; raw_rows: number }>(
       `SELECT (SELECT count() FROM aftermath.events FINAL WHERE incident_id = {i:String}) AS final_rows,
               (SELECT uniqExact(event_id) FROM aftermath.events WHERE incident_id = {i:String}) AS distinct_ids,

@@ -178,7 +178,7 @@ async function main() {
     await stopServer(server)
 
     // Stored vs acknowledged, per incident, from the data directory.
-    const store = await openStore(loadConfig({ AFTERMATH_DATA_DIR: dataDir, CLICKHOUSE_DATABASE: 'aftermath', AFTERMATH_TOKENS: 'admin:unused-token' }))
+    const store = await openStore(loadConfig({ AFTERMATH_DATA_DIR: dataDir, CLICKHOUSE_DATABASE: 'aftermath', AFTERMATH_TOKENS: 'admin:unused-token-0123456789abcdef0123' }))
     const rows = await store.rows<{ incident_id: string; n: number }>(
       `SELECT incident_id, count() AS n FROM aftermath.events FINAL WHERE startsWith(incident_id, {prefix:String}) GROUP BY incident_id`,
       { prefix: 'soak-' },

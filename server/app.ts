@@ -13,6 +13,7 @@ import { healthRouter } from './routes/health.js'
 import { ingestRouter } from './routes/ingest.js'
 import { queryRouter } from './routes/query.js'
 import type { Store } from './storage/client.js'
+import type { HeavyAdmission } from './storage/lanes.js'
 import type { Telemetry } from './telemetry.js'
 
 export interface AppDeps {
@@ -22,6 +23,8 @@ export interface AppDeps {
   state: StateSync
   ingest: IngestPipeline
   auth: Auth
+  /** Permits for expensive reads (storage/lanes.ts). */
+  heavy: HeavyAdmission
   log: Logger
   telemetry: Telemetry
   /** The clock behind "now" (as_of default, ETA, stale); injected so tests can pin it. */

@@ -7,6 +7,7 @@ import { createIngestPipeline } from './ingest/pipeline.js'
 import { createLogger } from './log.js'
 import { createStateSync } from './metrics/state-sync.js'
 import { openStore, type Store } from './storage/client.js'
+import { HeavyAdmission } from './storage/lanes.js'
 import { migrate } from './storage/migrations.js'
 import { createTelemetry } from './telemetry.js'
 
@@ -46,6 +47,7 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
     state,
     ingest,
     auth: createAuth(tokens),
+    heavy: new HeavyAdmission(config.heavyQueries, config.heavyQueriesPerToken),
     log,
     telemetry,
     now: opts.now ?? (() => new Date()),

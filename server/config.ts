@@ -6,6 +6,10 @@ export type Scope = (typeof SCOPES)[number]
 
 const intFrom = (def: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(def)
+const numberFrom = (def: number, min: number, max: number) => z.coerce.number().min(min).max(max).default(def)
+
+/** A guessable token is no protection: at least this many characters (a generated one has 32). */
+export const MIN_TOKEN_CHARS = 32
 
 const tokensSchema = z
   .string()
@@ -16,10 +20,10 @@ const tokensSchema = z
       const idx = pair.indexOf(':')
       const scope = pair.slice(0, idx) as Scope
       const token = pair.slice(idx + 1)
-      if (idx < 1 || !SCOPES.includes(scope) || token.length < 8) {
+      if (idx < 1 || !SCOPES.includes(scope) || token.length < MIN_TOKEN_CHARS) {
         ctx.addIssue({
           code: 'custom',
-          message: `each entry must be scope:token with scope one of ${SCOPES.join('|')} and a token of at least 8 characters (got an entry starting "${pair.slice(0, 8)}")`,
+          message: `each entry must be scope:token with scope one of ${SCOPES.join('|')} and a token of at least ${MIN_TOKEN_CHARS} characters (got an entry starting "${pair.slice(0, Math.min(idx + 1, 12))}"; generate one with: openssl rand -base64 32)`,
         })
         return z.NEVER
       }
@@ -66,6 +70,30 @@ const envSchema = z.object({
    * demand (queries wait for it); off = every figure computed in ClickHouse per request.
    */
   AFTERMATH_INCIDENT_LOG: z.enum(['auto', 'always', 'off']).default('auto'),
+  /** Engine time one read statement may take before ClickHouse cancels it (storage/lanes.ts). */
+  AFTERMATH_QUERY_MAX_SECONDS: numberFrom(5, 0.1, 600),
+  /** Memory one read statement may use inside the engine. */
+  AFTERMATH_QUERY_MAX_MEMORY_MB: intFrom(1024, 16, 1024 * 1024),
+  /** Largest result of one read statement. */
+  AFTERMATH_QUERY_MAX_RESULT_MB: intFrom(256, 1, 1024 * 1024),
+  /** A cheap read waits at most this long for the engine, else 503 + Retry-After. */
+  AFTERMATH_QUERY_QUEUE_MS: intFrom(2000, 10, 600_000),
+  /** A statement of an expensive read waits at most this long for the engine. */
+  AFTERMATH_HEAVY_QUEUE_MS: intFrom(10_000, 10, 600_000),
+  /** Expensive reads (group_by, include_broadcast, exports, report) running at once, in all and per token. */
+  AFTERMATH_HEAVY_QUERIES: intFrom(2, 1, 1000),
+  AFTERMATH_HEAVY_QUERIES_PER_TOKEN: intFrom(1, 1, 1000),
+  /** Live streams (SSE) open at once, in all and per token. */
+  AFTERMATH_STREAMS_MAX: intFrom(1000, 1, 1_000_000),
+  AFTERMATH_STREAMS_PER_TOKEN: intFrom(50, 1, 1_000_000),
+  /** A stream client with this many KiB written but not yet read is dropped. */
+  AFTERMATH_STREAM_BUFFER_KB: intFrom(256, 4, 1024 * 1024),
+  /** Failed authentications allowed per client address per minute (burst of the same size); then 429. 0 disables. */
+  AFTERMATH_AUTH_FAILURES_PER_MIN: intFrom(30, 0, 1_000_000),
+  /** After its first 10 s, a request body must arrive at least this fast on average (bytes/s), else 408. 0 disables. */
+  AFTERMATH_BODY_MIN_BYTES_PER_S: intFrom(1024, 0, 1024 * 1024 * 1024),
+  /** JSON (non-streamed) bodies over 1 MiB decoded at once; more wait briefly, then 503 + Retry-After. */
+  AFTERMATH_LARGE_BODIES: intFrom(2, 1, 64),
 })
 
 export type Config = {
@@ -89,6 +117,19 @@ export type Config = {
   bodyIdleTimeoutMs: number
   queryConnections: number
   incidentLog: 'auto' | 'always' | 'off'
+  queryMaxSeconds: number
+  queryMaxMemoryBytes: number
+  queryMaxResultBytes: number
+  queryQueueMs: number
+  heavyQueueMs: number
+  heavyQueries: number
+  heavyQueriesPerToken: number
+  streamsMax: number
+  streamsPerToken: number
+  streamBufferBytes: number
+  authFailuresPerMin: number
+  bodyMinBytesPerS: number
+  largeBodies: number
 }
 
 export class ConfigError extends Error {}
@@ -126,5 +167,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyIdleTimeoutMs: e.AFTERMATH_BODY_IDLE_TIMEOUT_MS,
     queryConnections: e.AFTERMATH_QUERY_CONNECTIONS,
     incidentLog: e.AFTERMATH_INCIDENT_LOG,
+    queryMaxSeconds: e.AFTERMATH_QUERY_MAX_SECONDS,
+    queryMaxMemoryBytes: e.AFTERMATH_QUERY_MAX_MEMORY_MB * 1024 * 1024,
+    queryMaxResultBytes: e.AFTERMATH_QUERY_MAX_RESULT_MB * 1024 * 1024,
+    queryQueueMs: e.AFTERMATH_QUERY_QUEUE_MS,
+    heavyQueueMs: e.AFTERMATH_HEAVY_QUEUE_MS,
+    heavyQueries: e.AFTERMATH_HEAVY_QUERIES,
+    heavyQueriesPerToken: e.AFTERMATH_HEAVY_QUERIES_PER_TOKEN,
+    streamsMax: e.AFTERMATH_STREAMS_MAX,
+    streamsPerToken: e.AFTERMATH_STREAMS_PER_TOKEN,
+    streamBufferBytes: e.AFTERMATH_STREAM_BUFFER_KB * 1024,
+    authFailuresPerMin: e.AFTERMATH_AUTH_FAILURES_PER_MIN,
+    bodyMinBytesPerS: e.AFTERMATH_BODY_MIN_BYTES_PER_S,
+    largeBodies: e.AFTERMATH_LARGE_BODIES,
   }
 }

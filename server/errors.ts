@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler } from 'express'
 import type { Logger } from 'pino'
+import { QueryRefused } from './storage/lanes.js'
 
 /** An error meant for the client: status, a stable machine code and a human message. */
 export class HttpError extends Error {
@@ -45,6 +46,12 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
       res.status(status).json({ error: { code, message } })
       return
     }
+    if (err instanceof QueryRefused) {
+      const { status, code } = REFUSALS[err.reason]
+      log.warn({ reason: err.reason, url: req.originalUrl.split('?')[0] }, 'request refused')
+      res.set('Retry-After', String(err.retryAfterS)).status(status).json({ error: { code, message: err.message } })
+      return
+    }
     if (err instanceof StorageUnavailableError) {
       log.warn({ err: err.message }, 'storage unavailable')
       res.set('Retry-After', '5').status(503).json({ error: { code: 'storage_unavailable', message: 'storage is unavailable; retry later' } })
@@ -53,6 +60,15 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     log.error({ err }, 'unhandled error')
     res.status(500).json({ error: { code: 'internal', message: 'internal error' } })
   }
+}
+
+/** A refused read: too many at once for its token → 429; the engine busy or a limit reached → 503. Both with Retry-After. */
+const REFUSALS: Record<QueryRefused['reason'], { status: number; code: string }> = {
+  busy: { status: 503, code: 'overloaded' },
+  token_busy: { status: 429, code: 'too_many_concurrent' },
+  time: { status: 503, code: 'query_too_expensive' },
+  memory: { status: 503, code: 'query_too_expensive' },
+  result: { status: 503, code: 'query_too_expensive' },
 }
 
 function bodyErrorCode(type: unknown, status: number): string {

@@ -39,7 +39,7 @@ export interface ServerUnderTest {
  */
 export async function startServer(opts: { entry?: string; nodeArgs?: string[]; env?: Record<string, string> } = {}): Promise<ServerUnderTest> {
   const dataDir = mkdtempSync(join(tmpdir(), 'aftermath-bench-'))
-  const token = 'bench-ingest-token'
+  const token = 'bench-ingest-token-0123456789abcdef0123'
   const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.entry ?? 'server/main.ts'], {
     env: {
       ...process.env,
@@ -48,7 +48,7 @@ export async function startServer(opts: { entry?: string; nodeArgs?: string[]; e
       AFTERMATH_DATA_DIR: dataDir,
       AFTERMATH_DEMO: '0',
       AFTERMATH_LOG_LEVEL: 'warn',
-      AFTERMATH_TOKENS: `ingest:${token},read:bench-read-token-123`,
+      AFTERMATH_TOKENS: `ingest:${token},read:bench-read-token-123-0123456789abcdef0123`,
       AFTERMATH_RATE_LIMIT_RPS: '0',
       ...opts.env,
     },

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { Store } from '../storage/client.js'
+import { withLane } from '../storage/lanes.js'
 import { incidentLogBytes, loadIncidentLog, type IncidentLog } from './incident-log.js'
 import { deriveTenantStateSql } from './tenant-state.js'
 
@@ -176,12 +177,12 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
   // Not a parameterized statement, so it runs beside queries rather than queued with them.
   function mergeInBackground() {
     if (merging || closed) return
-    merging = store
+    merging = withLane('internal', () => store
       .command(`OPTIMIZE TABLE ${db}.tenant_state FINAL SETTINGS optimize_skip_merged_partitions = 1`)
       .catch((err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'tenant state merge failed'))
       .finally(() => {
         merging = null
-      })
+      }))
   }
 
   function fresh(): Promise<void> {
@@ -193,7 +194,8 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
       // let it finish, then look again (an insert that settled since has set `dirty`).
       while (running) await running.catch(() => {})
       if (!dirty && Date.now() - lastCheckMs < EXTERNAL_CHECK_MS) return
-      running = sync().finally(() => {
+      // The server's own work: its statements run in the internal lane, whoever asked for it.
+      running = withLane('internal', sync).finally(() => {
         running = null
       })
       await running
@@ -244,7 +246,7 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
       }
       if (mode === 'auto' && Date.now() - (changedAt.get(incidentId) ?? 0) < LOG_QUIET_MS) return null
       logs.delete(incidentId)
-      const entry = { gen, value: loadIncidentLog(store, incidentId), ready: false, bytes: 0 }
+      const entry = { gen, value: withLane('internal', () => loadIncidentLog(store, incidentId)), ready: false, bytes: 0 }
       logs.set(incidentId, entry)
       entry.value.then(
         (built) => {

@@ -1,16 +1,27 @@
 import { Router } from 'express'
 import type { AppDeps } from '../app.js'
 
-/** /healthz (open: process up), /readyz (storage reachable, spool depth), /metrics (Prometheus). */
-export function healthRouter({ store, ingest, auth, telemetry }: AppDeps): Router {
+/** /healthz (open: process up), /readyz (storage reachable, not overloaded, spool depth), /metrics (Prometheus). */
+export function healthRouter({ store, ingest, auth, telemetry, config, heavy }: AppDeps): Router {
   const r = Router()
   r.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' })
   })
   r.get('/readyz', auth.require('read'), async (_req, res) => {
+    // ping runs beside the engine's queue (no bound parameters), so it answers even when the queue is long.
     const storage = await store.ping()
     const spool = ingest.spoolDepth()
-    res.status(storage ? 200 : 503).json({ status: storage ? 'ready' : 'storage_unavailable', storage: storage ? 'ok' : 'unreachable', spool_events: spool })
+    const lanes = store.gateStats()
+    // Overloaded: cheap reads are already waiting half of what they may wait before being refused.
+    const overloaded = lanes.oldestWaitMs.cheap > config.queryQueueMs / 2
+    const status = !storage ? 'storage_unavailable' : overloaded ? 'overloaded' : 'ready'
+    if (status !== 'ready') res.set('Retry-After', '1')
+    res.status(status === 'ready' ? 200 : 503).json({
+      status,
+      storage: storage ? 'ok' : 'unreachable',
+      spool_events: spool,
+      queries: { running: lanes.running, queued: lanes.queued, oldest_wait_ms: lanes.oldestWaitMs, heavy_running: heavy.running },
+    })
   })
   r.get('/metrics', auth.require('read'), async (_req, res) => {
     telemetry.spoolDepth.set(ingest.spoolDepth())

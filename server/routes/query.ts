@@ -12,6 +12,7 @@ import { parseSummaryParams, summary } from '../metrics/summary.js'
 import { tenantTimeline } from '../metrics/timeline.js'
 import { parseTenantPage, tenantPage, tenantsCsv } from '../metrics/tenants.js'
 import { badRequest } from '../errors.js'
+import { withLane, type Lane } from '../storage/lanes.js'
 import { perTokenRateLimit } from './ingest.js'
 
 /** Query API (SPEC §4 "Query"): parse → one metrics function → respond. */
@@ -28,47 +29,61 @@ export function queryRouter(deps: AppDeps): Router {
     await assertIncident(store, scope.incidentId)
     return scope
   }
-  const get = (path: string, view: string, handler: (req: Request, res: Response) => Promise<void>) =>
+  /**
+   * A read endpoint. `cost` says which lane its statements run in (storage/lanes.ts): views whose
+   * cost grows with a parameter (group_by, include_broadcast, exports) are heavy, and a heavy
+   * request first takes one of the few permits for expensive reads (else 503/429 at once).
+   */
+  const get = (path: string, view: string, cost: (q: RawQuery) => Lane, handler: (req: Request, res: Response) => Promise<void>) =>
     r.get(path, ...read, async (req: Request, res: Response) => {
+      const lane = cost(query(req))
+      const release = lane === 'heavy' ? deps.heavy.admit(String(res.locals.tokenKey)) : undefined
       const end = telemetry.querySeconds.startTimer({ view })
       try {
-        // Every figure reflects every event acknowledged before the request.
-        await state.fresh()
-        await handler(req, res)
+        await withLane(lane, async () => {
+          // Every figure reflects every event acknowledged before the request.
+          await state.fresh()
+          await handler(req, res)
+        })
       } finally {
+        release?.()
         end()
       }
     })
+  const cheap = (): Lane => 'cheap'
+  const heavy = (): Lane => 'heavy'
+  /** Counting broadcasts for every tenant costs tenants × broadcasts. */
+  const broadcastCost = (q: RawQuery): Lane => (q.include_broadcast === 'true' || q.include_broadcast === '1' ? 'heavy' : 'cheap')
 
-  get('/incidents', 'incidents', async (req, res) => {
+  get('/incidents', 'incidents', cheap, async (req, res) => {
     const q = query(req)
     res.json({ incidents: await listIncidents(store, parseAsOf(q, deps.now()), parseFilters(q)) })
   })
-  get('/incidents/:id/summary', 'summary', async (req, res) => {
+  get('/incidents/:id/summary', 'summary', broadcastCost, async (req, res) => {
     const p = parseSummaryParams(query(req))
     res.json(await summary(store, state, await scoped(req), p))
   })
-  get('/incidents/:id/recovery', 'recovery', async (req, res) => {
+  get('/incidents/:id/recovery', 'recovery', (q) => (q.group_by ? 'heavy' : 'cheap'), async (req, res) => {
     res.json(await recoverySeries(store, state, await scoped(req), query(req)))
   })
-  get('/incidents/:id/communications', 'communications', async (req, res) => {
+  get('/incidents/:id/communications', 'communications', broadcastCost, async (req, res) => {
     res.json(await communicationsSeries(store, state, await scoped(req), query(req)))
   })
-  get('/incidents/:id/tenants', 'tenants', async (req, res) => {
+  get('/incidents/:id/tenants', 'tenants', broadcastCost, async (req, res) => {
     const page = parseTenantPage(query(req))
     res.json(await tenantPage(store, await scoped(req), page))
   })
-  get('/incidents/:id/tenants/:tenant/timeline', 'timeline', async (req, res) => {
+  get('/incidents/:id/tenants/:tenant/timeline', 'timeline', cheap, async (req, res) => {
     const tenant = String(req.params.tenant)
     if (tenant.length === 0 || tenant.length > 256) throw badRequest('tenant_id must be 1-256 characters')
     // No separate incident check: a tenant without events in the incident is already a 404.
     res.json(await tenantTimeline(store, state, parseScope(String(req.params.id), query(req), deps.now()), tenant))
   })
-  get('/incidents/:id/downtime-histogram', 'histogram', async (req, res) => {
+  get('/incidents/:id/downtime-histogram', 'histogram', cheap, async (req, res) => {
     const bins = parseBins(query(req))
     res.json(await downtimeHistogram(store, await scoped(req), bins))
   })
-  get('/incidents/:id/tenants.csv', 'tenants_csv', async (req, res) => {
+  get('/incidents/:id/tenants.csv', 'tenants_csv', heavy, async (req, res) => {
     const scope = await scoped(req)
     const body = await tenantsCsv(store, scope)
     res.type('text/csv; charset=utf-8').attachment(`${scope.incidentId}-tenants.csv`)
@@ -78,7 +93,7 @@ export function queryRouter(deps: AppDeps): Router {
       res.destroy()
     })
   })
-  get('/incidents/:id/report.md', 'report', async (req, res) => {
+  get('/incidents/:id/report.md', 'report', heavy, async (req, res) => {
     const scope = await scoped(req)
     const md = await incidentReport(store, state, scope, await incidentTitle(store, scope.incidentId))
     res.type('text/markdown; charset=utf-8').send(md)

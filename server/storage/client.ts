@@ -6,6 +6,7 @@ import { resolve, join } from 'node:path'
 import { Readable } from 'node:stream'
 import type { Config } from '../config.js'
 import { StorageUnavailableError } from '../errors.js'
+import { currentLane, EngineGate, LANES, QueryRefused, type GateStats, type Lane } from './lanes.js'
 
 /**
  * The text format of an insert's bytes: JSON objects per line, or JSON arrays per line whose
@@ -47,6 +48,8 @@ export interface Store {
   watchInserts(table: string, onStart: () => () => void): () => void
   /** True when a trivial query succeeds within the storage timeout. */
   ping(): Promise<boolean>
+  /** How busy the engine's lanes are (storage/lanes.ts): what /readyz reports as overload. */
+  gateStats(): GateStats
   close(): Promise<void>
 }
 
@@ -58,6 +61,38 @@ const CLICKHOUSE_SETTINGS = {
   // stalling that query by 20-60 ms, for no measurable gain on these queries afterwards.
   compile_expressions: 0,
 } as const
+
+/**
+ * The engine's own limits for every statement of a lane (storage/lanes.ts): ClickHouse cancels a
+ * statement that runs longer than max_execution_time or needs more memory than max_memory_usage,
+ * and refuses a result larger than max_result_bytes, inside the engine, so no abandoned
+ * statement keeps running after its request has given up. Every key is sent with every statement
+ * (a chdb connection keeps SET values between statements).
+ */
+export function laneSettings(config: Config, lane: Lane): Record<string, string | number> {
+  if (lane === 'internal') {
+    return {
+      max_execution_time: INTERNAL_MAX_EXECUTION_S,
+      timeout_overflow_mode: 'throw',
+      max_memory_usage: INTERNAL_MAX_MEMORY_BYTES,
+      max_result_bytes: 0,
+      result_overflow_mode: 'throw',
+    }
+  }
+  return {
+    max_execution_time: config.queryMaxSeconds,
+    timeout_overflow_mode: 'throw',
+    max_memory_usage: config.queryMaxMemoryBytes,
+    max_result_bytes: config.queryMaxResultBytes,
+    result_overflow_mode: 'throw',
+  }
+}
+
+/** The server's own statements (a part of a derivation, an incident log) are bounded too, generously. */
+const INTERNAL_MAX_EXECUTION_S = 600
+const INTERNAL_MAX_MEMORY_BYTES = 4 * 1024 ** 3
+/** Remote servers run statements side by side: this many at once, lanes chosen as on the embedded engine. */
+const REMOTE_SLOTS = 8
 
 /** The oldest server release we run against (an LTS with persisted `_block_number`, Map columns, window functions). */
 export const MIN_SERVER_VERSION = [25, 3] as const
@@ -85,16 +120,23 @@ function openEmbedded(config: Config): Store {
   const ingest = [connect(), connect()]
   const ingestInFlight = [0, 0]
   const query = new ClientPool(Array.from({ length: config.queryConnections }, () => connect().client))
-  const sessions = new ClientPool(Array.from({ length: config.queryConnections }, () => settingsSession(path)))
-  const rows = <T>(sql: string, params: Params | undefined) =>
-    sessions.use(async (s) => {
+  // Sessions for small SELECTs, per lane, each with its lane's limits set once.
+  const sessions = Object.fromEntries(LANES.map((lane) => [lane, new ClientPool([0, 1].map(() => settingsSession(path, { ...CLICKHOUSE_SETTINGS, ...laneSettings(config, lane) })))])) as Record<
+    Lane,
+    ClientPool<Session>
+  >
+  const rows = <T>(sql: string, params: Params | undefined, lane: Lane) =>
+    sessions[lane].use(async (s) => {
       const run = params && Object.keys(params).length > 0 ? s.queryBindAsync(sql, params, { format: 'JSONEachRow' }) : s.queryAsync(sql, { format: 'JSONEachRow' })
       const text = (await run).text()
       return text.length === 0 ? [] : (text.trimEnd().split('\n').map((line) => JSON.parse(line)) as T[])
     })
   const ingestPool = new ClientPool(ingest.map((c) => c.client))
-  const closeRest = { close: () => Promise.allSettled([ingestPool.close(), sessions.close()]) }
-  return makeStore('embedded', config, query, closeRest, rows, async (table, body, format) => {
+  const closeRest = { close: () => Promise.allSettled([ingestPool.close(), ...LANES.map((l) => sessions[l].close())]) }
+  // chdb runs statements with bound parameters one at a time across the process: the gate hands
+  // it one at a time itself, so the next one is chosen by lane rather than by arrival.
+  const gate = new EngineGate({ slots: 1, queueMs: queueLimits(config) })
+  return makeStore('embedded', config, gate, query, closeRest, rows, async (table, body, format) => {
     const i = ingestInFlight[0]! <= ingestInFlight[1]! ? 0 : 1
     ingestInFlight[i]!++
     try {
@@ -117,10 +159,15 @@ function openEmbedded(config: Config): Store {
  * connection prefixes every statement with a SET per setting and hands the result over as a
  * stream, ~1-1.5 ms per query, more than a point read in the key-value table takes.
  */
-function settingsSession(path: string): Session {
+function settingsSession(path: string, settings: Record<string, string | number>): Session {
   const session = new Session(path)
-  session.query(Object.entries(CLICKHOUSE_SETTINGS).map(([k, v]) => `SET ${k} = ${typeof v === 'string' ? `'${v}'` : v}`).join('; '))
+  session.query(Object.entries(settings).map(([k, v]) => `SET ${k} = ${typeof v === 'string' ? `'${v}'` : v}`).join('; '))
   return session
+}
+
+/** How long a statement of each lane may wait for the engine (internal work is never refused). */
+function queueLimits(config: Config): Record<Lane, number> {
+  return { cheap: config.queryQueueMs, heavy: config.heavyQueueMs, internal: Number.POSITIVE_INFINITY }
 }
 
 async function openRemote(config: Config): Promise<Store> {
@@ -149,14 +196,16 @@ export function createRemoteStore(config: Config): Store {
       url,
       username: user,
       password,
-      request_timeout: config.storageTimeoutMs,
+      // Each statement's deadline is set per lane (guard); this only caps the longest one.
+      request_timeout: Math.max(config.storageTimeoutMs, INTERNAL_MAX_EXECUTION_S * 1000 + config.storageTimeoutMs),
       clickhouse_settings: CLICKHOUSE_SETTINGS,
       max_open_connections: 16,
     })
   // One HTTP client multiplexes concurrent queries over its own socket pool.
   const query = new ClientPool([make()])
   const ingest = make()
-  return makeStore('remote', config, query, ingest, undefined, async (table, body, format) => {
+  const gate = new EngineGate({ slots: REMOTE_SLOTS, queueMs: queueLimits(config) })
+  return makeStore('remote', config, gate, query, ingest, undefined, async (table, body, format) => {
     const columns = format.name === 'JSONCompactEachRow' ? ` (${format.columns.join(', ')})` : ''
     const res = await ingest.exec({ query: `INSERT INTO ${table}${columns} FORMAT ${format.name}`, values: Readable.from([body], { objectMode: false }) })
     res.stream.resume()
@@ -205,14 +254,28 @@ class ClientPool<C extends { close(): unknown } = ClickHouseClient> {
 function makeStore(
   kind: Store['kind'],
   config: Config,
+  gate: EngineGate,
   query: ClientPool,
   ingest: { close(): Promise<unknown> },
   /** Rows of a SELECT by another path than `query` (the embedded engine's sessions); default through `query`. */
-  rowsVia: (<T>(sql: string, params: Params | undefined) => Promise<T[]>) | undefined,
+  rowsVia: (<T>(sql: string, params: Params | undefined, lane: Lane) => Promise<T[]>) | undefined,
   insert: (table: string, body: Buffer, format: RowFormat) => Promise<void>,
 ): Store {
   const db = config.clickhouse.database
   const timeoutMs = config.storageTimeoutMs
+  /**
+   * A statement in the caller's lane: through the gate (on the embedded engine only statements
+   * with bound parameters, the ones chdb runs one at a time; the rest run beside them), with the
+   * lane's engine limits, and a JS deadline a little past the engine's own as the last resort.
+   */
+  const statement = <T>(params: Params | undefined, fn: (signal: AbortSignal, lane: Lane, settings: Record<string, string | number>) => Promise<T>): Promise<T> => {
+    const lane = currentLane()
+    const settings: Record<string, string | number> = { ...CLICKHOUSE_SETTINGS, ...laneSettings(config, lane) }
+    const deadlineMs = Number(settings.max_execution_time) * 1000 + timeoutMs
+    const run = () => guard(deadlineMs, (signal) => fn(signal, lane, settings), limitsOf(config, lane))
+    const gated = kind === 'remote' || (params !== undefined && Object.keys(params).length > 0)
+    return gated ? gate.run(run, lane) : run()
+  }
   const watchers = new Map<string, Set<() => () => void>>()
   /** The insert itself, with its watchers told when it starts and when the engine is done with it (not when the guard gives up). */
   const watched = (table: string, body: Buffer, format: RowFormat): Promise<void> => {
@@ -225,25 +288,26 @@ function makeStore(
     kind,
     db,
     async rows<T>(sql: string, params?: Params) {
-      if (rowsVia) return guard(timeoutMs, () => rowsVia<T>(sql, params))
-      return guard(timeoutMs, async (abort_signal) => {
-        return query.use(async (c) => {
-          const rs = await c.query({ query: sql, query_params: params, format: 'JSONEachRow', abort_signal })
-          return (await rs.json()) as T[]
-        })
-      })
+      return statement(params, (abort_signal, lane, clickhouse_settings) =>
+        rowsVia
+          ? rowsVia<T>(sql, params, lane)
+          : query.use(async (c) => {
+              const rs = await c.query({ query: sql, query_params: params, format: 'JSONEachRow', abort_signal, clickhouse_settings })
+              return (await rs.json()) as T[]
+            }),
+      )
     },
     async stream(sql: string, params: Params | undefined, format: string) {
       // The deadline covers the query until its first bytes; reading the rest is paced by the client.
-      return guard(timeoutMs, async (abort_signal) => {
-        return query.use(async (c) => {
-          const res = await c.exec({ query: `${sql}\nFORMAT ${format}`, query_params: params, abort_signal })
+      return statement(params, (abort_signal, _lane, clickhouse_settings) =>
+        query.use(async (c) => {
+          const res = await c.exec({ query: `${sql}\nFORMAT ${format}`, query_params: params, abort_signal, clickhouse_settings })
           return res.stream as Readable
-        })
-      })
+        }),
+      )
     },
     async command(sql: string, params?: Params) {
-      await guard(timeoutMs, (abort_signal) => query.use((c) => c.command({ query: sql, query_params: params, abort_signal })))
+      await statement(params, (abort_signal, _lane, clickhouse_settings) => query.use((c) => c.command({ query: sql, query_params: params, abort_signal, clickhouse_settings })))
     },
     async insert(table: string, body: Buffer, format = JSON_EACH_ROW) {
       await guard(timeoutMs, () => watched(table, body, format))
@@ -264,14 +328,44 @@ function makeStore(
         return false
       }
     },
+    gateStats: () => gate.stats(),
     async close() {
       await Promise.allSettled([query.close(), ingest.close()])
     },
   }
 }
 
-/** Run a storage call with a deadline; any failure becomes StorageUnavailableError unless it is a SQL error. */
-async function guard<T>(timeoutMs: number, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+/** A lane's limits as a reader should see them in a refusal. */
+function limitsOf(config: Config, lane: Lane) {
+  const s = laneSettings(config, lane)
+  return { lane, seconds: Number(s.max_execution_time), memoryBytes: Number(s.max_memory_usage), resultBytes: Number(s.max_result_bytes) }
+}
+
+/** ClickHouse error codes of its own limits, and what each means for the reader. */
+const LIMIT_ERRORS: Record<number, 'time' | 'memory' | 'result'> = { 159: 'time', 241: 'memory', 158: 'result', 307: 'result', 396: 'result' }
+
+/** The engine stopped a statement at one of its lane's limits: QueryRefused naming the limit, else null. */
+function limitRefusal(err: unknown, limits: ReturnType<typeof limitsOf>): QueryRefused | null {
+  const raw = (err as { code?: unknown })?.code
+  const fromMessage = /Code: (\d+)/.exec(shortMessage(err))?.[1]
+  const code = Number(typeof raw === 'string' && /^\d+$/.test(raw) ? raw : (fromMessage ?? Number.NaN))
+  const reason = LIMIT_ERRORS[code]
+  if (!reason) return null
+  const mib = (b: number) => `${Math.round(b / 1024 / 1024)} MiB`
+  const what =
+    reason === 'time'
+      ? `more than ${limits.seconds} s of engine time (AFTERMATH_QUERY_MAX_SECONDS)`
+      : reason === 'memory'
+        ? `more than ${mib(limits.memoryBytes)} of memory (AFTERMATH_QUERY_MAX_MEMORY_MB)`
+        : `a result over ${mib(limits.resultBytes)} (AFTERMATH_QUERY_MAX_RESULT_MB)`
+  return new QueryRefused(reason, `this ${limits.lane} read needed ${what} and was stopped; narrow it (a segment filter, a shorter window, a wider bucket) or retry when the server is less busy`, 5)
+}
+
+/**
+ * Run a storage call with a deadline; a statement stopped at an engine limit becomes
+ * QueryRefused, any other failure StorageUnavailableError unless it is a SQL error.
+ */
+async function guard<T>(timeoutMs: number, fn: (signal: AbortSignal) => Promise<T>, limits?: ReturnType<typeof limitsOf>): Promise<T> {
   const controller = new AbortController()
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
@@ -284,6 +378,8 @@ async function guard<T>(timeoutMs: number, fn: (signal: AbortSignal) => Promise<
     return await Promise.race([fn(controller.signal), timeout])
   } catch (err) {
     if (err instanceof StorageUnavailableError) throw err
+    const refused = limits && limitRefusal(err, limits)
+    if (refused) throw refused
     if (isConnectionError(err)) throw new StorageUnavailableError(`storage unavailable: ${shortMessage(err)}`, { cause: err })
     throw err
   } finally {

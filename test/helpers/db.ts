@@ -17,14 +17,14 @@ export function testConfig(overrides: Partial<Config> = {}, env: Record<string, 
     AFTERMATH_PORT: '0',
     AFTERMATH_DEMO: '0',
     AFTERMATH_LOG_LEVEL: 'silent',
-    AFTERMATH_TOKENS: 'admin:test-admin-token,ingest:test-ingest-token,read:test-read-token',
+    AFTERMATH_TOKENS: 'admin:test-admin-token-0123456789abcdef0123,ingest:test-ingest-token-0123456789abcdef0123,read:test-read-token-0123456789abcdef0123',
     CLICKHOUSE_DATABASE: `t_${process.pid}_${Math.random().toString(36).slice(2, 8)}`,
     ...env,
   })
   return { ...base, ...overrides }
 }
 
-export const TOKENS = { admin: 'test-admin-token', ingest: 'test-ingest-token', read: 'test-read-token' } as const
+export const TOKENS = { admin: 'test-admin-token-0123456789abcdef0123', ingest: 'test-ingest-token-0123456789abcdef0123', read: 'test-read-token-0123456789abcdef0123' } as const
 
 export async function openTestStore(config: Config = testConfig()): Promise<{ store: Store; config: Config; cleanup(): Promise<void> }> {
   const store = await openStore(config)

@@ -8,7 +8,7 @@ import { loadConfig } from '../../server/config.js'
 import { openStore } from '../../server/storage/client.js'
 import { removeDataDir } from '../helpers/db.js'
 
-const TOKEN = 'ingest-token-restart'
+const TOKEN = 'ingest-token-restart-0123456789abcdef0123'
 const TENANTS = 10_000
 const EVENTS_PER_TENANT = 100
 /** 1,000,000 tenant events plus the synthetic scenario's incident-wide events. */

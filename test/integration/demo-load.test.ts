@@ -14,7 +14,7 @@ describe('demo on an empty database', () => {
   let loadedAtMs: number
   beforeAll(async () => {
     // Only an ingest token configured: the demo must find it in the config.
-    srv = await startTestServer(testConfig({}, { AFTERMATH_TOKENS: 'ingest:demo-ingest-token,read:demo-read-token', AFTERMATH_DEMO: '1' }))
+    srv = await startTestServer(testConfig({}, { AFTERMATH_TOKENS: 'ingest:demo-ingest-token-0123456789abcdef0123,read:demo-read-token-0123456789abcdef0123', AFTERMATH_DEMO: '1' }))
     demo = await loadDemo(srv.config, srv, { liveSpeed: 600, liveTenants: 200, liveDurationMs: 6 * 3_600_000 })
     loadedAtMs = Date.now()
   })

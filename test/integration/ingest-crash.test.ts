@@ -10,7 +10,7 @@ import { removeDataDir } from '../helpers/db.js'
 const dataDir = mkdtempSync(join(tmpdir(), 'aftermath-crash-'))
 const env = {
   AFTERMATH_DATA_DIR: dataDir,
-  AFTERMATH_TOKENS: 'ingest:crash-ingest-token,read:crash-read-token',
+  AFTERMATH_TOKENS: 'ingest:crash-ingest-token-0123456789abcdef0123,read:crash-read-token-0123456789abcdef0123',
   CLICKHOUSE_DATABASE: `crash_${process.pid}`,
   AFTERMATH_RATE_LIMIT_RPS: '0',
 }
@@ -33,7 +33,7 @@ describe('durability across kill -9', () => {
       fetch(`${first.url}/api/v1/events`, {
         method: 'POST',
         body: body(from, n),
-        headers: { authorization: 'Bearer crash-ingest-token', 'content-type': 'application/x-ndjson' },
+        headers: { authorization: 'Bearer crash-ingest-token-0123456789abcdef0123', 'content-type': 'application/x-ndjson' },
       })
 
     // 8 concurrent requests of 500 events; kill -9 the moment the last one is acknowledged,
@@ -57,7 +57,7 @@ describe('durability across kill -9', () => {
     children.push(second)
     // Acknowledged events still in the spool at the kill are inserted by the restarted server.
     const spoolDepth = async () =>
-      (await (await fetch(`${second.url}/readyz`, { headers: { authorization: 'Bearer crash-read-token' } })).json()).spool_events as number
+      (await (await fetch(`${second.url}/readyz`, { headers: { authorization: 'Bearer crash-read-token-0123456789abcdef0123' } })).json()).spool_events as number
     for (const start = performance.now(); (await spoolDepth()) > 0; ) {
       if (performance.now() - start > 30_000) throw new Error('the spool did not drain after the restart')
       await new Promise((r) => setTimeout(r, 50))

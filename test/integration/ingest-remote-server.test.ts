@@ -29,7 +29,7 @@ describe('remote ClickHouse (CLICKHOUSE_URL) that cannot be reached', () => {
 
   it('the server process exits 1 with that one-line message instead of a stack trace', async () => {
     const port = await refusingPort()
-    const start = startChildServer({ CLICKHOUSE_URL: `http://127.0.0.1:${port}`, AFTERMATH_DATA_DIR: '/tmp/aftermath-remote-unused', AFTERMATH_TOKENS: 'admin:remote-admin-token' })
+    const start = startChildServer({ CLICKHOUSE_URL: `http://127.0.0.1:${port}`, AFTERMATH_DATA_DIR: '/tmp/aftermath-remote-unused', AFTERMATH_TOKENS: 'admin:remote-admin-token-0123456789abcdef0123' })
     const err = await start.then(
       () => null,
       (e: Error) => e,

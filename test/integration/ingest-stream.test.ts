@@ -15,7 +15,7 @@ const RSS_LIMIT_MIB = 500
 const dataDir = mkdtempSync(join(tmpdir(), 'aftermath-stream-'))
 const env = {
   AFTERMATH_DATA_DIR: dataDir,
-  AFTERMATH_TOKENS: 'ingest:stream-ingest-token',
+  AFTERMATH_TOKENS: 'ingest:stream-ingest-token-0123456789abcdef0123',
   CLICKHOUSE_DATABASE: `stream_${process.pid}`,
   AFTERMATH_RATE_LIMIT_RPS: '0',
 }
@@ -60,7 +60,7 @@ describe('streamed NDJSON', () => {
     const result = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = http.request(url, {
         method: 'POST',
-        headers: { authorization: 'Bearer stream-ingest-token', 'content-type': 'application/x-ndjson' }, // chunked: no length known up front
+        headers: { authorization: 'Bearer stream-ingest-token-0123456789abcdef0123', 'content-type': 'application/x-ndjson' }, // chunked: no length known up front
       })
       req.on('response', (res) => {
         let b = ''

@@ -10,8 +10,8 @@ import { removeDataDir } from '../helpers/db.js'
  * at `info` to stdout, and its whole output is searched for the token strings afterwards.
  */
 const dataDir = mkdtempSync(join(tmpdir(), 'aftermath-seclog-'))
-const INGEST = 'ingest-Zq8wK3pX9vLm2TnR'
-const READ = 'read-Hy4bN7cD1fGj6KsW'
+const INGEST = 'ingest-Zq8wK3pX9vLm2TnR-0123456789abcdef0123'
+const READ = 'read-Hy4bN7cD1fGj6KsW-0123456789abcdef0123'
 const WRONG = 'wrong-Pq2rS5tU8vWx3YzA'
 let child: ChildServer
 beforeAll(async () => {
