@@ -17,7 +17,7 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { parseArgs } from 'node:util'
 import { boot } from '../server/boot.js'
 import { loadConfig } from '../server/config.js'
-import type { Store } from '../server/storage/client.js'
+import { generateIncident } from './lib/incident.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -47,72 +47,6 @@ const BASE_MS = Date.parse('2022-04-05T07:38:00.000Z')
 const AS_OF = new Date(BASE_MS + 10 * 86_400_000).toISOString()
 const TOKEN = 'bench-read-token-123-0123456789abcdef0123'
 
-const H = 3_600_000
-const D = 24 * H
-
-async function generate(store: Store): Promise<void> {
-  const db = store.db
-  const chunk = 200_000 // tenants per INSERT: bounded memory at 10M events
-  for (let start = 0; start < tenants; start += chunk) {
-    const count = Math.min(chunk, tenants - start)
-    await store.command(
-      `INSERT INTO ${db}.events (incident_id, tenant_id, event_id, type, occurred_at, progress, channel, label, message)
-       SELECT {incident:String}, tenant_id, concat(tenant_id, '-', toString(e.1)), e.2,
-              fromUnixTimestamp64Milli(toInt64(e.3), 'UTC'), e.4, if(e.2 = 'communication', 'email', ''), '', ''
-       FROM (
-         SELECT concat('tenant-', toString(number)) AS tenant_id,
-           toInt64({base:Int64} + cityHash64(number, 1) % (6 * ${H})) AS lost_t,
-           lost_t + ${H} + cityHash64(number, 2) % (3 * ${D}) AS start_t,
-           start_t + cityHash64(number, 3) % ${D} AS p1_t,
-           p1_t + cityHash64(number, 4) % ${D} AS p2_t,
-           p2_t + cityHash64(number, 5) % ${D} AS done_t,
-           done_t + cityHash64(number, 6) % (6 * ${H}) AS back_t,
-           cityHash64(number, 7) % 10 != 0 AS comes_back,
-           cityHash64(number, 8) % 20 = 0 AS flaps,
-           cityHash64(number, 9) % 100 = 0 AS stray,
-           [
-             (1, 'access_lost', lost_t, NULL),
-             (2, 'restore_started', start_t, NULL),
-             (3, 'restore_progress', p1_t, 0.4),
-             (4, 'restore_progress', p2_t, 0.8),
-             (5, 'restore_completed', done_t, NULL),
-             (6, 'access_restored', if(comes_back, back_t, 0), NULL),
-             (7, 'communication', lost_t + cityHash64(number, 10) % (12 * ${H}), NULL),
-             (8, 'communication', lost_t + ${D} + cityHash64(number, 11) % (2 * ${D}), NULL),
-             (9, 'communication', if(comes_back, back_t + 60000, start_t + 5 * ${D}), NULL),
-             (10, 'access_lost', if(flaps AND comes_back, back_t + ${H}, 0), NULL),
-             (11, 'access_restored', if(flaps AND comes_back, back_t + 3 * ${H}, 0), NULL),
-             (12, 'access_restored', if(stray, lost_t - ${H}, 0), NULL)
-           ] AS evs
-         FROM numbers({start:UInt64}, {count:UInt64})
-       )
-       ARRAY JOIN arrayFilter(x -> x.3 > 0, evs) AS e`,
-      { incident: INCIDENT, base: BASE_MS, start, count },
-    )
-  }
-  await store.command(
-    `INSERT INTO ${db}.events (incident_id, tenant_id, event_id, type, occurred_at, progress, channel, label, message)
-     SELECT {incident:String}, '', concat('broadcast-', toString(number)), 'communication',
-            fromUnixTimestamp64Milli(toInt64({base:Int64} + number * 3 * ${H}), 'UTC'), NULL, 'status_page', '', ''
-     FROM numbers(112)
-     UNION ALL
-     SELECT {incident:String}, '', concat('milestone-', toString(number)), 'milestone',
-            fromUnixTimestamp64Milli(toInt64({base:Int64} + number * 2 * ${D} + ${H}), 'UTC'), NULL, '', concat('milestone ', toString(number)), ''
-     FROM numbers(6)`,
-    { incident: INCIDENT, base: BASE_MS },
-  )
-  await store.command(
-    `INSERT INTO ${db}.tenants (tenant_id, name, attributes, num_attributes, version)
-     SELECT concat('tenant-', toString(number)), concat('Customer ', toString(number)),
-       map('tier', ['free', 'standard', 'premium', 'enterprise'][1 + cityHash64(number, 20) % 4],
-           'region', ['us-east', 'us-west', 'eu-central', 'ap-southeast'][1 + cityHash64(number, 21) % 4],
-           'seats', toString(seats)),
-       map('seats', toFloat64(seats)), 1
-     FROM (SELECT number, 1 + cityHash64(number, 22) % 500 AS seats FROM numbers({n:UInt64}))`,
-    { n: tenants },
-  )
-}
-
 function quantileOf(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)]!
 }
@@ -139,7 +73,7 @@ async function main() {
     )
     if (Number(n) === 0) {
       const t0 = performance.now()
-      await generate(running.store)
+      await generateIncident(running.store, { incident: INCIDENT, tenants, baseMs: BASE_MS })
       console.log(`generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
     }
     const [stats] = await running.store.rows<{ events: number; tenants: number; parts: number }>(

@@ -24,7 +24,7 @@ export function redactUrl(url: string): string {
 
 /**
  * One line per finished request: successful ones at debug (a busy producer must not drown the
- * console, or the login link printed at start), client errors at warn, server errors at error.
+ * console, or the login link printed at start), client errors and refusals (503) at warn, server errors at error.
  * Nothing is built for a line below the log level: this runs on every ingest request, and
  * pino-http's per-request child logger and serializers cost ~5 % of the single-event path.
  */
@@ -33,7 +33,8 @@ export function requestLogger(log: Logger): RequestHandler {
     if (req.url === '/healthz') return next()
     const started = performance.now()
     res.on('finish', () => {
-      const level = res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug'
+      // A 503 is a refusal the client is told to retry (overload, storage away), not a server fault.
+      const level = res.statusCode >= 500 && res.statusCode !== 503 ? 'error' : res.statusCode >= 400 ? 'warn' : 'debug'
       if (!log.isLevelEnabled(level)) return
       log[level](
         { req: { method: req.method, url: redactUrl(req.originalUrl), remoteAddress: req.socket.remoteAddress }, res: { statusCode: res.statusCode }, responseTime: Math.round(performance.now() - started) },

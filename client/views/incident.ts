@@ -31,6 +31,9 @@ const DAY_MS = 86_400_000
 const HIST_BINS = 20
 const WORST_LIMIT = 10
 const SLIDER_STEPS = 1000
+/** Attributes offered for "lines per" have at most this many values, none of them a number. */
+const MAX_SEGMENT_LINES = 20
+const NUMERIC = /^-?\d+(\.\d+)?$/
 /** Live chart/table refreshes at most this often; the key figures follow every stream update. */
 const LIVE_MIN_INTERVAL_MS = 3000
 
@@ -120,7 +123,6 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
   let liveTimer: ReturnType<typeof setTimeout> | undefined
   let destroyed = false
   const attrsSeen = new Map<string, Set<string>>()
-  const numericAttrs = new Set<string>()
 
   // ---------- header ----------
   const title = h('h1', { class: 'inc-title' }, incidentId)
@@ -415,10 +417,6 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     let grew = false
     for (const r of rows)
       for (const [k, v] of Object.entries(r.attributes ?? {})) {
-        if (typeof v === 'number') {
-          numericAttrs.add(k)
-          continue
-        }
         let set = attrsSeen.get(k)
         if (!set) attrsSeen.set(k, (set = new Set()))
         if (!set.has(v)) {
@@ -430,10 +428,21 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     const names = [...attrsSeen.keys()].sort()
     attrNames.replaceChildren(...names.map((n) => h('option', { value: n })))
     const current = groupSelect.value || state.groupBy
-    groupSelect.replaceChildren(h('option', { value: '' }, 'No segment lines'), ...names.map((n) => h('option', { value: n }, `Lines per ${n}`)))
-    if (current && !names.includes(current)) groupSelect.append(h('option', { value: current }, `Lines per ${current}`))
+    const segments = names.filter((n) => isSegmentAttribute(attrsSeen.get(n)!))
+    groupSelect.replaceChildren(h('option', { value: '' }, 'No segment lines'), ...segments.map((n) => h('option', { value: n }, `Lines per ${n}`)))
+    if (current && !segments.includes(current)) groupSelect.append(h('option', { value: current }, `Lines per ${current}`))
     groupSelect.value = current
     fillValues()
+  }
+
+  /**
+   * Lines per segment make sense for a few named segments (tier, region), not for a number such
+   * as seats (thousands of values: the API keeps only the 50 largest groups, a useless chart).
+   */
+  function isSegmentAttribute(values: Set<string>): boolean {
+    if (values.size > MAX_SEGMENT_LINES) return false
+    for (const v of values) if (NUMERIC.test(v)) return false
+    return true
   }
 
   function fillValues() {

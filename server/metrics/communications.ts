@@ -1,9 +1,10 @@
 import type { Store } from '../storage/client.js'
 import { chTime, isoTime, parseDuration, parseWindow, segmentWhere, single, type QueryScope, type RawQuery } from './filters.js'
+import { checkBroadcastPairs } from './broadcasts.js'
 import { bucketCodes, bucketRuns, firstEventMs, prefixSum, quantileInclusiveUnsorted, seriesFrame, type SeriesFrame } from './series.js'
 import type { IncidentLog } from './incident-log.js'
 import type { StateSync } from './state-sync.js'
-import { COMMS_CODES, DEFAULT_STALE_AFTER_MS, OPEN_END_MS, staleChangesSql, tenantStateSql } from './tenant-state.js'
+import { COMMS_CODES, DEFAULT_STALE_AFTER_MS, OPEN_END_MS, spansToChangesSql, tenantStateSql } from './tenant-state.js'
 
 export interface CommunicationsPoint {
   t: string
@@ -32,7 +33,7 @@ const KIND = { ...COMMS_CODES, median: 5, direct: 6, broadcast: 7 } as const
 function changesSql(precomputed: boolean): string {
   return precomputed
     ? 'cdeltas'
-    : `arrayConcat([first_lost_ms * 16 + 1], if(contact_all_ms < ${OPEN_END_MS}, [contact_all_ms * 16 + 2], CAST([], 'Array(Int64)')), ${staleChangesSql('comms_all', '{stale_ms:Int64}')})`
+    : `arrayConcat([first_lost_ms * 16 + 1], if(contact_all_ms < ${OPEN_END_MS}, [contact_all_ms * 16 + 2], CAST([], 'Array(Int64)')), ${spansToChangesSql('stale_spans')})`
 }
 
 export async function communicationsSeries(store: Store, state: StateSync, scope: QueryScope, q: RawQuery): Promise<CommunicationsSeries> {
@@ -40,6 +41,10 @@ export async function communicationsSeries(store: Store, state: StateSync, scope
   const w = parseWindow(q, scope.asOfMs, single(q, 'from') ? null : await firstEventMs(store, state, scope))
   const frame = seriesFrame(w)
   const at = { ...scope, asOfMs: w.toMs }
+  if (scope.includeBroadcast) {
+    // Each tenant's stale spans meet the long gaps between broadcasts (tenant-state.ts BROADCAST_UNCOVERED).
+    await checkBroadcastPairs(store, state, at, 'the communications series', (b) => b.gapsOver(staleAfterMs, at.asOfMs) + 2)
+  }
   const precomputed = staleAfterMs === DEFAULT_STALE_AFTER_MS && !scope.includeBroadcast
   const log = precomputed && scope.filters.length === 0 ? await state.incidentLog(scope.incidentId) : null
   const rows = log ? rowsFromLog(log, frame) : await rowsFromSql(store, at, frame, staleAfterMs, precomputed)
@@ -80,7 +85,7 @@ function rowsFromLog(log: IncidentLog, frame: SeriesFrame): Row[] {
 async function rowsFromSql(store: Store, at: QueryScope, frame: SeriesFrame, staleAfterMs: number, precomputed: boolean): Promise<Row[]> {
   const core = tenantStateSql(store, at, {
     staleAfterMs,
-    columns: precomputed ? ['cdeltas'] : ['first_lost_ms', 'contact_all_ms', 'comms_all', 'starts', 'ends'],
+    columns: precomputed ? ['cdeltas'] : ['first_lost_ms', 'contact_all_ms', 'stale_spans'],
   })
   const medianCore = precomputed ? tenantStateSql(store, at, { staleAfterMs, columns: ['first_lost_ms', 'contact_all_ms'] }) : core
   const sent = sentSql(store, at, frame)

@@ -161,7 +161,7 @@ export interface Window {
  * bucket/from/to. `from` defaults to the incident's first event, `to` to as_of (later is clamped:
  * nothing after as_of is known). `auto` picks the smallest nice width giving at most ~200 points.
  */
-export function parseWindow(q: RawQuery, asOfMs: number, firstEventMs: number | null): Window {
+export function parseWindow(q: RawQuery, asOfMs: number, firstEventMs: number | null, maxBuckets = MAX_BUCKETS): Window {
   const from = single(q, 'from')
   const to = single(q, 'to')
   const toMs = Math.min(to ? parseTimestamp(to, 'to') : asOfMs, asOfMs)
@@ -177,8 +177,8 @@ export function parseWindow(q: RawQuery, asOfMs: number, firstEventMs: number | 
     bucketMs = Math.round(parseDuration(bucket, 'bucket') * 1000)
     if (bucketMs < 1000) throw badRequest('bucket must be at least 1s')
   }
-  if (Math.ceil(spanMs / bucketMs) + 1 > MAX_BUCKETS) {
-    throw badRequest(`bucket ${bucket} gives more than ${MAX_BUCKETS} points over this window; use a wider bucket or a shorter window`)
+  if (Math.ceil(spanMs / bucketMs) + 1 > maxBuckets) {
+    throw badRequest(`bucket ${bucket} gives more than ${maxBuckets} points over this window; use a wider bucket or a shorter window`)
   }
   return { fromMs, toMs, bucketMs }
 }

@@ -23,11 +23,16 @@ export interface RecoverySeries {
 
 /** Groups beyond this many (largest by affected first) are left out of a group_by answer. */
 export const MAX_GROUPS = 50
+/**
+ * Points per series of a group_by answer: MAX_GROUPS series of this many points each is the most
+ * one answer holds (25,000 points, a few MB of JSON), whatever the bucket asked for.
+ */
+export const MAX_GROUP_BUCKETS = 500
 
 export async function recoverySeries(store: Store, state: StateSync, scope: QueryScope, q: RawQuery): Promise<RecoverySeries> {
   const weight = parseAttributeName(q, 'weight')
   const groupBy = parseAttributeName(q, 'group_by')
-  const w = parseWindow(q, scope.asOfMs, single(q, 'from') ? null : await firstEventMs(store, state, scope))
+  const w = parseWindow(q, scope.asOfMs, single(q, 'from') ? null : await firstEventMs(store, state, scope), groupBy === undefined ? undefined : MAX_GROUP_BUCKETS)
   const frame = seriesFrame(w)
   const at = { ...scope, asOfMs: w.toMs }
   // Every tenant's changes (rdeltas: ms * 16 + code), counted per bucket and code; the codes are
@@ -37,11 +42,17 @@ export async function recoverySeries(store: Store, state: StateSync, scope: Quer
   if (log) rows = bucketCodes(log.recovery, frame).map((r) => ({ ...r, grp: '', wn: 0 }))
   else {
     const core = tenantStateSql(store, at, { weight, meta: groupBy !== undefined, columns: ['rdeltas'] })
+    // group_by: the MAX_GROUPS groups with the most affected tenants at the window's end are
+    // chosen first, and only their tenants' changes are counted, so the answer's size does not
+    // grow with the number of distinct values (an attribute such as seats has thousands).
+    const topGroups = groupBy
+      ? `AND grp IN (SELECT attributes[{group_by:String}] AS g FROM (${core.sql}) GROUP BY g ORDER BY count() DESC, g ASC LIMIT ${MAX_GROUPS})`
+      : ''
     rows = await store.rows(
       `SELECT grp, ${frame.bucketOf('intDiv(d, 16)')} AS k, d % 16 AS code, count() AS n, ${weight ? 'sum(weight)' : '0'} AS wn
        FROM (SELECT ${groupBy ? 'attributes[{group_by:String}]' : "''"} AS grp, ${weight ? 'weight' : '0'} AS weight, rdeltas FROM (${core.sql}))
        ARRAY JOIN rdeltas AS d
-       WHERE d < ({sf_to:Int64} + 1) * 16
+       WHERE d < ({sf_to:Int64} + 1) * 16 ${topGroups}
        GROUP BY grp, k, code`,
       { ...core.params, ...frame.params, group_by: groupBy ?? '' },
     )

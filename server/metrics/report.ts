@@ -41,8 +41,8 @@ export interface ReportInput {
 export async function incidentReport(store: Store, state: StateSync, scope: QueryScope, title: string): Promise<string> {
   const [s, worstDowntime, worstGaps] = await Promise.all([
     summary(store, state, scope, { staleAfterMs: DEFAULT_STALE_AFTER_MS }),
-    tenantPage(store, scope, { sort: 'downtime_s', order: 'desc', limit: 10, offset: 0 }),
-    tenantPage(store, scope, { sort: 'max_comm_gap_s', order: 'desc', limit: 10, offset: 0 }),
+    tenantPage(store, state, scope, { sort: 'downtime_s', order: 'desc', limit: 10, offset: 0 }),
+    tenantPage(store, state, scope, { sort: 'max_comm_gap_s', order: 'desc', limit: 10, offset: 0 }),
   ])
   return renderReport({ title, summary: s, worstDowntime: worstDowntime.rows, worstGaps: worstGaps.rows })
 }

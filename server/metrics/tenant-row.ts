@@ -1,3 +1,4 @@
+import type { BroadcastIndex } from './broadcasts.js'
 import { upperBound } from './incident-log.js'
 
 /**
@@ -61,10 +62,10 @@ export function storedState(raw: Record<string, unknown>): StoredState {
 
 /**
  * The row at T of a tenant affected at T (first_lost_ms <= T). `broadcasts`: the incident's
- * broadcast times at or before T, ascending, when include_broadcast=true (they count as
- * communications to every tenant); undefined otherwise.
+ * broadcasts when include_broadcast=true (those at or before T count as communications to every
+ * tenant); undefined otherwise.
  */
-export function rowAt(s: StoredState, t: number, broadcasts?: readonly number[]): RowAt {
+export function rowAt(s: StoredState, t: number, broadcasts?: BroadcastIndex): RowAt {
   const outages = upperBound(s.starts, t)
   const end = s.ends[outages - 1]!
   const down = end > t
@@ -91,17 +92,15 @@ export function rowAt(s: StoredState, t: number, broadcasts?: readonly number[])
     const k = upperBound(s.gap_comms, t)
     maxGap = Math.max(k === 0 ? 0 : s.gap_prefix[k - 1]!, endMs - (k === 0 ? s.first_lost_ms : s.gap_comms[k - 1]!))
   } else {
-    const comms = [...s.dcomm.filter((c) => c >= s.first_lost_ms && c <= t), ...broadcasts.filter((c) => c >= s.first_lost_ms && c <= t)].sort((a, b) => a - b)
-    firstContact = comms.length ? comms[0]! : null
-    communications = comms.length
-    // Points: first loss, each counted communication while down (inside an outage interval up to T), the end.
-    const inOutage = (c: number) => {
-      for (let i = 0; i < outages; i++) if (s.starts[i]! <= c && c <= Math.min(s.ends[i]!, t)) return true
-      return false
-    }
-    const points = [s.first_lost_ms, ...comms.filter(inOutage), endMs]
-    maxGap = 0
-    for (let i = 1; i < points.length; i++) maxGap = Math.max(maxGap, points[i]! - points[i - 1]!)
+    const direct = s.dcomm.filter((c) => c >= s.first_lost_ms && c <= t)
+    // Broadcasts [lo, hi) are the ones at or after the first loss and at or before T.
+    const lo = broadcasts.countBefore(s.first_lost_ms)
+    const hi = broadcasts.countUpTo(t)
+    const firstBroadcast = lo < hi ? broadcasts.times[lo]! : Infinity
+    firstContact = Math.min(direct[0] ?? Infinity, firstBroadcast)
+    if (firstContact === Infinity) firstContact = null
+    communications = direct.length + Math.max(0, hi - lo)
+    maxGap = maxGapWithBroadcasts(s, t, outages, endMs, direct, broadcasts)
   }
   return {
     down,
@@ -116,4 +115,41 @@ export function rowAt(s: StoredState, t: number, broadcasts?: readonly number[])
     max_gap_ms: maxGap,
     strays: upperBound(s.stray_ms, t),
   }
+}
+
+/**
+ * max_comm_gap_s counting broadcasts: the longest stretch between consecutive points of [first
+ * loss, each direct or broadcast communication inside an outage interval up to T, the end].
+ * The few points that are not broadcasts (first loss, end, direct communications) split each
+ * outage's run of broadcasts into runs with no other point inside; a run contributes its first
+ * and last time and its longest inner gap (BroadcastIndex.maxGap), so the cost does not grow
+ * with the number of broadcasts.
+ */
+function maxGapWithBroadcasts(s: StoredState, t: number, outages: number, endMs: number, direct: number[], b: BroadcastIndex): number {
+  const within = (c: number) => {
+    for (let i = 0; i < outages; i++) if (s.starts[i]! <= c && c <= Math.min(s.ends[i]!, t)) return true
+    return false
+  }
+  const points = [s.first_lost_ms, ...direct.filter(within), endMs].sort((x, y) => x - y)
+  const items: { first: number; last: number; inner: number }[] = points.map((p) => ({ first: p, last: p, inner: 0 }))
+  for (let i = 0; i < outages; i++) {
+    let from = b.countBefore(s.starts[i]!)
+    const to = b.countUpTo(Math.min(s.ends[i]!, t))
+    if (from >= to) continue
+    // Split the run at every other point strictly inside it.
+    for (const p of points) {
+      if (p <= b.times[from]! || p >= b.times[to - 1]!) continue
+      const cut = b.countUpTo(p)
+      items.push({ first: b.times[from]!, last: b.times[cut - 1]!, inner: b.maxGap(from, cut - 1) })
+      from = cut
+    }
+    items.push({ first: b.times[from]!, last: b.times[to - 1]!, inner: b.maxGap(from, to - 1) })
+  }
+  items.sort((x, y) => x.first - y.first || x.last - y.last)
+  let gap = 0
+  for (let k = 0; k < items.length; k++) {
+    gap = Math.max(gap, items[k]!.inner)
+    if (k > 0) gap = Math.max(gap, items[k]!.first - items[k - 1]!.last)
+  }
+  return gap
 }

@@ -77,9 +77,9 @@ export function staleSpansSql(comms: string, staleMs: string, starts = 'starts',
       arrayPushBack(${comms}, ${OPEN_END_MS}))))`
 }
 
-/** A tenant's stale spans as cdeltas codes 3 (becomes stale) and 4 (no longer stale). */
-export function staleChangesSql(comms: string, staleMs: string): string {
-  return `arrayFlatten(arrayMap(x -> if(x.2 < ${OPEN_END_MS}, [x.1 * 16 + 3, x.2 * 16 + 4], [x.1 * 16 + 3]), ${staleSpansSql(comms, staleMs)}))`
+/** Stale spans (an Array of (L, R) tuples) as cdeltas codes 3 (becomes stale) and 4 (no longer stale). */
+export function spansToChangesSql(spans: string): string {
+  return `arrayFlatten(arrayMap(x -> if(x.2 < ${OPEN_END_MS}, [x.1 * 16 + 3, x.2 * 16 + 4], [x.1 * 16 + 3]), ${spans}))`
 }
 
 /** A tenant's card (migration 6) keeps its first this many events in §3 order: what a timeline lists at most. */
@@ -106,7 +106,7 @@ export function deriveTenantStateSql(db: string, incremental: boolean, inParts =
   const comms = `arrayConcat(
       if(empty(starts), CAST([], 'Array(Int64)'), [first_lost_ms * 16 + 1]),
       if(contact_ms < ${OPEN_END_MS}, [contact_ms * 16 + 2], CAST([], 'Array(Int64)')),
-      ${staleChangesSql('comms_after', String(DEFAULT_STALE_AFTER_MS))})`
+      ${spansToChangesSql(staleSpansSql('comms_after', String(DEFAULT_STALE_AFTER_MS)))})`
   const ms = 'toUnixTimestamp64Milli(occurred_at)'
   return `
     INSERT INTO ${db}.tenant_state_input (incident_id, tenant_id, version, min_ms, first_lost_ms, starts, ends, stray_ms, rk, prog_ms, prog,
@@ -206,16 +206,25 @@ const COLUMNS = {
     expr: 'if(down AND progress_idx > 0 AND prog_ms[progress_idx] >= cur_start_ms, prog[progress_idx], NULL)',
     deps: ['down', 'progress_idx', 'cur_start_ms'],
   },
-  /** Counted communications at or after the first loss and at or before T, ascending. */
+  /** Direct communications at or after the first loss and at or before T, ascending (with include_broadcast, broadcasts too: see MAX_GAP). */
   comms_after: { expr: 'COMMS_AFTER', deps: ['first_lost_ms', 'dcomm'] },
-  /** Counted communications at or after the first loss, at any time (series look past no T). */
-  comms_all: { expr: 'COMMS_ALL', deps: ['first_lost_ms', 'dcomm'] },
-  first_contact_ms: { expr: 'FIRST_CONTACT', deps: ['contact_ms'], bdeps: ['comms_after'] },
+  /** Direct communications at or after the first loss, at any time (series look past no T). */
+  comms_all: { expr: 'arrayFilter(c -> c >= first_lost_ms, dcomm)', deps: ['first_lost_ms', 'dcomm'] },
+  /**
+   * include_broadcast only: the first broadcast at or after the first loss (and at or before T;
+   * OPEN_END if none) and its rank among the broadcasts up to T (ties share the lowest; 0 if
+   * none), found by an ASOF join, so no tenant copies the broadcast list.
+   */
+  fb_ms: { expr: `if(fb.j_rank = 0, ${OPEN_END_MS}, fb.j_ms)`, deps: [] },
+  fb_rank: { expr: 'fb.j_rank', deps: [] },
+  first_contact_ms: { expr: 'FIRST_CONTACT', deps: ['contact_ms'], bdeps: ['contact_ms', 'fb_ms'] },
   /** First counted contact at any time (OPEN_END if none), for series. */
-  contact_all_ms: { expr: 'CONTACT_ALL', deps: ['contact_ms'], bdeps: ['comms_all'] },
-  communications: { expr: 'length(comms_after)', deps: ['comms_after'] },
+  contact_all_ms: { expr: 'CONTACT_ALL', deps: ['contact_ms'], bdeps: ['contact_ms', 'fb_ms'] },
+  communications: { expr: 'COMMUNICATIONS', deps: ['comms_after'], bdeps: ['first_lost_ms', 'dcomm', 'fb_rank'] },
   /** The later of the first loss and the last counted communication up to T. */
-  last_anchor_ms: { expr: 'LAST_ANCHOR', deps: ['first_lost_ms', 'dcomm'], bdeps: ['first_lost_ms', 'comms_after'] },
+  last_anchor_ms: { expr: 'LAST_ANCHOR', deps: ['first_lost_ms', 'dcomm'] },
+  /** Stale spans [L, R) over all time (series), as (L, R) tuples: see staleSpansSql. */
+  stale_spans: { expr: 'STALE_SPANS', deps: ['first_lost_ms', 'comms_all', 'starts', 'ends'], bdeps: ['first_lost_ms', 'comms_all', 'starts', 'ends', 'fb_ms'] },
   stale: { expr: `down AND ${T} - last_anchor_ms > {stale_ms:Int64}`, deps: ['down', 'last_anchor_ms'] },
   end_ms: { expr: `if(down, ${T}, ends[outages])`, deps: ['down', 'ends', 'outages'] },
   starts_at: { expr: 'arraySlice(starts, 1, outages)', deps: ['starts', 'outages'] },
@@ -230,11 +239,28 @@ const COLUMNS = {
 
 export type TenantColumn = keyof typeof COLUMNS
 
-/** SQL: the incident's broadcast times at or before T, ascending (a scalar subquery, computed once per query). */
-export function broadcastsSql(db: string): string {
-  return `(SELECT arraySort(groupArray(toUnixTimestamp64Milli(occurred_at))) FROM ${db}.events FINAL
+/** SQL (a CTE named `bc`): the incident's broadcast times at or before T. */
+function broadcastsCte(db: string): string {
+  return `bc AS (SELECT toUnixTimestamp64Milli(occurred_at) AS ms FROM ${db}.events FINAL
      WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication' AND occurred_at <= {as_of:DateTime64(3, 'UTC')})`
 }
+/** Scalars over `bc`, each computed once per statement: the count, the last time (0 if none), all times ascending. */
+const BC_COUNT = '(SELECT count() FROM bc)'
+const BC_LAST = '(SELECT toInt64(max(ms)) FROM bc)'
+const BC_TIMES = '(SELECT arraySort(groupArray(ms)) FROM bc)'
+/** The consecutive broadcasts more than stale_after apart, as (earlier, later) pairs. */
+const BC_LONG_GAPS = `(SELECT arrayFilter(x -> x.2 - x.1 > {stale_ms:Int64}, arrayZip(arrayPopBack(a), arrayPopFront(a))) FROM (SELECT arraySort(groupArray(ms)) AS a FROM bc))`
+
+/**
+ * include_broadcast: the times at or after the first loss when no broadcast was sent within
+ * stale_after before, as [L, R) spans: before the first broadcast, inside each long gap between
+ * two broadcasts, after the last. A tenant is stale at t when t is in one of these and in the
+ * spans of its own first loss and direct communications (staleSpansSql).
+ */
+const BROADCAST_UNCOVERED = `if(fb_ms >= ${OPEN_END_MS}, [(first_lost_ms, ${OPEN_END_MS})],
+      arrayConcat([(first_lost_ms, fb_ms)],
+        arrayMap(g -> (g.1 + {stale_ms:Int64} + 1, g.2), arrayFilter(g -> g.1 >= first_lost_ms, ${BC_LONG_GAPS})),
+        [(${BC_LAST} + {stale_ms:Int64} + 1, ${OPEN_END_MS})]))`
 
 /**
  * One row per tenant affected at T (scope.asOfMs) with the requested columns, plus with `meta`
@@ -256,16 +282,21 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
   // With include_broadcast=true, broadcasts at or after a tenant's first loss count for it (a
   // fixed choice between SQL fragments, not a spliced value).
   const b = scope.includeBroadcast
-  const bcast = broadcastsSql(db)
+  const directSpans = staleSpansSql('comms_all', '{stale_ms:Int64}')
   const fragments: Record<string, string> = {
+    // With broadcasts, only MAX_GAP reads every counted communication (a copy of the broadcasts
+    // per tenant: callers bound its cost, see checkBroadcastCost).
     COMMS_AFTER: b
-      ? `arraySort(arrayConcat(arrayFilter(c -> c >= first_lost_ms AND c <= ${T}, dcomm), arrayFilter(x -> x >= first_lost_ms, ${bcast})))`
+      ? `arraySort(arrayConcat(arrayFilter(c -> c >= first_lost_ms AND c <= ${T}, dcomm), arrayFilter(x -> x >= first_lost_ms, ${BC_TIMES})))`
       : `arrayFilter(c -> c >= first_lost_ms AND c <= ${T}, dcomm)`,
-    COMMS_ALL: b
-      ? `arraySort(arrayConcat(arrayFilter(c -> c >= first_lost_ms, dcomm), arrayFilter(x -> x >= first_lost_ms, ${bcast})))`
-      : 'arrayFilter(c -> c >= first_lost_ms, dcomm)',
-    FIRST_CONTACT: b ? 'if(empty(comms_after), NULL, comms_after[1])' : `if(contact_ms <= ${T}, contact_ms, NULL)`,
-    CONTACT_ALL: b ? `if(empty(comms_all), ${OPEN_END_MS}, comms_all[1])` : 'contact_ms',
+    FIRST_CONTACT: b
+      ? `if(least(if(contact_ms <= ${T}, contact_ms, ${OPEN_END_MS}), fb_ms) < ${OPEN_END_MS}, least(if(contact_ms <= ${T}, contact_ms, ${OPEN_END_MS}), fb_ms), NULL)`
+      : `if(contact_ms <= ${T}, contact_ms, NULL)`,
+    CONTACT_ALL: b ? 'least(contact_ms, fb_ms)' : 'contact_ms',
+    COMMUNICATIONS: b ? `length(arrayFilter(c -> c >= first_lost_ms AND c <= ${T}, dcomm)) + if(fb_rank = 0, 0, ${BC_COUNT} - fb_rank + 1)` : 'length(comms_after)',
+    STALE_SPANS: b
+      ? `arrayFilter(x -> x.1 < x.2, arrayFlatten(arrayMap(a -> arrayMap(u -> (greatest(a.1, u.1), least(a.2, u.2)), ${BROADCAST_UNCOVERED}), ${directSpans})))`
+      : directSpans,
     // Direct only: from the precomputed gaps (the points up to T are a prefix of all of them).
     // With broadcasts: over the points first loss, each counted communication while down, end.
     MAX_GAP: b
@@ -274,7 +305,9 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
                           arrayFilter(c -> arrayExists((s, e) -> s <= c AND c <= e, starts_at, ends_at), comms_after)),
           [end_ms])))`
       : `greatest(if(gap_k = 0, toInt64(0), gap_prefix[gap_k]), end_ms - if(gap_k = 0, first_lost_ms, gap_comms[gap_k]))`,
-    LAST_ANCHOR: b ? 'if(empty(comms_after), first_lost_ms, comms_after[-1])' : `greatest(first_lost_ms, arrayLast(c -> c <= ${T}, dcomm))`,
+    LAST_ANCHOR: b
+      ? `greatest(first_lost_ms, arrayLast(c -> c <= ${T}, dcomm), if(${BC_LAST} >= first_lost_ms, ${BC_LAST}, 0))`
+      : `greatest(first_lost_ms, arrayLast(c -> c <= ${T}, dcomm))`,
   }
   // Close the requested columns over their dependencies; keep the declaration order.
   const wanted = new Set<string>()
@@ -289,15 +322,24 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
   const select = (Object.keys(COLUMNS) as TenantColumn[])
     .filter((c) => wanted.has(c))
     .map((c) => {
-      const expr = COLUMNS[c].expr.replace(/COMMS_AFTER|COMMS_ALL|FIRST_CONTACT|CONTACT_ALL|LAST_ANCHOR|MAX_GAP/, (k) => fragments[k]!)
+      const expr = COLUMNS[c].expr.replace(/^(COMMS_AFTER|FIRST_CONTACT|CONTACT_ALL|COMMUNICATIONS|STALE_SPANS|LAST_ANCHOR|MAX_GAP)$/, (k) => fragments[k]!)
       return expr === '' ? `s.${c} AS ${c}` : `${expr} AS ${c}`
     })
 
   if (meta) select.push('m.name AS name', 'm.attributes AS attributes', 'm.num_attributes[{weight:String}] AS weight')
+  // The broadcasts up to T, when a column reads them: one short key range of events, once.
+  const broadcasts = b && [...wanted].some((c) => c === 'fb_ms' || c === 'fb_rank' || c === 'last_anchor_ms' || c === 'comms_after')
   const sql = `
+    ${broadcasts ? `WITH ${broadcastsCte(db)}` : ''}
     SELECT s.tenant_id AS tenant_id${select.map((c) => `,\n      ${c}`).join('')}
     FROM ${db}.tenant_state AS s FINAL
     ${meta ? `LEFT JOIN (SELECT tenant_id, name, attributes, num_attributes FROM ${db}.tenants FINAL) AS m ON m.tenant_id = s.tenant_id` : ''}
+    ${
+      broadcasts && (wanted.has('fb_ms') || wanted.has('fb_rank'))
+        ? `ASOF LEFT JOIN (SELECT {incident:String} AS incident_id, ms AS j_ms, toInt64(rank() OVER (ORDER BY ms)) AS j_rank FROM bc) AS fb
+           ON fb.incident_id = s.incident_id AND fb.j_ms >= s.first_lost_ms`
+        : ''
+    }
     WHERE s.incident_id = {incident:String} AND s.first_lost_ms <= ${T}
       ${scope.filters.length ? `AND s.tenant_id IN (SELECT tenant_id FROM ${db}.tenants FINAL WHERE ${seg.sql})` : ''}`
   return { sql, params }

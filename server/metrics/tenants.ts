@@ -3,7 +3,9 @@ import { badRequest } from '../errors.js'
 import type { Params, Store } from '../storage/client.js'
 import { parseEnum, parseInteger, single, type QueryScope, type RawQuery } from './filters.js'
 import { rowAt, storedState, STORED_STATE_COLUMNS, type RowAt } from './tenant-row.js'
-import { broadcastsSql, msToNullableTime, msToTime, tenantStateSql, type TenantColumn } from './tenant-state.js'
+import { checkBroadcastPairs, incidentBroadcasts } from './broadcasts.js'
+import type { StateSync } from './state-sync.js'
+import { msToNullableTime, msToTime, tenantStateSql, type TenantColumn } from './tenant-state.js'
 
 export const TENANT_SORTS = ['downtime_s', 'first_contact_latency_s', 'max_comm_gap_s', 'first_lost_at', 'tenant_id'] as const
 export type TenantSort = (typeof TENANT_SORTS)[number]
@@ -109,8 +111,10 @@ function pageWhere(p: Pick<TenantPageParams, 'q' | 'state'>, params: Params): st
  * its tenants' stored state along; their rows are evaluated from it (rowAt) and their names
  * and attributes read by primary key.
  */
-export async function tenantPage(store: Store, scope: QueryScope, p: TenantPageParams): Promise<{ total: number; rows: TenantRow[] }> {
+export async function tenantPage(store: Store, state: StateSync, scope: QueryScope, p: TenantPageParams): Promise<{ total: number; rows: TenantRow[] }> {
   const sort = SORT_SQL[p.sort]
+  const b = scope.includeBroadcast
+  if (b && p.sort === 'max_comm_gap_s') await checkBroadcastPairs(store, state, scope, 'sort=max_comm_gap_s')
   const pick = tenantStateSql(store, scope, {
     meta: p.q !== undefined,
     columns: [...sort.columns, ...(p.state ? (['down'] as const) : []), ...STORED_STATE_COLUMNS],
@@ -118,9 +122,8 @@ export async function tenantPage(store: Store, scope: QueryScope, p: TenantPageP
   const params: Params = { ...pick.params, limit: p.limit, offset: p.offset }
   const where = pageWhere(p, params)
   const dir = p.order === 'asc' ? 'ASC' : 'DESC'
-  const b = scope.includeBroadcast
-  const picked = await store.rows<Record<string, unknown> & { tenant_id: string; total_rows: number; broadcasts?: number[] }>(
-    `SELECT tenant_id, ${STORED_STATE_COLUMNS.join(', ')}, count() OVER () AS total_rows${b ? `, ${broadcastsSql(store.db)} AS broadcasts` : ''}
+  const picked = await store.rows<Record<string, unknown> & { tenant_id: string; total_rows: number }>(
+    `SELECT tenant_id, ${STORED_STATE_COLUMNS.join(', ')}, count() OVER () AS total_rows
      FROM (${pick.sql})
      ${where}
      ORDER BY ${sort.expr} ${dir}${p.sort === 'tenant_id' ? '' : ', tenant_id ASC'}
@@ -133,7 +136,8 @@ export async function tenantPage(store: Store, scope: QueryScope, p: TenantPageP
     return { total: Number(count[0]?.n ?? 0), rows: [] }
   }
   const meta = await tenantMeta(store, picked.map((r) => r.tenant_id))
-  const broadcasts = b ? (picked[0]!.broadcasts ?? []).map(Number) : undefined
+  // The broadcasts are read once for the page (and kept per change of the incident), never per row.
+  const broadcasts = b ? await incidentBroadcasts(store, state, scope.incidentId) : undefined
   const rows = picked.map((r) => toTenantRow(r.tenant_id, rowAt(storedState(r), scope.asOfMs, broadcasts), meta.get(r.tenant_id)))
   return { total: Number(picked[0]!.total_rows), rows }
 }
@@ -151,7 +155,8 @@ async function tenantMeta(store: Store, ids: string[]): Promise<Map<string, { na
 const safe = (expr: string) => `if(match(${expr}, '^[=+\\\\-@\\t\\r]'), concat('''', ${expr}), ${expr})`
 
 /** The whole tenants table as CSV, formatted by ClickHouse, sorted by downtime, as a byte stream. */
-export async function tenantsCsv(store: Store, scope: QueryScope): Promise<Readable> {
+export async function tenantsCsv(store: Store, state: StateSync, scope: QueryScope): Promise<Readable> {
+  if (scope.includeBroadcast) await checkBroadcastPairs(store, state, scope, 'tenants.csv')
   const core = tenantStateSql(store, scope, { meta: true, columns: ROW_STATE })
   const sql = `
     SELECT ${safe('tenant_id')} AS tenant_id, ${safe('name')} AS name, toJSONString(attributes) AS attributes,

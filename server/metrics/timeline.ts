@@ -1,7 +1,8 @@
 import { notFound } from '../errors.js'
 import { EVENT_TYPES } from '../ingest/types.js'
 import type { Store } from '../storage/client.js'
-import { inSegment, isoTime, type QueryScope } from './filters.js'
+import { incidentBroadcasts } from './broadcasts.js'
+import { chTime, inSegment, isoTime, type QueryScope } from './filters.js'
 import type { StateSync } from './state-sync.js'
 import { rowAt, storedState, STORED_STATE_COLUMNS } from './tenant-row.js'
 import { CARD_EVENTS } from './tenant-state.js'
@@ -70,14 +71,16 @@ export async function tenantTimeline(store: Store, state: StateSync, scope: Quer
     if (ms > upTo) break
     events.push({ event_id: e[0], type: EVENT_TYPES[Number(e[2]) - 1]!, occurred_at: isoTime(ms), direct: true, progress: e[3], channel: e[4], label: e[5], message: e[6] })
   }
-  const broadcasts = scope.includeBroadcast ? (await broadcastEvents(store, state, scope.incidentId)).filter((b) => b.ms <= upTo) : []
+  const [broadcasts, index] = scope.includeBroadcast
+    ? await Promise.all([broadcastEvents(store, scope.incidentId, upTo), incidentBroadcasts(store, state, scope.incidentId)])
+    : [[], undefined]
   const affected = stored.first_lost_ms <= upTo && inSegment(meta?.attributes, scope.filters)
-  const at = affected ? rowAt(stored, upTo, scope.includeBroadcast ? broadcasts.map((b) => b.ms) : undefined) : null
+  const at = affected ? rowAt(stored, upTo, index) : null
   return {
     incident_id: scope.incidentId,
     tenant_id: tenantId,
     as_of: new Date(upTo).toISOString(),
-    events: broadcasts.length ? mergeInOrder(events, broadcasts.map((b) => b.event)).slice(0, MAX_TIMELINE_EVENTS) : events,
+    events: broadcasts.length ? mergeInOrder(events, broadcasts).slice(0, MAX_TIMELINE_EVENTS) : events,
     row: at ? toTenantRow(tenantId, at, meta) : null,
     diagnostics: { stray_restores: at?.strays ?? 0 },
   }
@@ -93,23 +96,20 @@ function metaOf(fields: unknown[]): { name: string; attributes: Record<string, s
   return { name: String(fields[0] ?? ''), attributes: (fields[1] ?? {}) as Record<string, string> }
 }
 
-interface Broadcast {
-  ms: number
-  event: TimelineEvent
-}
-
-/** Every broadcast communication of the incident (no tenant_id), in §3 order; read once per change of the incident. */
-function broadcastEvents(store: Store, state: StateSync, incidentId: string): Promise<Broadcast[]> {
-  return state.cached(incidentId, 'broadcast events', false, async () => {
-    const rows = await store.rows<Omit<TimelineEvent, 'direct'> & { ms: number }>(
-      `SELECT event_id, toString(type) AS type, occurred_at, toUnixTimestamp64Milli(occurred_at) AS ms, progress, channel, label, message
-       FROM ${store.db}.events FINAL
-       WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication'
-       ORDER BY occurred_at, type, event_id`,
-      { incident: incidentId },
-    )
-    return rows.map(({ ms, ...e }) => ({ ms: Number(ms), event: { ...e, direct: false } }))
-  })
+/**
+ * The incident's broadcast communications (no tenant_id) up to T in §3 order, at most as many as
+ * a timeline lists: merged with the tenant's own, the list keeps its first MAX_TIMELINE_EVENTS.
+ */
+async function broadcastEvents(store: Store, incidentId: string, upToMs: number): Promise<TimelineEvent[]> {
+  const rows = await store.rows<Omit<TimelineEvent, 'direct'>>(
+    `SELECT event_id, toString(type) AS type, occurred_at, progress, channel, label, message
+     FROM ${store.db}.events FINAL
+     WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication' AND occurred_at <= {as_of:DateTime64(3, 'UTC')}
+     ORDER BY occurred_at, type, event_id
+     LIMIT {limit:UInt32}`,
+    { incident: incidentId, as_of: chTime(upToMs), limit: MAX_TIMELINE_EVENTS },
+  )
+  return rows.map((e) => ({ ...e, direct: false }))
 }
 
 /** The §3 order of events: occurred_at, then type (EVENT_TYPES order), then event_id as bytes (as ClickHouse compares strings). */

@@ -71,7 +71,7 @@ export function queryRouter(deps: AppDeps): Router {
   })
   get('/incidents/:id/tenants', 'tenants', broadcastCost, async (req, res) => {
     const page = parseTenantPage(query(req))
-    res.json(await tenantPage(store, await scoped(req), page))
+    res.json(await tenantPage(store, state, await scoped(req), page))
   })
   get('/incidents/:id/tenants/:tenant/timeline', 'timeline', cheap, async (req, res) => {
     const tenant = String(req.params.tenant)
@@ -85,7 +85,7 @@ export function queryRouter(deps: AppDeps): Router {
   })
   get('/incidents/:id/tenants.csv', 'tenants_csv', heavy, async (req, res) => {
     const scope = await scoped(req)
-    const body = await tenantsCsv(store, scope)
+    const body = await tenantsCsv(store, state, scope)
     res.type('text/csv; charset=utf-8').attachment(`${scope.incidentId}-tenants.csv`)
     // Headers are out once bytes flow: a failure mid-stream can only cut the download short.
     await pipeline(body, res).catch((err) => {

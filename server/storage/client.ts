@@ -119,12 +119,17 @@ function openEmbedded(config: Config): Store {
   // insert's fsync wait (~25 ms) overlaps the other's parsing and sorting.
   const ingest = [connect(), connect()]
   const ingestInFlight = [0, 0]
-  const query = new ClientPool(Array.from({ length: config.queryConnections }, () => connect().client))
+  const query = new ClientPool(
+    Array.from({ length: config.queryConnections }, () => connect().client),
+    () => connect().client,
+  )
   // Sessions for small SELECTs, per lane, each with its lane's limits set once.
-  const sessions = Object.fromEntries(LANES.map((lane) => [lane, new ClientPool([0, 1].map(() => settingsSession(path, { ...CLICKHOUSE_SETTINGS, ...laneSettings(config, lane) })))])) as Record<
-    Lane,
-    ClientPool<Session>
-  >
+  const sessions = Object.fromEntries(
+    LANES.map((lane) => {
+      const open = () => settingsSession(path, { ...CLICKHOUSE_SETTINGS, ...laneSettings(config, lane) })
+      return [lane, new ClientPool([open(), open()], open)]
+    }),
+  ) as Record<Lane, ClientPool<Session>>
   const rows = <T>(sql: string, params: Params | undefined, lane: Lane) =>
     sessions[lane].use(async (s) => {
       const run = params && Object.keys(params).length > 0 ? s.queryBindAsync(sql, params, { format: 'JSONEachRow' }) : s.queryAsync(sql, { format: 'JSONEachRow' })
@@ -230,20 +235,42 @@ async function checkServerVersion(client: ClickHouseClient, url: string): Promis
   }
 }
 
-/** Hands each operation to the client (or session) with the fewest operations in flight. */
+/**
+ * Hands each operation to the client (or session) with the fewest operations in flight. With
+ * `renew`, a client whose operation failed is replaced by a new one (and closed once its other
+ * operations are done): a chdb session that failed mid-query keeps the output it had written
+ * so far and prepends it to its next result (seen with a UNION ALL whose second part hit the
+ * memory limit: the next query on that session returned the first part's rows).
+ */
 class ClientPool<C extends { close(): unknown } = ClickHouseClient> {
-  private readonly inFlight: number[]
-  constructor(private readonly clients: C[]) {
-    this.inFlight = clients.map(() => 0)
+  private readonly inFlight = new Map<C, number>()
+  constructor(
+    private readonly clients: C[],
+    private readonly renew?: () => C,
+  ) {
+    for (const c of clients) this.inFlight.set(c, 0)
   }
   async use<T>(fn: (client: C) => Promise<T>): Promise<T> {
     let i = 0
-    for (let j = 1; j < this.clients.length; j++) if (this.inFlight[j]! < this.inFlight[i]!) i = j
-    this.inFlight[i]!++
+    for (let j = 1; j < this.clients.length; j++) if (this.inFlight.get(this.clients[j]!)! < this.inFlight.get(this.clients[i]!)!) i = j
+    const client = this.clients[i]!
+    this.inFlight.set(client, this.inFlight.get(client)! + 1)
     try {
-      return await fn(this.clients[i]!)
+      return await fn(client)
+    } catch (err) {
+      if (this.renew && this.clients[i] === client) {
+        const fresh = this.renew()
+        this.inFlight.set(fresh, 0)
+        this.clients[i] = fresh
+      }
+      throw err
     } finally {
-      this.inFlight[i]!--
+      const left = this.inFlight.get(client)! - 1
+      this.inFlight.set(client, left)
+      if (left === 0 && !this.clients.includes(client)) {
+        this.inFlight.delete(client)
+        void (async () => client.close())().catch(() => {})
+      }
     }
   }
   async close() {
