@@ -14,6 +14,7 @@ import { ingestRouter } from './routes/ingest.js'
 import { queryRouter } from './routes/query.js'
 import type { Store } from './storage/client.js'
 import type { HeavyAdmission } from './storage/lanes.js'
+import type { StreamHub } from './routes/stream.js'
 import type { Telemetry } from './telemetry.js'
 
 export interface AppDeps {
@@ -25,6 +26,8 @@ export interface AppDeps {
   auth: Auth
   /** Permits for expensive reads (storage/lanes.ts). */
   heavy: HeavyAdmission
+  /** Live streams, shared per view (routes/stream.ts). */
+  streams: StreamHub
   log: Logger
   telemetry: Telemetry
   /** The clock behind "now" (as_of default, ETA, stale); injected so tests can pin it. */

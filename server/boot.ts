@@ -6,6 +6,8 @@ import type { Config } from './config.js'
 import { createIngestPipeline } from './ingest/pipeline.js'
 import { createLogger } from './log.js'
 import { createStateSync } from './metrics/state-sync.js'
+import { summary } from './metrics/summary.js'
+import { StreamHub } from './routes/stream.js'
 import { openStore, type Store } from './storage/client.js'
 import { HeavyAdmission } from './storage/lanes.js'
 import { migrate } from './storage/migrations.js'
@@ -41,6 +43,17 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
   const telemetry = createTelemetry()
   const ingest = await createIngestPipeline({ config, store, telemetry, log })
   const state = await createStateSync({ store, log, acknowledgedStored: () => ingest.drained(config.storageTimeoutMs), logMode: () => config.incidentLog })
+  const now = opts.now ?? (() => new Date())
+  const streams = new StreamHub({
+    summary: async (scope, p) => {
+      await state.fresh()
+      return summary(store, state, scope, p)
+    },
+    onChange: (listener) => ingest.onCommitted(listener),
+    now,
+    log,
+    limits: { total: config.streamsMax, perToken: config.streamsPerToken, bufferBytes: config.streamBufferBytes },
+  })
   const app = createApp({
     config,
     store,
@@ -50,7 +63,8 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
     heavy: new HeavyAdmission(config.heavyQueries, config.heavyQueriesPerToken),
     log,
     telemetry,
-    now: opts.now ?? (() => new Date()),
+    streams,
+    now,
     clientDir: opts.clientDir,
   })
   const server = await new Promise<Server>((resolve, reject) => {
@@ -70,6 +84,7 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
     generatedToken: generated,
     close() {
       closing ??= (async () => {
+        streams.close()
         await new Promise<void>((resolve) => {
           server.close(() => resolve())
           server.closeIdleConnections()

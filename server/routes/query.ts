@@ -7,7 +7,6 @@ import { downtimeHistogram, parseBins } from '../metrics/histogram.js'
 import { assertIncident, incidentTitle, listIncidents } from '../metrics/incidents.js'
 import { recoverySeries } from '../metrics/recovery.js'
 import { incidentReport } from '../metrics/report.js'
-import { streamSummary } from '../metrics/stream.js'
 import { parseSummaryParams, summary } from '../metrics/summary.js'
 import { tenantTimeline } from '../metrics/timeline.js'
 import { parseTenantPage, tenantPage, tenantsCsv } from '../metrics/tenants.js'
@@ -100,8 +99,8 @@ export function queryRouter(deps: AppDeps): Router {
   })
   r.get('/incidents/:id/stream', ...read, async (req: Request, res: Response) => {
     const p = parseSummaryParams(query(req))
-    const scope = await scoped(req)
-    streamSummary(deps, req, res, scope, p)
+    const scope = await withLane('cheap', () => scoped(req))
+    deps.streams.subscribe(req, res, String(res.locals.tokenKey), scope, p)
   })
   return r
 }
