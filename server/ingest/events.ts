@@ -71,26 +71,31 @@ function atomicFailure(t: Tally): IngestOutcome {
 }
 
 /**
- * Validate and store the events of a JSON body (plain or CloudEvents). Valid events are kept
- * even when others are invalid, unless `atomic`: then any invalid event → 422, nothing kept.
+ * Validate and store the events of a JSON body (plain or CloudEvents), given whole or as chunks
+ * decoded one after another (parse-json-array.ts: the event loop turns between them). Valid
+ * events are kept even when others are invalid, unless `atomic`: then any invalid event → 422,
+ * nothing kept. Nothing is stored before the whole body has been decoded: a body that turns out
+ * malformed halfway keeps nothing.
  */
 export async function ingestCandidates(
   ctx: IngestContext,
-  candidates: readonly Candidate[],
+  candidates: readonly Candidate[] | AsyncIterable<readonly Candidate[]>,
   opts: { atomic: boolean; fieldName?: (f: string) => string },
 ): Promise<IngestOutcome> {
   const t = new Tally(opts.fieldName)
   const nowMs = ctx.now().getTime()
   const rows: EventRow[] = []
-  for (let i = 0; i < candidates.length; i++) {
-    const c = candidates[i]!
-    if (c.errors) {
-      t.reject(i, c.errors, true)
-      continue
+  let i = 0
+  for await (const chunk of Array.isArray(candidates) ? [candidates] : (candidates as AsyncIterable<readonly Candidate[]>)) {
+    for (const c of chunk) {
+      if (c.errors) t.reject(i, c.errors, true)
+      else {
+        const v = validateEvent(c.input, nowMs)
+        if (v.ok) rows.push(v.row)
+        else t.reject(i, v.errors)
+      }
+      i++
     }
-    const v = validateEvent(c.input, nowMs)
-    if (v.ok) rows.push(v.row)
-    else t.reject(i, v.errors)
   }
   ctx.telemetry.rejected.inc(t.rejected)
   if (opts.atomic && t.rejected > 0) return atomicFailure(t)

@@ -54,24 +54,81 @@ async function* idleLimited(src: AsyncIterable<Buffer>, req: IncomingMessage, id
   }
 }
 
-/** Read a whole (small) body, at most `limitBytes` bytes after decompression, else 413. */
-export async function readBody(req: IncomingMessage, limitBytes: number, idleTimeoutMs?: number): Promise<Buffer> {
+/** A body past this many bytes is large: it needs one of the few LargeBodies permits to be read on and decoded. */
+export const LARGE_BODY_BYTES = 1024 * 1024
+/** How long a large body waits for a permit before 503 + Retry-After. */
+const LARGE_BODY_WAIT_MS = 5000
+
+/**
+ * Permits for large bodies: a JSON body is held whole and decoded into objects (several times its
+ * size in memory), so only a few large ones are read and decoded at once; the rest wait a
+ * moment, then are refused with 503 + Retry-After (memory stays bounded however many arrive).
+ */
+export class LargeBodies {
+  private free: number
+  private readonly waiting: (() => void)[] = []
+
+  constructor(permits: number) {
+    this.free = permits
+  }
+
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free--
+    else {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          this.waiting.splice(this.waiting.indexOf(grant), 1)
+          reject(new HttpError(503, 'busy', 'too many large request bodies are being decoded; retry shortly, or send NDJSON (application/x-ndjson), which is streamed', { 'Retry-After': '2', Connection: 'close' }))
+        }, LARGE_BODY_WAIT_MS)
+        const grant = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+        this.waiting.push(grant)
+      })
+    }
+    let released = false
+    return () => {
+      if (released) return
+      released = true
+      const next = this.waiting.shift()
+      if (next) next()
+      else this.free++
+    }
+  }
+}
+
+/** A whole body and the release of its large-body permit (a no-op when it needed none); call it once done with the body. */
+export interface ReadBody {
+  buf: Buffer
+  release(): void
+}
+
+/**
+ * Read a whole body, at most `limitBytes` bytes after decompression, else 413. Past
+ * LARGE_BODY_BYTES it takes a permit from `large` (when given) before reading on.
+ */
+export async function readBody(req: IncomingMessage, limitBytes: number, idleTimeoutMs?: number, large?: LargeBodies): Promise<ReadBody> {
   const declared = Number(req.headers['content-length'])
   if (Number.isFinite(declared) && declared > limitBytes && !req.headers['content-encoding']) throw tooLarge(limitBytes)
   const chunks: Buffer[] = []
   let total = 0
+  let release = () => {}
   try {
+    if (large && Number.isFinite(declared) && declared > LARGE_BODY_BYTES) release = await large.acquire()
     for await (const chunk of bodyStream(req, idleTimeoutMs)) {
       total += chunk.length
       if (total > limitBytes) throw tooLarge(limitBytes)
+      if (large && total > LARGE_BODY_BYTES && total - chunk.length <= LARGE_BODY_BYTES && !(declared > LARGE_BODY_BYTES)) release = await large.acquire()
       chunks.push(chunk)
     }
   } catch (err) {
+    release()
     if (err instanceof HttpError) throw err
     // zlib errors (corrupt gzip) and aborted uploads are the client's fault.
     throw new HttpError(400, 'bad_body', `could not read the request body: ${(err as Error).message.slice(0, 200)}`)
   }
-  return Buffer.concat(chunks, total)
+  return { buf: Buffer.concat(chunks, total), release }
 }
 
 const tooLarge = (limitBytes: number) =>

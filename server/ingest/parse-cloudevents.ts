@@ -68,15 +68,16 @@ export function cloudEventField(field: string): string {
 export function cloudEventsFromBody(body: unknown, batch: boolean): MappedCloudEvent[] {
   if (batch) {
     if (!Array.isArray(body)) throw new HttpError(400, 'bad_request', 'a cloudevents-batch+json body must be a JSON array of CloudEvents')
-    return body.map(mapStructured)
+    return body.map(mapStructuredCloudEvent)
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new HttpError(400, 'bad_request', 'a cloudevents+json body must be one CloudEvent object (use cloudevents-batch+json for arrays)')
   }
-  return [mapStructured(body)]
+  return [mapStructuredCloudEvent(body)]
 }
 
-function mapStructured(ce: unknown): MappedCloudEvent {
+/** One structured-mode CloudEvent (an element of a batch, or the whole body). */
+export function mapStructuredCloudEvent(ce: unknown): MappedCloudEvent {
   if (ce === null || typeof ce !== 'object' || Array.isArray(ce)) return { errors: [{ field: '', message: 'must be a CloudEvent object' }] }
   const attrs = ce as Record<string, unknown>
   return mapCloudEvent(attrs, attrs.data)

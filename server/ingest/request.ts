@@ -3,9 +3,10 @@ import type { Config } from '../config.js'
 import { HttpError } from '../errors.js'
 import type { Store } from '../storage/client.js'
 import { ingestCandidates, ingestNdjson, type IngestContext, type IngestOutcome, type IngestResult } from './events.js'
-import { bodyStream, parseJsonBody, readBody } from './parse-body.js'
-import { binaryCloudEventAttrs, cloudEventField, cloudEventsFromBody, mapCloudEvent, type MappedCloudEvent } from './parse-cloudevents.js'
+import { bodyStream, parseJsonBody, readBody, type LargeBodies } from './parse-body.js'
+import { binaryCloudEventAttrs, cloudEventField, cloudEventsFromBody, mapCloudEvent, mapStructuredCloudEvent, type MappedCloudEvent } from './parse-cloudevents.js'
 import { eventsFromJson } from './parse-json.js'
+import { decodeJsonBody, type JsonBody } from './parse-json-array.js'
 import { upsertTenants, upsertTenantsNdjson } from './tenants.js'
 
 /** Largest PUT /incidents body: four short text fields. */
@@ -40,15 +41,37 @@ const JSONISH = /^application\/(?:[\w.-]+\+)?json$/
 
 const fromMapped = (m: MappedCloudEvent) => (m.errors ? { errors: m.errors } : { input: m.event })
 
+/**
+ * A whole JSON body, read (with a large-body permit past 1 MiB) and decoded a chunk of array
+ * elements at a time; `use` runs while the permit is held.
+ */
+async function withJsonBody<T>(req: Request, config: Config, large: LargeBodies, use: (body: JsonBody) => Promise<T>): Promise<T> {
+  const { buf, release } = await readBody(req, config.maxJsonBytes, config.bodyIdleTimeoutMs, large)
+  try {
+    return await use(decodeJsonBody(buf))
+  } finally {
+    release()
+  }
+}
+
+/** Each element of a decoded array body as `map` gives it, chunk by chunk. */
+async function* mapChunks<T>(chunks: AsyncIterable<unknown[]>, map: (v: unknown) => T): AsyncGenerator<T[]> {
+  for await (const chunk of chunks) yield chunk.map(map)
+}
+
 /** POST /api/v1/events: pick the parser by Content-Type (or ce-* headers), validate, store. */
-export async function ingestEventsRequest(ctx: IngestContext, config: Config, req: Request): Promise<IngestOutcome> {
+export async function ingestEventsRequest(ctx: IngestContext & { largeBodies: LargeBodies }, config: Config, req: Request): Promise<IngestOutcome> {
   const atomic = atomicParam(req)
   const type = mediaType(req)
   const ceAttrs = binaryCloudEventAttrs(req.headers)
   if (ceAttrs) {
     if (!JSONISH.test(type)) throw unsupported(type, ['application/json (CloudEvents binary mode data)'])
-    const data = parseJsonBody(await readBody(req, config.maxJsonBytes, config.bodyIdleTimeoutMs))
-    return ingestCandidates(ctx, [fromMapped(mapCloudEvent(ceAttrs, data))], { atomic, fieldName: cloudEventField })
+    const { buf, release } = await readBody(req, config.maxJsonBytes, config.bodyIdleTimeoutMs, ctx.largeBodies)
+    try {
+      return await ingestCandidates(ctx, [fromMapped(mapCloudEvent(ceAttrs, parseJsonBody(buf)))], { atomic, fieldName: cloudEventField })
+    } finally {
+      release()
+    }
   }
   switch (type) {
     case 'application/x-ndjson':
@@ -59,15 +82,22 @@ export async function ingestEventsRequest(ctx: IngestContext, config: Config, re
       const limitNote = atomic ? ' (atomic=true requests are held in memory until the end; send larger ones without atomic)' : undefined
       return ingestNdjson(ctx, bodyStream(req, config.bodyIdleTimeoutMs), { atomic, maxBodyBytes, limitNote })
     }
-    case 'application/json': {
-      const body = parseJsonBody(await readBody(req, config.maxJsonBytes, config.bodyIdleTimeoutMs))
-      return ingestCandidates(ctx, eventsFromJson(body).map((input) => ({ input })), { atomic })
-    }
+    case 'application/json':
+      return withJsonBody(req, config, ctx.largeBodies, (body) =>
+        ingestCandidates(ctx, body.kind === 'array' ? mapChunks(body.chunks, (input) => ({ input })) : eventsFromJson(body.value).map((input) => ({ input })), { atomic }),
+      )
     case 'application/cloudevents+json':
     case 'application/cloudevents-batch+json': {
-      const body = parseJsonBody(await readBody(req, config.maxJsonBytes, config.bodyIdleTimeoutMs))
-      const mapped = cloudEventsFromBody(body, type === 'application/cloudevents-batch+json')
-      return ingestCandidates(ctx, mapped.map(fromMapped), { atomic, fieldName: cloudEventField })
+      const batch = type === 'application/cloudevents-batch+json'
+      return withJsonBody(req, config, ctx.largeBodies, (body) => {
+        const candidates =
+          body.kind === 'value'
+            ? cloudEventsFromBody(body.value, batch).map(fromMapped)
+            : batch
+              ? mapChunks(body.chunks, (ce) => fromMapped(mapStructuredCloudEvent(ce)))
+              : cloudEventsFromBody([], false).map(fromMapped) // throws: an array is not one CloudEvent
+        return ingestCandidates(ctx, candidates, { atomic, fieldName: cloudEventField })
+      })
     }
     default:
       throw unsupported(type, EVENT_TYPES)
@@ -75,10 +105,10 @@ export async function ingestEventsRequest(ctx: IngestContext, config: Config, re
 }
 
 /** POST /api/v1/tenants: JSON array (or object) or NDJSON of tenant records. */
-export async function upsertTenantsRequest(store: Store, config: Config, req: Request): Promise<IngestResult> {
+export async function upsertTenantsRequest(store: Store, config: Config, large: LargeBodies, req: Request): Promise<IngestResult> {
   const type = mediaType(req)
   if (type === 'application/x-ndjson' || type === 'application/jsonl') return upsertTenantsNdjson(store, bodyStream(req, config.bodyIdleTimeoutMs), config.maxNdjsonBytes)
-  if (type === 'application/json') return upsertTenants(store, parseJsonBody(await readBody(req, config.maxJsonBytes, config.bodyIdleTimeoutMs)))
+  if (type === 'application/json') return withJsonBody(req, config, large, (body) => upsertTenants(store, body.kind === 'array' ? body.chunks : [[body.value]]))
   throw unsupported(type, ['application/json', 'application/x-ndjson'])
 }
 
@@ -86,5 +116,5 @@ export async function upsertTenantsRequest(store: Store, config: Config, req: Re
 export async function incidentBody(req: Request): Promise<unknown> {
   const type = mediaType(req)
   if (type !== 'application/json') throw unsupported(type, ['application/json'])
-  return parseJsonBody(await readBody(req, MAX_INCIDENT_BODY_BYTES))
+  return parseJsonBody((await readBody(req, MAX_INCIDENT_BODY_BYTES)).buf)
 }

@@ -89,16 +89,19 @@ class TenantTally {
   }
 }
 
-/** Upsert tenants from a JSON body (array, or one object); last write wins. */
-export async function upsertTenants(store: Store, body: unknown): Promise<IngestResult> {
-  const items = Array.isArray(body) ? body : [body]
+/** Upsert tenants from a JSON body: its records as chunks (decoded one after another), or a list of them. */
+export async function upsertTenants(store: Store, chunks: Iterable<unknown[]> | AsyncIterable<unknown[]>): Promise<IngestResult> {
   const t = new TenantTally()
   const rows: TenantRow[] = []
-  items.forEach((item, i) => {
-    const v = validateTenant(item)
-    if (v.ok) rows.push(v.row)
-    else t.reject(i, v.errors)
-  })
+  let i = 0
+  for await (const chunk of chunks) {
+    for (const item of chunk) {
+      const v = validateTenant(item)
+      if (v.ok) rows.push(v.row)
+      else t.reject(i, v.errors)
+      i++
+    }
+  }
   for (let i = 0; i < rows.length; i += TENANT_CHUNK_ROWS) await insertTenants(store, rows.slice(i, i + TENANT_CHUNK_ROWS))
   t.accepted = rows.length
   return { accepted: t.accepted, rejected: t.rejected, errors: t.errors }

@@ -30,6 +30,9 @@ export const LIMITS = {
 export const INCIDENT_ID_RE = /^[A-Za-z0-9._:-]+$/
 
 const KNOWN_FIELDS = new Set(['event_id', 'incident_id', 'type', 'occurred_at', 'tenant_id', 'progress', 'channel', 'label', 'message'])
+const KNOWN_FIELD_LIST = [...KNOWN_FIELDS].join(', ')
+/** Unknown fields named per event at most. */
+const MAX_UNKNOWN_FIELD_ERRORS = 10
 const TYPE_SET = new Set<string>(EVENT_TYPES)
 const CHANNEL_SET = new Set<string>(CHANNELS)
 const TENANT_REQUIRED = new Set<string>(['access_lost', 'access_restored', 'restore_started', 'restore_progress', 'restore_completed'])
@@ -77,7 +80,10 @@ export function validateEvent(input: unknown, nowMs: number): ValidationOutcome 
   const errors: FieldError[] = []
 
   for (const key in o) {
-    if (!KNOWN_FIELDS.has(key)) errors.push(fieldError(key, `unknown field (allowed: ${[...KNOWN_FIELDS].join(', ')})`))
+    if (KNOWN_FIELDS.has(key)) continue
+    // An object of a million unknown keys must not cost a million messages.
+    if (errors.length >= MAX_UNKNOWN_FIELD_ERRORS) break
+    errors.push(fieldError(key.slice(0, 64), `unknown field (allowed: ${KNOWN_FIELD_LIST})`))
   }
 
   const eventId = o.event_id

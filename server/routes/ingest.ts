@@ -3,12 +3,14 @@ import { rateLimit, type RateLimitInfo } from 'express-rate-limit'
 import type { AppDeps } from '../app.js'
 import { HttpError } from '../errors.js'
 import { putIncident } from '../ingest/incidents.js'
+import { LargeBodies } from '../ingest/parse-body.js'
 import { incidentBody, ingestEventsRequest, upsertTenantsRequest } from '../ingest/request.js'
 
 /** Ingest API (SPEC §4 "Ingest"): events, tenants, incidents; scope `ingest` (admin passes). */
 export function ingestRouter(deps: AppDeps): Router {
   const { config, auth, store } = deps
-  const ctx = { pipeline: deps.ingest, telemetry: deps.telemetry, now: deps.now }
+  const largeBodies = new LargeBodies(config.largeBodies)
+  const ctx = { pipeline: deps.ingest, telemetry: deps.telemetry, now: deps.now, largeBodies }
   const guard = [auth.require('ingest'), perTokenRateLimit(config.rateLimitRps)]
   const r = Router()
 
@@ -18,7 +20,7 @@ export function ingestRouter(deps: AppDeps): Router {
   })
 
   r.post('/tenants', ...guard, async (req, res) => {
-    res.json(await upsertTenantsRequest(store, config, req))
+    res.json(await upsertTenantsRequest(store, config, largeBodies, req))
   })
 
   r.put('/incidents/:incident_id', ...guard, async (req, res) => {

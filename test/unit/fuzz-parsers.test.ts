@@ -2,6 +2,7 @@ import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { HttpError } from '../../server/errors.js'
 import { parseJsonBody } from '../../server/ingest/parse-body.js'
+import { decodeJsonBody } from '../../server/ingest/parse-json-array.js'
 import { binaryCloudEventAttrs, cloudEventsFromBody, mapCloudEvent } from '../../server/ingest/parse-cloudevents.js'
 import { eventsFromJson } from '../../server/ingest/parse-json.js'
 import { ndjsonLines, type NdjsonLine } from '../../server/ingest/parse-ndjson.js'
@@ -163,6 +164,57 @@ describe('JSON, CloudEvents and validation on arbitrary input', () => {
         if (r instanceof HttpError) expect(r.status).toBe(400)
       }),
       RUNS,
+    )
+  })
+
+  /** decodeJsonBody's elements, all chunks together, or the HttpError it threw at any point. */
+  async function decoded(buf: Buffer, chunk: number): Promise<unknown[] | HttpError> {
+    try {
+      const body = decodeJsonBody(buf, chunk)
+      if (body.kind === 'value') return [body.value]
+      const out: unknown[] = []
+      for await (const c of body.chunks) out.push(...c)
+      return out
+    } catch (err) {
+      if (!(err instanceof HttpError)) throw err
+      return err
+    }
+  }
+
+  it('decodeJsonBody: an array decoded a chunk at a time equals JSON.parse, whatever the spacing and chunk size', async () => {
+    const space = fc.constantFrom('', ' ', '\n', '\t ', '\r\n')
+    await fc.assert(
+      fc.asyncProperty(fc.array(fc.jsonValue(), { maxLength: 30 }), fc.array(space, { minLength: 64, maxLength: 64 }), fc.integer({ min: 1, max: 7 }), async (values, sp, chunk) => {
+        // The same array, with whitespace around every element and separator.
+        const text = `${sp[0]}[${values.map((v, i) => `${sp[(2 * i + 1) % 64]}${JSON.stringify(v)}${sp[(2 * i + 2) % 64]}`).join(',')}${sp[63]}]${sp[62]}`
+        expect(await decoded(Buffer.from(text), chunk)).toEqual(JSON.parse(text))
+      }),
+      RUNS,
+    )
+  })
+
+  it('decodeJsonBody: arbitrary bytes decode as JSON.parse would, or fail with a 400', async () => {
+    const arrayish = fc.tuple(fc.json(), fc.uint8Array({ maxLength: 20 }), fc.nat()).map(([j, junk, at]) => {
+      const base = Buffer.from(`[${j},${j}]`)
+      const cutAt = at % (base.length + 1)
+      return Buffer.concat([base.subarray(0, cutAt), Buffer.from(junk), base.subarray(cutAt)])
+    })
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(fc.uint8Array({ maxLength: 300 }).map((b) => Buffer.from(b)), arrayish), fc.integer({ min: 1, max: 5 }), async (buf, chunk) => {
+        const got = await decoded(buf, chunk)
+        let want: unknown
+        try {
+          const v = parseJsonBody(buf)
+          want = Array.isArray(v) ? v : [v]
+        } catch {
+          want = 'error'
+        }
+        if (got instanceof HttpError) {
+          expect(got.status).toBe(400)
+          expect(want).toBe('error')
+        } else expect(got).toEqual(want)
+      }),
+      { numRuns: 1000 },
     )
   })
 
