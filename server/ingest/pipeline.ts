@@ -4,7 +4,7 @@ import type { Config } from '../config.js'
 import { HttpError } from '../errors.js'
 import { JSON_EACH_ROW, type Store } from '../storage/client.js'
 import type { Telemetry } from '../telemetry.js'
-import { Batcher, EVENTS_FORMAT, type Batch } from './batcher.js'
+import { Batcher, EVENTS_FORMAT, LEGACY_EVENTS_FORMAT, type Batch } from './batcher.js'
 import { Spool, type SpoolFormat } from './spool.js'
 import type { EventRow, IngestPipeline } from './types.js'
 
@@ -96,7 +96,7 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
 
   const insert = async (batch: Batch, format: SpoolFormat) => {
     const stop = telemetry.insertSeconds.startTimer()
-    await store.insert(table, batch.body, format === 'JSONCompactEachRow' ? EVENTS_FORMAT : JSON_EACH_ROW)
+    await store.insert(table, batch.body, format === 'JSONCompactEachRow+stamps' ? EVENTS_FORMAT : format === 'JSONCompactEachRow' ? LEGACY_EVENTS_FORMAT : JSON_EACH_ROW)
     stop()
     releaseEngineMemory()
     telemetry.insertRows.observe(batch.rows)
@@ -122,7 +122,7 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
       throw new HttpError(503, 'spool_full', 'storage is unavailable and the local spool is full; retry later', { 'Retry-After': RETRY_AFTER_S })
     }
     try {
-      await spool.append({ rows: batch.rows, incidents: [...batch.incidents], body: batch.body, format: 'JSONCompactEachRow' })
+      await spool.append({ rows: batch.rows, incidents: [...batch.incidents], body: batch.body, format: 'JSONCompactEachRow+stamps' })
     } catch (err) {
       log.error({ err: String(err) }, 'spool append failed')
       throw new HttpError(503, 'spool_unavailable', 'the local spool cannot be written; retry later', { 'Retry-After': RETRY_AFTER_S })

@@ -26,11 +26,11 @@ function mediaType(req: Request): string {
   return type!.trim().toLowerCase()
 }
 
-function atomicParam(req: Request): boolean {
-  const v = req.query.atomic
+function booleanParam(req: Request, name: string): boolean {
+  const v = req.query[name]
   if (v === undefined || v === 'false' || v === '0') return false
   if (v === 'true' || v === '1' || v === '') return true
-  throw new HttpError(400, 'bad_parameter', 'atomic must be true or false')
+  throw new HttpError(400, 'bad_parameter', `${name} must be true or false`)
 }
 
 const unsupported = (type: string, accepted: string[]) =>
@@ -61,7 +61,7 @@ async function* mapChunks<T>(chunks: AsyncIterable<unknown[]>, map: (v: unknown)
 
 /** POST /api/v1/events: pick the parser by Content-Type (or ce-* headers), validate, store. */
 export async function ingestEventsRequest(ctx: IngestContext & { largeBodies: LargeBodies }, config: Config, req: Request): Promise<IngestOutcome> {
-  const atomic = atomicParam(req)
+  const atomic = booleanParam(req, 'atomic')
   const type = mediaType(req)
   const ceAttrs = binaryCloudEventAttrs(req.headers)
   if (ceAttrs) {
@@ -107,8 +107,9 @@ export async function ingestEventsRequest(ctx: IngestContext & { largeBodies: La
 /** POST /api/v1/tenants: JSON array (or object) or NDJSON of tenant records. */
 export async function upsertTenantsRequest(store: Store, config: Config, large: LargeBodies, req: Request): Promise<IngestResult> {
   const type = mediaType(req)
-  if (type === 'application/x-ndjson' || type === 'application/jsonl') return upsertTenantsNdjson(store, bodyStream(req, config.bodyIdleTimeoutMs), config.maxNdjsonBytes)
-  if (type === 'application/json') return withJsonBody(req, config, large, (body) => upsertTenants(store, body.kind === 'array' ? body.chunks : [[body.value]]))
+  const replace = booleanParam(req, 'replace')
+  if (type === 'application/x-ndjson' || type === 'application/jsonl') return upsertTenantsNdjson(store, bodyStream(req, config.bodyIdleTimeoutMs), config.maxNdjsonBytes, replace)
+  if (type === 'application/json') return withJsonBody(req, config, large, (body) => upsertTenants(store, body.kind === 'array' ? body.chunks : [[body.value]], replace))
   throw unsupported(type, ['application/json', 'application/x-ndjson'])
 }
 

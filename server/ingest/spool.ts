@@ -9,7 +9,7 @@ import type { Logger } from 'pino'
  *
  * Layout: `<dataDir>/spool/seg-<16 digit sequence>.log`, each a series of records
  *   [magic u32 'AMSP'][payload length u32][crc32(payload) u32][reserved u32] payload
- * where payload = one JSON meta line {"rows":n,"incidents":[...],"format":"JSONCompactEachRow"} + the
+ * where payload = one JSON meta line {"rows":n,"incidents":[...],"format":"JSONCompactEachRow+stamps"} + the
  * batch's row bytes (a record without "format" holds JSONEachRow, as written by earlier versions).
  * A record is acknowledged only after write + fdatasync. A torn tail (crash mid-write: short
  * header, short payload or checksum mismatch) ends the segment's readable part and is ignored;
@@ -29,7 +29,13 @@ export interface SpoolBatch {
   format: SpoolFormat
 }
 
-export type SpoolFormat = 'JSONCompactEachRow' | 'JSONEachRow'
+/**
+ * JSONCompactEachRow+stamps: arrays of all EVENT_COLUMNS (this version); JSONCompactEachRow:
+ * arrays of the nine event columns (before received_at and seq were stamped); JSONEachRow:
+ * objects (earlier still).
+ */
+export type SpoolFormat = 'JSONCompactEachRow+stamps' | 'JSONCompactEachRow' | 'JSONEachRow'
+const SPOOL_FORMATS: readonly string[] = ['JSONCompactEachRow+stamps', 'JSONCompactEachRow', 'JSONEachRow']
 
 const MAGIC = 0x414d5350
 const HEADER_BYTES = 16
@@ -132,7 +138,7 @@ export class Spool {
     const incidents = new Set<string>()
     let rows = 0
     let offset = seg.readOffset
-    let format: SpoolFormat = 'JSONCompactEachRow'
+    let format: SpoolFormat = 'JSONCompactEachRow+stamps'
     try {
       while (offset < seg.validBytes && (rows === 0 || rows < maxRows)) {
         const rec = await readRecord(fh, offset, seg.validBytes)
@@ -225,8 +231,8 @@ async function readRecord(fh: FileHandle, offset: number, limit: number): Promis
     return null
   }
   if (!Number.isInteger(meta.rows) || !Array.isArray(meta.incidents)) return null
-  const format = meta.format === undefined ? 'JSONEachRow' : meta.format
-  if (format !== 'JSONEachRow' && format !== 'JSONCompactEachRow') return null
+  const format = (meta.format === undefined ? 'JSONEachRow' : meta.format) as SpoolFormat
+  if (!SPOOL_FORMATS.includes(format)) return null
   return { rows: meta.rows, incidents: meta.incidents, body: payload.subarray(nl + 1), format, end }
 }
 

@@ -9,3 +9,10 @@ export function nextVersion(nowMs: number = Date.now()): number {
   last = Math.max(last + 1, Math.floor(nowMs * 1000))
   return last
 }
+
+/** `count` consecutive versions, one per row of a batch in row order; returns the first. */
+export function nextVersions(count: number, nowMs: number = Date.now()): number {
+  const first = nextVersion(nowMs)
+  last = first + Math.max(0, count - 1)
+  return first
+}

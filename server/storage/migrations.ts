@@ -212,6 +212,46 @@ export const MIGRATIONS: Migration[] = [
       `TRUNCATE TABLE {db}.state_sync`,
     ],
   },
+  {
+    version: 7,
+    name: 'events: the first accepted copy of an event wins; received_at and seq stamped at acceptance',
+    statements: [],
+    // ReplacingMergeTree keeps the row with the highest version; without one, the last inserted
+    // copy of a key won, so re-sending an event_id with other content rewrote history. Now every
+    // row carries seq, the order in which the server accepted it (server/ingest/version.ts,
+    // stamped with received_at when the event is validated), and the version is its complement:
+    // the first accepted copy wins, whatever arrives later, with no lookup per event. Rows written
+    // without stamps (a spool left by an older version, other writers) get their insert time.
+    // Existing rows take their insert time as received_at (as before) and as seq. The rebuilt
+    // table numbers its blocks anew, so tenant_state is derived again from scratch.
+    async run(store) {
+      await rebuild(
+        store,
+        'events',
+        'first_wins',
+        (name) => `CREATE TABLE {db}.${name} (
+        incident_id String,
+        tenant_id String,
+        event_id String,
+        type Enum8('access_lost' = 1, 'access_restored' = 2, 'restore_started' = 3,
+                   'restore_progress' = 4, 'restore_completed' = 5, 'communication' = 6, 'milestone' = 7),
+        occurred_at DateTime64(3, 'UTC'),
+        progress Nullable(Float64),
+        channel LowCardinality(String),
+        label String,
+        message String,
+        received_at DateTime64(3, 'UTC') DEFAULT now64(3),
+        seq UInt64 DEFAULT toUnixTimestamp64Micro(now64(6)),
+        first_wins UInt64 MATERIALIZED 18446744073709551615 - seq
+      ) ENGINE = ReplacingMergeTree(first_wins)
+      ORDER BY (incident_id, tenant_id, event_id)
+      SETTINGS index_granularity = 1024, enable_block_number_column = 1, fsync_after_insert = 1, fsync_part_directory = 1`,
+        (from, to) => `INSERT INTO ${to} (incident_id, tenant_id, event_id, type, occurred_at, progress, channel, label, message, received_at, seq)
+          SELECT incident_id, tenant_id, event_id, type, occurred_at, progress, channel, label, message, received_at, toUnixTimestamp64Micro(received_at) FROM ${from}`,
+      )
+      await store.command(`TRUNCATE TABLE ${store.db}.state_sync`)
+    },
+  },
 ]
 
 /** Apply every migration not applied yet (`upTo`: only those up to that version; tests build old databases with it). */
@@ -242,14 +282,20 @@ export async function migrate(store: Store, upTo = Number.POSITIVE_INFINITY): Pr
  * two atomically (EXCHANGE TABLES), drop the old one. `marker` is text of the new definition:
  * a table that has it already is left alone, so a run interrupted anywhere can simply run again.
  */
-async function rebuild(store: Store, table: string, marker: string, create: (name: string) => string): Promise<void> {
+async function rebuild(
+  store: Store,
+  table: string,
+  marker: string,
+  create: (name: string) => string,
+  copy: (from: string, to: string) => string = (from, to) => `INSERT INTO ${to} SELECT * FROM ${from}`,
+): Promise<void> {
   const db = store.db
   const tmp = `${table}_rebuild`
   const [def] = await store.rows<{ q: string }>(`SELECT create_table_query AS q FROM system.tables WHERE database = {db:String} AND name = {t:String}`, { db, t: table })
   if (!def?.q.includes(marker)) {
     await store.command(`DROP TABLE IF EXISTS ${db}.${tmp}`)
     await store.command(create(tmp).replaceAll('{db}', db))
-    await store.command(`INSERT INTO ${db}.${tmp} SELECT * FROM ${db}.${table}`)
+    await store.command(copy(`${db}.${table}`, `${db}.${tmp}`))
     await store.command(`EXCHANGE TABLES ${db}.${table} AND ${db}.${tmp}`)
   }
   await store.command(`DROP TABLE IF EXISTS ${db}.${tmp}`)

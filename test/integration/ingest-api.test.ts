@@ -282,15 +282,37 @@ describe('tenants and incidents', () => {
   const tenants = () =>
     srv.store.rows<TenantRow>(`SELECT tenant_id, name, attributes, num_attributes FROM ${srv.store.db}.tenants FINAL ORDER BY tenant_id`)
 
-  it('upserts tenants from a JSON array: numeric attributes in both maps, last write wins', async () => {
+  it('upserts tenants from a JSON array: numeric attributes in both maps, a later upsert merges into the stored record', async () => {
     const first = await post('/api/v1/tenants', JSON.stringify([{ tenant_id: 'acme', name: 'Acme', attributes: { tier: 'enterprise', seats: 1200 } }, { tenant_id: 'globex' }]), 'application/json')
     expect([first.status, await first.json()]).toEqual([200, { accepted: 2, rejected: 0, errors: [] }])
     const second = await post('/api/v1/tenants', ndjson([{ tenant_id: 'acme', name: 'Acme Corp', attributes: { tier: 'premium', region: 'eu' } }]), 'application/x-ndjson')
     expect([second.status, await second.json()]).toEqual([200, { accepted: 1, rejected: 0, errors: [] }])
     expect(await tenants()).toEqual([
-      { tenant_id: 'acme', name: 'Acme Corp', attributes: { tier: 'premium', region: 'eu' }, num_attributes: {} },
+      { tenant_id: 'acme', name: 'Acme Corp', attributes: { tier: 'premium', region: 'eu', seats: '1200' }, num_attributes: { seats: 1200 } },
       { tenant_id: 'globex', name: '', attributes: {}, num_attributes: {} },
     ])
+  })
+
+  it('merges upserts: a bare record keeps name and attributes, null removes one attribute, replace=true overwrites the record', async () => {
+    const up = async (body: unknown[], query = '') => {
+      const res = await post(`/api/v1/tenants${query}`, JSON.stringify(body), 'application/json')
+      expect(res.status).toBe(200)
+      return res.json()
+    }
+    const acme = async () => (await tenants()).find((t) => t.tenant_id === 'merge-acme')
+    await up([{ tenant_id: 'merge-acme', name: 'Acme', attributes: { tier: 'enterprise', seats: 1200, region: 'eu' } }])
+    // A bare record, and one with a null name, change nothing.
+    expect(await up([{ tenant_id: 'merge-acme' }, { tenant_id: 'merge-acme', name: null, attributes: null }])).toEqual({ accepted: 2, rejected: 0, errors: [] })
+    expect(await acme()).toEqual({ tenant_id: 'merge-acme', name: 'Acme', attributes: { tier: 'enterprise', seats: '1200', region: 'eu' }, num_attributes: { seats: 1200 } })
+    // Records of one request apply in order; null removes; a number turned string leaves the numeric map.
+    await up([{ tenant_id: 'merge-acme', attributes: { region: null, seats: 'many' } }, { tenant_id: 'merge-acme', attributes: { tier: 'premium' } }])
+    expect(await acme()).toEqual({ tenant_id: 'merge-acme', name: 'Acme', attributes: { tier: 'premium', seats: 'many' }, num_attributes: {} })
+    await up([{ tenant_id: 'merge-acme', attributes: { seats: 40 } }], '?replace=true')
+    expect(await acme()).toEqual({ tenant_id: 'merge-acme', name: '', attributes: { seats: '40' }, num_attributes: { seats: 40 } })
+    // The attribute limit holds for the merged record.
+    await up([{ tenant_id: 'merge-acme', attributes: Object.fromEntries(Array.from({ length: 64 }, (_, i) => [`a${i}`, 'x'])) }], '?replace=true')
+    const over = await up([{ tenant_id: 'merge-acme', attributes: { one_more: 'x' } }])
+    expect([over.accepted, over.rejected, over.errors[0].field]).toEqual([0, 1, 'attributes'])
   })
 
   it('rejects bad tenant records with field errors and keeps the good ones', async () => {

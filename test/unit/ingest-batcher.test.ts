@@ -127,10 +127,16 @@ describe('Batcher (group commit)', () => {
 describe('serializeEvents', () => {
   it('serializes rows as one JSON array per line that reads back to the same rows, escaping text', () => {
     const rows = [row('x'), { ...row('"quoted"\n🏢'), type: 'restore_progress' as const, progress: 0.125, message: 'a\\b\u2028' }]
-    const body = serializeEvents(rows)
+    const received = Date.UTC(2026, 0, 2, 3, 4, 5, 6)
+    const body = serializeEvents(rows, received)
     const lines = body.toString('utf8').split('\n')
     expect(lines.at(-1)).toBe('')
     expect(lines.slice(0, -1).map((l: string) => Array.isArray(JSON.parse(l)))).toEqual([true, true])
-    expect(deserializeEvents(body)).toEqual(rows)
+    // Each row stamped as accepted at `received`, with consecutive seqs in row order (the first copy wins by them).
+    const back = deserializeEvents(body)
+    expect(back.map(({ received_at: _r, seq: _s, ...e }) => e)).toEqual(rows)
+    expect(back.map((e) => e.received_at)).toEqual(['2026-01-02 03:04:05.006', '2026-01-02 03:04:05.006'])
+    expect(back[1]!.seq).toBe(back[0]!.seq + 1)
+    expect(back[0]!.seq).toBeGreaterThanOrEqual(received * 1000)
   })
 })
