@@ -70,9 +70,11 @@ const CLICKHOUSE_SETTINGS = {
  * (a chdb connection keeps SET values between statements).
  */
 export function laneSettings(config: Config, lane: Lane): Record<string, string | number> {
+  // No statement may outlive the storage timeout, the longest anyone waits for it.
+  const waitS = config.storageTimeoutMs / 1000
   if (lane === 'internal') {
     return {
-      max_execution_time: INTERNAL_MAX_EXECUTION_S,
+      max_execution_time: waitS,
       timeout_overflow_mode: 'throw',
       max_memory_usage: INTERNAL_MAX_MEMORY_BYTES,
       max_result_bytes: 0,
@@ -80,7 +82,7 @@ export function laneSettings(config: Config, lane: Lane): Record<string, string 
     }
   }
   return {
-    max_execution_time: config.queryMaxSeconds,
+    max_execution_time: Math.min(config.queryMaxSeconds, waitS),
     timeout_overflow_mode: 'throw',
     max_memory_usage: config.queryMaxMemoryBytes,
     max_result_bytes: config.queryMaxResultBytes,
@@ -88,9 +90,10 @@ export function laneSettings(config: Config, lane: Lane): Record<string, string 
   }
 }
 
-/** The server's own statements (a part of a derivation, an incident log) are bounded too, generously. */
-const INTERNAL_MAX_EXECUTION_S = 600
+/** The server's own statements (a part of a derivation, an incident log) are bounded too, generously: by the storage timeout in time. */
 const INTERNAL_MAX_MEMORY_BYTES = 4 * 1024 ** 3
+/** The JS deadline of a statement is this much past the engine's own, so the engine's cancellation (a clear refusal) comes first. */
+const GUARD_SLACK_MS = 250
 /** Remote servers run statements side by side: this many at once, lanes chosen as on the embedded engine. */
 const REMOTE_SLOTS = 8
 
@@ -201,8 +204,7 @@ export function createRemoteStore(config: Config): Store {
       url,
       username: user,
       password,
-      // Each statement's deadline is set per lane (guard); this only caps the longest one.
-      request_timeout: Math.max(config.storageTimeoutMs, INTERNAL_MAX_EXECUTION_S * 1000 + config.storageTimeoutMs),
+      request_timeout: config.storageTimeoutMs + GUARD_SLACK_MS,
       clickhouse_settings: CLICKHOUSE_SETTINGS,
       max_open_connections: 16,
     })
@@ -298,7 +300,7 @@ function makeStore(
   const statement = <T>(params: Params | undefined, fn: (signal: AbortSignal, lane: Lane, settings: Record<string, string | number>) => Promise<T>): Promise<T> => {
     const lane = currentLane()
     const settings: Record<string, string | number> = { ...CLICKHOUSE_SETTINGS, ...laneSettings(config, lane) }
-    const deadlineMs = Number(settings.max_execution_time) * 1000 + timeoutMs
+    const deadlineMs = Number(settings.max_execution_time) * 1000 + GUARD_SLACK_MS
     const run = () => guard(deadlineMs, (signal) => fn(signal, lane, settings), limitsOf(config, lane))
     const gated = kind === 'remote' || (params !== undefined && Object.keys(params).length > 0)
     return gated ? gate.run(run, lane) : run()

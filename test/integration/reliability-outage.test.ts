@@ -18,7 +18,8 @@ import { deserializeEvents } from '../../server/ingest/batcher.js'
  */
 const REMOTE_TIMEOUT_MS = 300
 /** Small enough that the outage overflows it: the spool holds ~1/3 of the outage's events. */
-const SPOOL_MAX_BYTES = 60 * 1024
+// Rows carry the acceptance stamps (received_at, seq) since the first-copy-wins change: sized so that about 11 batches spool before the 503s (both phases seen).
+const SPOOL_MAX_BYTES = 96 * 1024
 
 let mode: 'ok' | 'refused' | 'hang' = 'ok'
 /** Where dashboard reads go: the engine, or the peer that never answers. */
