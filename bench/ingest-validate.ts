@@ -4,7 +4,8 @@
  */
 import { z } from 'zod'
 import { CHANNELS, EVENT_TYPES } from '../server/ingest/types.js'
-import { parseTimestamp, validateEvent } from '../server/ingest/validate.js'
+import { parseTimestamp } from '../server/domain/time.js'
+import { validateEvent } from '../server/ingest/validate.js'
 
 const now = Date.parse('2026-01-01T00:00:00Z')
 const events = Array.from({ length: 100_000 }, (_, i) => ({

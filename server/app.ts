@@ -60,7 +60,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(() => {
     throw notFound()
   })
-  app.use(errorHandler(deps.log))
+  app.use(errorHandler(deps.log, (reason) => deps.telemetry.refused.inc({ reason })))
   return app
 }
 

@@ -14,25 +14,70 @@ export interface Auth {
   require(scope: Exclude<Scope, 'admin'>): RequestHandler
 }
 
-/** The configured tokens, or the generated admin token kept in the data directory (mode 0600). */
-export function loadTokens(config: Config): { tokens: TokenEntry[]; generated: string | null } {
-  if (config.tokens) return { tokens: config.tokens, generated: null }
-  mkdirSync(config.dataDir, { recursive: true })
-  const file = join(config.dataDir, 'admin-token')
+/** Where the generated admin token is kept. */
+export const adminTokenFile = (dataDir: string) => join(dataDir, 'admin-token')
+
+/**
+ * The configured tokens, or the generated admin token kept in the data directory (mode 0600).
+ * `created` is true only on the start that created it: the login link is printed then, not at
+ * every start (service logs keep what is printed); `npm run cli -- login-link` prints it again.
+ */
+export function loadTokens(config: Config): { tokens: TokenEntry[]; generated: string | null; created: boolean } {
+  if (config.tokens) return { tokens: config.tokens, generated: null, created: false }
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
+  const file = adminTokenFile(config.dataDir)
   let token: string
+  let created = false
   if (existsSync(file)) {
     token = readFileSync(file, 'utf8').trim()
     chmodSync(file, 0o600)
   } else {
     token = randomBytes(24).toString('base64url')
     writeFileSync(file, token + '\n', { mode: 0o600 })
+    created = true
   }
-  return { tokens: [{ scope: 'admin', token }], generated: token }
+  return { tokens: [{ scope: 'admin', token }], generated: token, created }
 }
 
 const digest = (s: string) => createHash('sha256').update(s).digest()
 
-export function createAuth(tokens: TokenEntry[]): Auth {
+/**
+ * Failed authentications per client address, as a token bucket: `perMin` failures in a burst,
+ * refilled at `perMin` a minute. An address that has used them up gets 429 + Retry-After for
+ * every request with a token until it refills (checked before the token, so guessing stops).
+ */
+class FailureThrottle {
+  private readonly buckets = new Map<string, { tokens: number; atMs: number }>()
+  constructor(private readonly perMin: number) {}
+
+  /** Seconds until this address may try again, or 0. */
+  blockedFor(address: string, nowMs: number): number {
+    const b = this.refilled(address, nowMs)
+    return b && b.tokens < 1 ? Math.ceil(((1 - b.tokens) * 60) / this.perMin) : 0
+  }
+
+  fail(address: string, nowMs: number) {
+    const b = this.refilled(address, nowMs) ?? { tokens: this.perMin, atMs: nowMs }
+    b.tokens -= 1
+    this.buckets.delete(address)
+    this.buckets.set(address, b)
+    // Bounded memory under a spray of addresses: the least recently failing are forgotten.
+    while (this.buckets.size > MAX_THROTTLED_ADDRESSES) this.buckets.delete(this.buckets.keys().next().value!)
+  }
+
+  private refilled(address: string, nowMs: number) {
+    const b = this.buckets.get(address)
+    if (!b) return undefined
+    b.tokens = Math.min(this.perMin, b.tokens + ((nowMs - b.atMs) / 60_000) * this.perMin)
+    b.atMs = nowMs
+    if (b.tokens >= this.perMin) this.buckets.delete(address)
+    return b
+  }
+}
+const MAX_THROTTLED_ADDRESSES = 100_000
+
+export function createAuth(tokens: TokenEntry[], opts: { failuresPerMin?: number } = {}): Auth {
+  const throttle = opts.failuresPerMin ? new FailureThrottle(opts.failuresPerMin) : null
   // Compare fixed-length digests with timingSafeEqual, and always against every token, so
   // neither the content nor the position of a match leaks through timing.
   const entries = tokens.map((t) => ({ scope: t.scope, hash: digest(t.token) }))
@@ -46,11 +91,21 @@ export function createAuth(tokens: TokenEntry[]): Auth {
     scopeOf,
     require(scope) {
       return (req, res, next) => {
+        const address = req.socket.remoteAddress ?? ''
+        const nowMs = Date.now()
+        const wait = throttle?.blockedFor(address, nowMs) ?? 0
+        if (wait > 0) throw new HttpError(429, 'too_many_failed_auth', `too many failed authentications from this address; retry in ${wait} s`, { 'Retry-After': String(wait) })
         const header = req.get('authorization') ?? ''
         const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
-        if (!match) throw new HttpError(401, 'unauthorized', 'missing bearer token: send Authorization: Bearer <token>', { 'WWW-Authenticate': 'Bearer' })
+        if (!match) {
+          throttle?.fail(address, nowMs)
+          throw new HttpError(401, 'unauthorized', 'missing bearer token: send Authorization: Bearer <token>', { 'WWW-Authenticate': 'Bearer' })
+        }
         const has = scopeOf(match[1]!)
-        if (!has) throw new HttpError(401, 'unauthorized', 'invalid token', { 'WWW-Authenticate': 'Bearer error="invalid_token"' })
+        if (!has) {
+          throttle?.fail(address, nowMs)
+          throw new HttpError(401, 'unauthorized', 'invalid token', { 'WWW-Authenticate': 'Bearer error="invalid_token"' })
+        }
         if (has !== 'admin' && has !== scope) throw new HttpError(403, 'forbidden', `this token has scope "${has}"; this endpoint needs "${scope}"`)
         res.locals.tokenKey = digest(match[1]!).toString('hex').slice(0, 16)
         next()

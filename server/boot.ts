@@ -1,3 +1,4 @@
+import { chmodSync, mkdirSync } from 'node:fs'
 import type { Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createApp } from './app.js'
@@ -22,6 +23,8 @@ export interface Running {
   drained(timeoutMs: number): Promise<boolean>
   /** The generated admin token when no tokens are configured, else null. */
   generatedToken: string | null
+  /** True on the start that generated it (the login link is printed then only). */
+  tokenCreated: boolean
   /** Stop accepting connections, flush queued events, close storage. */
   close(): Promise<void>
 }
@@ -35,11 +38,14 @@ export interface BootOptions {
 
 /** Open storage, migrate, build the app and listen. Used by main.ts and by in-process tests. */
 export async function boot(config: Config, opts: BootOptions = {}): Promise<Running> {
+  // Engine data, spool and token are the server's alone: the data directory is 0700, whatever it was.
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 })
+  chmodSync(config.dataDir, 0o700)
   const log = createLogger(config.logLevel)
   const raw = await openStore(config)
   await migrate(raw)
   const store = opts.wrapStore ? opts.wrapStore(raw) : raw
-  const { tokens, generated } = loadTokens(config)
+  const { tokens, generated, created } = loadTokens(config)
   const telemetry = createTelemetry()
   const ingest = await createIngestPipeline({ config, store, telemetry, log })
   const state = await createStateSync({ store, log, acknowledgedStored: () => ingest.drained(config.storageTimeoutMs), logMode: () => config.incidentLog })
@@ -59,7 +65,7 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
     store,
     state,
     ingest,
-    auth: createAuth(tokens),
+    auth: createAuth(tokens, { failuresPerMin: config.authFailuresPerMin }),
     heavy: new HeavyAdmission(config.heavyQueries, config.heavyQueriesPerToken),
     log,
     telemetry,
@@ -82,6 +88,7 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
     store: raw,
     drained: (timeoutMs) => ingest.drained(timeoutMs),
     generatedToken: generated,
+    tokenCreated: created,
     close() {
       closing ??= (async () => {
         streams.close()

@@ -29,7 +29,7 @@ export class StorageUnavailableError extends Error {
  * (express/raw-body set `status`/`type`) → 4xx with a plain message; storage failures → 503;
  * anything else → 500 with a generic message (the stack goes to the log, never to the client).
  */
-export function errorHandler(log: Logger): ErrorRequestHandler {
+export function errorHandler(log: Logger, onRefused: (reason: QueryRefused['reason']) => void = () => {}): ErrorRequestHandler {
   return (err, req, res, _next) => {
     if (res.headersSent) {
       req.socket.destroy()
@@ -48,6 +48,7 @@ export function errorHandler(log: Logger): ErrorRequestHandler {
     }
     if (err instanceof QueryRefused) {
       const { status, code } = REFUSALS[err.reason]
+      onRefused(err.reason)
       log.warn({ reason: err.reason, url: req.originalUrl.split('?')[0] }, 'request refused')
       res.set('Retry-After', String(err.retryAfterS)).status(status).json({ error: { code, message: err.message } })
       return

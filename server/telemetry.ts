@@ -10,6 +10,9 @@ export function createTelemetry() {
     rejected: new Counter({ name: 'aftermath_events_rejected_total', help: 'Events rejected by validation', registers: [registry] }),
     spooled: new Counter({ name: 'aftermath_events_spooled_total', help: 'Events written to the local spool while storage was unavailable', registers: [registry] }),
     spoolDepth: new Gauge({ name: 'aftermath_spool_events', help: 'Events waiting in the spool', registers: [registry] }),
+    spoolQuarantined: new Gauge({ name: 'aftermath_spool_quarantined_segments', help: 'Spool segments with unreadable records, kept in spool/quarantine', registers: [registry] }),
+    refused: new Counter({ name: 'aftermath_requests_refused_total', help: 'Requests refused to bound their cost (503/429 with Retry-After)', labelNames: ['reason'], registers: [registry] }),
+    streamsOpen: new Gauge({ name: 'aftermath_streams_open', help: 'Live streams (SSE) open', registers: [registry] }),
     insertSeconds: new Histogram({
       name: 'aftermath_insert_duration_seconds',
       help: 'Duration of one group-commit insert into ClickHouse',

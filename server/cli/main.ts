@@ -1,5 +1,6 @@
 import { Command, CommanderError, Option } from 'commander'
-import { existsSync, statSync } from 'node:fs'
+import { existsSync, readFileSync, statSync } from 'node:fs'
+import { adminTokenFile } from '../auth.js'
 import { createScenario, isScenarioName, SCENARIO_NAMES, type ScenarioOptions } from '../scenarios/index.js'
 import { ConnectionError, EXIT_FAILURE, EXIT_OK, EXIT_REJECTED, UsageError } from './errors.js'
 import { generateToFiles } from './generate.js'
@@ -218,6 +219,17 @@ export function buildProgram(): Command {
     printer.finish()
     process.exitCode = exitCodeOf(sender)
   })
+
+  program
+    .command('login-link')
+    .description("print the dashboard login link with the generated admin token (the server prints it only on the start that creates the token)")
+    .addOption(new Option('--url <url>', 'server base URL').env('AFTERMATH_URL').default('http://127.0.0.1:3000'))
+    .addOption(new Option('--data-dir <dir>', 'the server\'s data directory').env('AFTERMATH_DATA_DIR').default('./data'))
+    .action((f: { url: string; dataDir: string }) => {
+      const file = adminTokenFile(f.dataDir)
+      if (!existsSync(file)) throw new UsageError(`no generated admin token in ${file} (the server creates it on its first start without AFTERMATH_TOKENS)`)
+      process.stdout.write(`${f.url.replace(/\/+$/, '')}/#token=${readFileSync(file, 'utf8').trim()}\n`)
+    })
 
   return program
 }

@@ -1,7 +1,7 @@
 import { HttpError } from '../errors.js'
 import type { RowFormat } from '../storage/client.js'
 import type { EventRow } from './types.js'
-import { formatRowTime } from './validate.js'
+import { formatRowTime } from '../domain/time.js'
 import { nextVersions } from './version.js'
 
 /** One group commit: the serialized rows (serializeEvents) of several submissions, written as one spool record. */

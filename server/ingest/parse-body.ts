@@ -5,51 +5,70 @@ import { HttpError } from '../errors.js'
 
 /** A body that sends no bytes for this long while we wait for them is cut (slow-loris); see config.bodyIdleTimeoutMs. */
 export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000
+/** The minimum body rate is enforced once a body has been waited for this long in all. */
+export const BODY_RATE_GRACE_MS = 10_000
+
+/** How fast a request body must arrive: no gap longer than idleTimeoutMs, and after the grace period at least minBytesPerS on average (0: no minimum). */
+export interface BodyPace {
+  idleTimeoutMs: number
+  minBytesPerS: number
+}
+const DEFAULT_PACE: BodyPace = { idleTimeoutMs: DEFAULT_BODY_IDLE_TIMEOUT_MS, minBytesPerS: 0 }
 
 /**
  * The request body as a byte stream, decompressed when `Content-Encoding` is gzip or deflate
- * (limits apply to the decompressed bytes). Other encodings → 415. Waiting more than
- * `idleTimeoutMs` for the next bytes → 408 and the connection is closed.
+ * (limits apply to the decompressed bytes). Other encodings → 415. A body that stalls or
+ * trickles (BodyPace) → 408 and the connection is closed.
  */
-export function bodyStream(req: IncomingMessage, idleTimeoutMs = DEFAULT_BODY_IDLE_TIMEOUT_MS): AsyncIterable<Buffer> {
+export function bodyStream(req: IncomingMessage, pace: BodyPace = DEFAULT_PACE): AsyncIterable<Buffer> {
   const enc = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim()
   let src: AsyncIterable<Buffer>
   if (enc === 'identity' || enc === '') src = req
   else if (enc === 'gzip' || enc === 'x-gzip') src = req.pipe(createGunzip())
   else if (enc === 'deflate') src = req.pipe(createInflate())
   else throw new HttpError(415, 'unsupported_encoding', `Content-Encoding "${enc}" is not supported (use gzip, deflate or none)`)
-  return idleLimited(src, req, idleTimeoutMs)
+  return paced(src, req, pace)
 }
 
 /**
- * Chunks of `src`, failing with 408 when one takes longer than `idleMs` to arrive. The clock
- * runs only while we wait for bytes: time the consumer spends on a chunk (backpressure from a
- * slow store) never counts, so long uploads that keep sending are never cut.
+ * Chunks of `src`, failing with 408 when one takes longer than `idleTimeoutMs` to arrive, or
+ * when, past BODY_RATE_GRACE_MS of waiting in all, the bytes so far fall below minBytesPerS of
+ * the time waited (one byte every few seconds would otherwise hold a connection forever). The
+ * clock runs only while we wait for bytes: time the consumer spends on a chunk (backpressure
+ * from a slow store) never counts, so long uploads that keep sending are never cut.
  */
-async function* idleLimited(src: AsyncIterable<Buffer>, req: IncomingMessage, idleMs: number): AsyncGenerator<Buffer> {
+async function* paced(src: AsyncIterable<Buffer>, req: IncomingMessage, pace: BodyPace): AsyncGenerator<Buffer> {
   const it = src[Symbol.asyncIterator]()
+  let waitedMs = 0
+  let bytes = 0
   for (;;) {
     const next = it.next()
+    // The longest this wait may last: the idle limit, or until the average rate drops below the minimum.
+    const rateLeftMs = pace.minBytesPerS > 0 ? Math.max(BODY_RATE_GRACE_MS, (bytes * 1000) / pace.minBytesPerS) - waitedMs : Infinity
+    const limitMs = Math.max(0, Math.min(pace.idleTimeoutMs, rateLeftMs))
+    const tooSlow = rateLeftMs < pace.idleTimeoutMs
     let timer: NodeJS.Timeout | undefined
+    const started = performance.now()
     const idle = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         next.catch(() => {}) // the read is abandoned; its rejection (on destroy) is expected
-        reject(
-          new HttpError(408, 'body_timeout', `no request body bytes for ${idleMs / 1000} s; the upload was cut: resend it (resent events are deduplicated)`, {
-            Connection: 'close',
-          }),
-        )
+        const message = tooSlow
+          ? `the request body arrived slower than ${pace.minBytesPerS} bytes/s (${bytes} bytes in ${Math.round((waitedMs + limitMs) / 1000)} s); the upload was cut: resend it (resent events are deduplicated)`
+          : `no request body bytes for ${pace.idleTimeoutMs / 1000} s; the upload was cut: resend it (resent events are deduplicated)`
+        reject(new HttpError(408, 'body_timeout', message, { Connection: 'close' }))
         // Cut a client that ignores the 408 and keeps the connection open.
         setTimeout(() => req.destroy(), 1000).unref()
-      }, idleMs)
+      }, limitMs)
     })
     let r: IteratorResult<Buffer>
     try {
       r = await Promise.race([next, idle])
     } finally {
       clearTimeout(timer)
+      waitedMs += performance.now() - started
     }
     if (r.done) return
+    bytes += r.value.length
     yield r.value
   }
 }
@@ -108,7 +127,7 @@ export interface ReadBody {
  * Read a whole body, at most `limitBytes` bytes after decompression, else 413. Past
  * LARGE_BODY_BYTES it takes a permit from `large` (when given) before reading on.
  */
-export async function readBody(req: IncomingMessage, limitBytes: number, idleTimeoutMs?: number, large?: LargeBodies): Promise<ReadBody> {
+export async function readBody(req: IncomingMessage, limitBytes: number, pace?: BodyPace, large?: LargeBodies): Promise<ReadBody> {
   const declared = Number(req.headers['content-length'])
   if (Number.isFinite(declared) && declared > limitBytes && !req.headers['content-encoding']) throw tooLarge(limitBytes)
   const chunks: Buffer[] = []
@@ -116,7 +135,7 @@ export async function readBody(req: IncomingMessage, limitBytes: number, idleTim
   let release = () => {}
   try {
     if (large && Number.isFinite(declared) && declared > LARGE_BODY_BYTES) release = await large.acquire()
-    for await (const chunk of bodyStream(req, idleTimeoutMs)) {
+    for await (const chunk of bodyStream(req, pace)) {
       total += chunk.length
       if (total > limitBytes) throw tooLarge(limitBytes)
       if (large && total > LARGE_BODY_BYTES && total - chunk.length <= LARGE_BODY_BYTES && !(declared > LARGE_BODY_BYTES)) release = await large.acquire()

@@ -1,3 +1,4 @@
+import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
@@ -223,6 +224,7 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
       return () => listeners.delete(listener)
     },
     spoolDepth: () => spool.events,
+    spoolQuarantined: () => (existsSync(spool.quarantineDir) ? readdirSync(spool.quarantineDir).length : 0),
     async drained(timeoutMs: number) {
       const target = appended
       const deadline = Date.now() + timeoutMs

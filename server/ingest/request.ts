@@ -3,11 +3,14 @@ import type { Config } from '../config.js'
 import { HttpError } from '../errors.js'
 import type { Store } from '../storage/client.js'
 import { ingestCandidates, ingestNdjson, type IngestContext, type IngestOutcome, type IngestResult } from './events.js'
-import { bodyStream, parseJsonBody, readBody, type LargeBodies } from './parse-body.js'
+import { bodyStream, parseJsonBody, readBody, type BodyPace, type LargeBodies } from './parse-body.js'
 import { binaryCloudEventAttrs, cloudEventField, cloudEventsFromBody, mapCloudEvent, mapStructuredCloudEvent, type MappedCloudEvent } from './parse-cloudevents.js'
 import { eventsFromJson } from './parse-json.js'
 import { decodeJsonBody, type JsonBody } from './parse-json-array.js'
 import { upsertTenants, upsertTenantsNdjson } from './tenants.js'
+
+/** How fast a body must arrive (config: AFTERMATH_BODY_IDLE_TIMEOUT_MS, AFTERMATH_BODY_MIN_BYTES_PER_S). */
+const paceOf = (config: Config): BodyPace => ({ idleTimeoutMs: config.bodyIdleTimeoutMs, minBytesPerS: config.bodyMinBytesPerS })
 
 /** Largest PUT /incidents body: four short text fields. */
 export const MAX_INCIDENT_BODY_BYTES = 64 * 1024
@@ -46,7 +49,7 @@ const fromMapped = (m: MappedCloudEvent) => (m.errors ? { errors: m.errors } : {
  * elements at a time; `use` runs while the permit is held.
  */
 async function withJsonBody<T>(req: Request, config: Config, large: LargeBodies, use: (body: JsonBody) => Promise<T>): Promise<T> {
-  const { buf, release } = await readBody(req, config.maxJsonBytes, config.bodyIdleTimeoutMs, large)
+  const { buf, release } = await readBody(req, config.maxJsonBytes, paceOf(config), large)
   try {
     return await use(decodeJsonBody(buf))
   } finally {
@@ -66,7 +69,7 @@ export async function ingestEventsRequest(ctx: IngestContext & { largeBodies: La
   const ceAttrs = binaryCloudEventAttrs(req.headers)
   if (ceAttrs) {
     if (!JSONISH.test(type)) throw unsupported(type, ['application/json (CloudEvents binary mode data)'])
-    const { buf, release } = await readBody(req, config.maxJsonBytes, config.bodyIdleTimeoutMs, ctx.largeBodies)
+    const { buf, release } = await readBody(req, config.maxJsonBytes, paceOf(config), ctx.largeBodies)
     try {
       return await ingestCandidates(ctx, [fromMapped(mapCloudEvent(ceAttrs, parseJsonBody(buf)))], { atomic, fieldName: cloudEventField })
     } finally {
@@ -80,7 +83,7 @@ export async function ingestEventsRequest(ctx: IngestContext & { largeBodies: La
       // Atomic requests are held in memory until the end, so they get the JSON body bound.
       const maxBodyBytes = atomic ? Math.min(config.maxJsonBytes, config.maxNdjsonBytes) : config.maxNdjsonBytes
       const limitNote = atomic ? ' (atomic=true requests are held in memory until the end; send larger ones without atomic)' : undefined
-      return ingestNdjson(ctx, bodyStream(req, config.bodyIdleTimeoutMs), { atomic, maxBodyBytes, limitNote })
+      return ingestNdjson(ctx, bodyStream(req, paceOf(config)), { atomic, maxBodyBytes, limitNote })
     }
     case 'application/json':
       return withJsonBody(req, config, ctx.largeBodies, (body) =>
@@ -108,14 +111,14 @@ export async function ingestEventsRequest(ctx: IngestContext & { largeBodies: La
 export async function upsertTenantsRequest(store: Store, config: Config, large: LargeBodies, req: Request): Promise<IngestResult> {
   const type = mediaType(req)
   const replace = booleanParam(req, 'replace')
-  if (type === 'application/x-ndjson' || type === 'application/jsonl') return upsertTenantsNdjson(store, bodyStream(req, config.bodyIdleTimeoutMs), config.maxNdjsonBytes, replace)
+  if (type === 'application/x-ndjson' || type === 'application/jsonl') return upsertTenantsNdjson(store, bodyStream(req, paceOf(config)), config.maxNdjsonBytes, replace)
   if (type === 'application/json') return withJsonBody(req, config, large, (body) => upsertTenants(store, body.kind === 'array' ? body.chunks : [[body.value]], replace))
   throw unsupported(type, ['application/json', 'application/x-ndjson'])
 }
 
 /** PUT /api/v1/incidents/{id}: the JSON body. */
-export async function incidentBody(req: Request): Promise<unknown> {
+export async function incidentBody(req: Request, config: Config): Promise<unknown> {
   const type = mediaType(req)
   if (type !== 'application/json') throw unsupported(type, ['application/json'])
-  return parseJsonBody((await readBody(req, MAX_INCIDENT_BODY_BYTES)).buf)
+  return parseJsonBody((await readBody(req, MAX_INCIDENT_BODY_BYTES, paceOf(config))).buf)
 }

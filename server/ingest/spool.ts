@@ -1,7 +1,7 @@
 import { crc32 } from 'node:zlib'
 import { mkdirSync, readdirSync } from 'node:fs'
-import { open, unlink, type FileHandle } from 'node:fs/promises'
-import { join } from 'node:path'
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises'
+import { basename, join } from 'node:path'
 import type { Logger } from 'pino'
 
 /**
@@ -12,8 +12,13 @@ import type { Logger } from 'pino'
  * where payload = one JSON meta line {"rows":n,"incidents":[...],"format":"JSONCompactEachRow+stamps"} + the
  * batch's row bytes (a record without "format" holds JSONEachRow, as written by earlier versions).
  * A record is acknowledged only after write + fdatasync. A torn tail (crash mid-write: short
- * header, short payload or checksum mismatch) ends the segment's readable part and is ignored;
- * a restarted process never appends after it (it always starts a fresh segment).
+ * header, short payload or checksum mismatch) of the newest segment is the record whose write
+ * was cut, never acknowledged: it is ignored, and a restarted process never appends after it (it
+ * always starts a fresh segment). Anything else unreadable (a damaged record with good ones after
+ * it, or a bad tail in an older segment, which was closed whole) may be acknowledged events: the
+ * scan resynchronizes on the next valid record so nothing after the damage is lost, and once
+ * its readable records are replayed the segment is moved to `spool/quarantine/` and reported
+ * (log, /metrics), never deleted.
  *
  * Not thread-safe by design: the pipeline serializes append/peek/commit through one lock.
  */
@@ -46,8 +51,12 @@ const SEGMENT_RE = /^seg-(\d{16})\.log$/
 interface Segment {
   seq: number
   path: string
-  /** Bytes of whole, valid records (the readable end). */
+  /** Bytes up to the end of the last valid record (the readable end). */
   validBytes: number
+  /** Unreadable stretches found by the scan: from their start to the next valid record. */
+  skips: Map<number, number>
+  /** Holds unreadable bytes that may have been acknowledged: quarantined instead of deleted. */
+  damaged: boolean
   /** Size on disk, torn tail included (what counts against the spool limit). */
   diskBytes: number
   /** Rows not yet replayed. */
@@ -66,24 +75,32 @@ export class Spool {
     private readonly log: Logger,
   ) {}
 
+  /** Segments moved to quarantine by this process. */
+  quarantined = 0
+
   /** Open the spool directory, scanning what a previous process left (torn tails are cut off). */
   static async open(dir: string, log: Logger): Promise<Spool> {
-    mkdirSync(dir, { recursive: true })
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
     const spool = new Spool(dir, log)
     const names = readdirSync(dir)
       .filter((n) => SEGMENT_RE.test(n))
       .sort()
-    for (const name of names) {
+    for (const [i, name] of names.entries()) {
       const seq = Number(SEGMENT_RE.exec(name)![1])
-      const seg = await scanSegment(join(dir, name), seq, log)
+      const seg = await scanSegment(join(dir, name), seq, i === names.length - 1, log)
       spool.nextSeq = Math.max(spool.nextSeq, seq + 1)
       if (seg.rows === 0) {
-        await unlink(seg.path).catch(() => {})
+        await spool.retire(seg)
         continue
       }
       spool.segments.push(seg)
     }
     return spool
+  }
+
+  /** Where damaged segments are kept. */
+  get quarantineDir(): string {
+    return join(this.dir, 'quarantine')
   }
 
   get events(): number {
@@ -141,6 +158,11 @@ export class Spool {
     let format: SpoolFormat = 'JSONCompactEachRow+stamps'
     try {
       while (offset < seg.validBytes && (rows === 0 || rows < maxRows)) {
+        const skipTo = seg.skips.get(offset)
+        if (skipTo !== undefined) {
+          offset = skipTo
+          continue
+        }
         const rec = await readRecord(fh, offset, seg.validBytes)
         if (!rec) break
         if (rows > 0 && (rows + rec.rows > maxRows || rec.format !== format)) break
@@ -160,8 +182,9 @@ export class Spool {
       if (seg.readOffset >= seg.validBytes) await this.retire(seg)
     }
     if (rows === 0) {
-      // Nothing readable left (a torn tail, or corruption since the scan): drop the segment.
-      this.log.warn({ path: seg.path, offset }, 'spool segment has no readable record left; dropping it')
+      // Nothing readable left (corruption since the scan): set the segment aside.
+      seg.damaged = true
+      this.log.error({ path: seg.path, offset }, 'spool segment has no readable record left')
       await this.retire(seg)
       return this.peek(maxRows)
     }
@@ -172,9 +195,22 @@ export class Spool {
     await this.closeWriter()
   }
 
+  /** A segment fully replayed: deleted, or, when it held unreadable bytes, moved to quarantine. */
   private async retire(seg: Segment) {
     if (this.writer?.seg === seg) await this.closeWriter()
     this.segments = this.segments.filter((s) => s !== seg)
+    if (seg.damaged) {
+      mkdirSync(this.quarantineDir, { recursive: true, mode: 0o700 })
+      const to = join(this.quarantineDir, basename(seg.path))
+      try {
+        await rename(seg.path, to)
+        this.quarantined++
+        this.log.error({ path: to }, 'spool segment held unreadable records: its readable ones were replayed and it is kept in quarantine for inspection')
+      } catch (err) {
+        this.log.error({ err: String(err), path: seg.path }, 'damaged spool segment could not be moved to quarantine; left in place')
+      }
+      return
+    }
     await unlink(seg.path).catch((err) => this.log.warn({ err: String(err), path: seg.path }, 'spool segment not deleted'))
   }
 
@@ -190,7 +226,7 @@ export class Spool {
     } finally {
       await dirFh.close()
     }
-    const seg: Segment = { seq, path, validBytes: 0, diskBytes: 0, rows: 0, readOffset: 0 }
+    const seg: Segment = { seq, path, validBytes: 0, skips: new Map(), damaged: false, diskBytes: 0, rows: 0, readOffset: 0 }
     this.segments.push(seg)
     this.writer = { seg, fh }
   }
@@ -236,21 +272,52 @@ async function readRecord(fh: FileHandle, offset: number, limit: number): Promis
   return { rows: meta.rows, incidents: meta.incidents, body: payload.subarray(nl + 1), format, end }
 }
 
-async function scanSegment(path: string, seq: number, log: Logger): Promise<Segment> {
+/**
+ * Scan a segment left by a previous process. At an unreadable record the scan looks for the next
+ * valid one (its magic and checksum) and goes on from there, remembering the stretch to skip;
+ * only an unreadable tail of the newest segment (`newest`) is a torn write, and not damage.
+ */
+async function scanSegment(path: string, seq: number, newest: boolean, log: Logger): Promise<Segment> {
   const fh = await open(path, 'r')
   try {
     const size = (await fh.stat()).size
+    const seg: Segment = { seq, path, validBytes: 0, skips: new Map(), damaged: false, diskBytes: size, rows: 0, readOffset: 0 }
     let offset = 0
-    let rows = 0
-    for (;;) {
+    while (offset < size) {
       const rec = await readRecord(fh, offset, size)
-      if (!rec) break
-      rows += rec.rows
-      offset = rec.end
+      if (rec) {
+        seg.rows += rec.rows
+        offset = seg.validBytes = rec.end
+        continue
+      }
+      const next = await nextRecordAt(fh, offset + 1, size)
+      if (next === null) {
+        if (!newest) seg.damaged = true
+        log[newest ? 'warn' : 'error']({ path, validBytes: offset, size }, newest ? 'spool segment has a torn tail (a write cut by a crash, never acknowledged); ignoring it' : 'spool segment ends in unreadable bytes')
+        break
+      }
+      seg.damaged = true
+      seg.skips.set(offset, next)
+      log.error({ path, from: offset, to: next }, 'spool segment has an unreadable stretch; replaying the records after it')
+      offset = next
     }
-    if (offset < size) log.warn({ path, validBytes: offset, size }, 'spool segment has a torn or corrupt tail; ignoring it')
-    return { seq, path, validBytes: offset, diskBytes: size, rows, readOffset: 0 }
+    return seg
   } finally {
     await fh.close()
   }
+}
+
+/** The offset of the first valid record at or after `from`, or null. */
+async function nextRecordAt(fh: FileHandle, from: number, size: number): Promise<number | null> {
+  const magic = Buffer.alloc(4)
+  magic.writeUInt32BE(MAGIC, 0)
+  const CHUNK = 1024 * 1024
+  for (let base = from; base < size; base += CHUNK) {
+    const buf = Buffer.alloc(Math.min(CHUNK + 3, size - base))
+    await fh.read(buf, 0, buf.length, base)
+    for (let i = buf.indexOf(magic); i >= 0 && i < CHUNK; i = buf.indexOf(magic, i + 1)) {
+      if (await readRecord(fh, base + i, size)) return base + i
+    }
+  }
+  return null
 }

@@ -34,6 +34,8 @@ export interface IngestPipeline {
   onCommitted(listener: (incidentIds: Set<string>) => void): () => void
   /** Events acknowledged but not yet in ClickHouse (in the spool). */
   spoolDepth(): number
+  /** Spool segments that held unreadable records, kept in spool/quarantine for inspection. */
+  spoolQuarantined(): number
   /**
    * Resolve once every event acknowledged before the call is in ClickHouse (true), or with
    * false when storage is failing or `timeoutMs` passes first.

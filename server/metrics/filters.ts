@@ -1,3 +1,4 @@
+import { parseTimestamp as parseRfc3339 } from '../domain/time.js'
 import { badRequest } from '../errors.js'
 import type { Params } from '../storage/client.js'
 
@@ -18,7 +19,6 @@ export interface QueryScope {
   includeBroadcast: boolean
 }
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?([Zz]|[+-]\d{2}:?\d{2})$/
 
 /** A single string query parameter, or undefined; arrays and objects (repeated or bracketed keys) are an error. */
 export function single(q: RawQuery, name: string): string | undefined {
@@ -28,10 +28,13 @@ export function single(q: RawQuery, name: string): string | undefined {
   return v
 }
 
-/** RFC 3339 → ms since the epoch (sub-millisecond digits are truncated). */
+/**
+ * RFC 3339 → ms since the epoch (sub-millisecond digits are truncated), by the same strict
+ * parser as event times: no rolled-over dates (2022-02-30), no hour 24, seconds required.
+ */
 export function parseTimestamp(value: string, name: string): number {
-  const ms = RFC3339.test(value) ? Date.parse(value.replace(' ', 'T')) : Number.NaN
-  if (!Number.isFinite(ms)) throw badRequest(`${name} must be an RFC 3339 timestamp such as 2022-04-05T07:38:00.000Z (got "${value.slice(0, 64)}")`)
+  const ms = parseRfc3339(value)
+  if (typeof ms === 'string') throw badRequest(`${name} ${ms} (got "${value.slice(0, 64)}")`)
   if (ms < 0 || ms > Date.UTC(2299, 11, 31)) throw badRequest(`${name} is out of range (1970 to 2299)`)
   return ms
 }

@@ -123,9 +123,11 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
   async function sync(): Promise<void> {
     dirty = false
     lastCheckMs = Date.now()
+    // No bound parameters (the database name is a checked identifier from the config): this
+    // check runs beside the engine's queue, so a query that has nothing to derive never waits
+    // behind an expensive statement just to learn that.
     const [top] = await store.rows<{ b: number }>(
-      `SELECT max(max_block_number) AS b FROM system.parts WHERE database = {db:String} AND table = 'events' AND active`,
-      { db },
+      `SELECT max(max_block_number) AS b FROM system.parts WHERE database = '${db}' AND table = 'events' AND active`,
     )
     const bNow = Number(top?.b ?? 0)
     const from = scanFrom

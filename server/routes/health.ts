@@ -2,7 +2,7 @@ import { Router } from 'express'
 import type { AppDeps } from '../app.js'
 
 /** /healthz (open: process up), /readyz (storage reachable, not overloaded, spool depth), /metrics (Prometheus). */
-export function healthRouter({ store, ingest, auth, telemetry, config, heavy }: AppDeps): Router {
+export function healthRouter({ store, ingest, auth, telemetry, config, heavy, streams }: AppDeps): Router {
   const r = Router()
   r.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' })
@@ -20,11 +20,14 @@ export function healthRouter({ store, ingest, auth, telemetry, config, heavy }: 
       status,
       storage: storage ? 'ok' : 'unreachable',
       spool_events: spool,
+      spool_quarantined: ingest.spoolQuarantined(),
       queries: { running: lanes.running, queued: lanes.queued, oldest_wait_ms: lanes.oldestWaitMs, heavy_running: heavy.running },
     })
   })
   r.get('/metrics', auth.require('read'), async (_req, res) => {
     telemetry.spoolDepth.set(ingest.spoolDepth())
+    telemetry.spoolQuarantined.set(ingest.spoolQuarantined())
+    telemetry.streamsOpen.set(streams.streams)
     res.type(telemetry.registry.contentType).send(await telemetry.registry.metrics())
   })
   return r

@@ -24,7 +24,7 @@ export function ingestRouter(deps: AppDeps): Router {
   })
 
   r.put('/incidents/:incident_id', ...guard, async (req, res) => {
-    res.json(await putIncident(store, req.params.incident_id as string, await incidentBody(req)))
+    res.json(await putIncident(store, req.params.incident_id as string, await incidentBody(req, config)))
   })
 
   return r

@@ -108,7 +108,7 @@ export async function openStore(config: Config): Promise<Store> {
 
 function openEmbedded(config: Config): Store {
   const path = resolve(join(config.dataDir, 'clickhouse'))
-  mkdirSync(path, { recursive: true })
+  mkdirSync(path, { recursive: true, mode: 0o700 })
   // Connections on one data path run in parallel inside the engine, but each runs one
   // operation at a time: ingest gets its own, so a slow query never delays an acknowledgement.
   // Queries get a small pool; chdb itself runs statements with bound parameters one at a time

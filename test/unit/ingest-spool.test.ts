@@ -1,4 +1,4 @@
-import { appendFileSync, mkdtempSync, readdirSync, rmSync, statSync, truncateSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, truncateSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { pino } from 'pino'
@@ -130,6 +130,51 @@ describe('Spool', () => {
       [['2'], 'JSONEachRow'],
       [['3'], 'JSONCompactEachRow'],
     ])
+    await r.close()
+  })
+
+  it('replays the records after a damaged one and keeps the segment in quarantine instead of deleting it', async () => {
+    const dir = freshDir()
+    const s = await Spool.open(dir, log)
+    await s.append(batch(['1']))
+    await s.append(batch(['2', '3']))
+    await s.append(batch(['4']))
+    await s.close()
+    const name = readdirSync(dir)[0]!
+    const path = join(dir, name)
+    // Damage one byte inside the second record's payload: its checksum no longer matches.
+    const bytes = readFileSync(path)
+    const second = bytes.indexOf(Buffer.from('"2"'))
+    bytes[second + 1] = 0x39
+    writeFileSync(path, bytes)
+
+    const r = await Spool.open(dir, log)
+    expect(r.events).toBe(2) // 1 and 4; the damaged record's rows cannot be read
+    expect(await drain(r)).toEqual(['1', '4'])
+    // Replayed, but set aside for inspection, byte for byte.
+    expect(readdirSync(dir)).toEqual(['quarantine'])
+    expect(readdirSync(r.quarantineDir)).toEqual([name])
+    expect(readFileSync(join(r.quarantineDir, name))).toEqual(bytes)
+    expect(r.quarantined).toBe(1)
+    await r.close()
+  })
+
+  it('treats an unreadable tail of an older segment as damage (quarantine), and only the newest one\'s as a torn write', async () => {
+    const dir = freshDir()
+    const a = await Spool.open(dir, log)
+    await a.append(batch(['1']))
+    await a.append(batch(['2']))
+    await a.close()
+    const older = readdirSync(dir)[0]!
+    truncateSync(join(dir, older), statSync(join(dir, older)).size - 5)
+    const b = await Spool.open(dir, log)
+    await b.append(batch(['3']))
+    await b.close()
+
+    const r = await Spool.open(dir, log)
+    expect(await drain(r)).toEqual(['1', '3'])
+    expect(readdirSync(r.quarantineDir)).toEqual([older])
+    expect(readdirSync(dir)).toEqual(['quarantine'])
     await r.close()
   })
 })

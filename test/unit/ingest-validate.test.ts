@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { formatRowTime, parseTimestamp, validateEvent } from '../../server/ingest/validate.js'
+import { formatRowTime, parseTimestamp } from '../../server/domain/time.js'
+import { validateEvent } from '../../server/ingest/validate.js'
 
 const NOW = Date.parse('2026-03-01T12:00:00.000Z')
 const base = { event_id: 'e-1', incident_id: 'inc-1', type: 'access_lost', occurred_at: '2022-04-05T07:38:00.123Z', tenant_id: 'acme' }
