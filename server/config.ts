@@ -90,8 +90,10 @@ const envSchema = z.object({
   AFTERMATH_STREAM_BUFFER_KB: intFrom(256, 4, 1024 * 1024),
   /** Failed authentications allowed per client address per minute (burst of the same size); then 429. 0 disables. */
   AFTERMATH_AUTH_FAILURES_PER_MIN: intFrom(30, 0, 1_000_000),
-  /** After its first 10 s, a request body must arrive at least this fast on average (bytes/s), else 408. 0 disables. */
+  /** After AFTERMATH_BODY_RATE_GRACE_MS of waiting, a request body must arrive at least this fast on average (bytes/s), else 408. 0 disables. */
   AFTERMATH_BODY_MIN_BYTES_PER_S: intFrom(1024, 0, 1024 * 1024 * 1024),
+  /** How long a body is waited for in all before the minimum rate applies. */
+  AFTERMATH_BODY_RATE_GRACE_MS: intFrom(10_000, 0, 3_600_000),
   /** JSON (non-streamed) bodies over 1 MiB decoded at once; more wait briefly, then 503 + Retry-After. */
   AFTERMATH_LARGE_BODIES: intFrom(2, 1, 64),
 })
@@ -129,6 +131,7 @@ export type Config = {
   streamBufferBytes: number
   authFailuresPerMin: number
   bodyMinBytesPerS: number
+  bodyRateGraceMs: number
   largeBodies: number
 }
 
@@ -179,6 +182,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     streamBufferBytes: e.AFTERMATH_STREAM_BUFFER_KB * 1024,
     authFailuresPerMin: e.AFTERMATH_AUTH_FAILURES_PER_MIN,
     bodyMinBytesPerS: e.AFTERMATH_BODY_MIN_BYTES_PER_S,
+    bodyRateGraceMs: e.AFTERMATH_BODY_RATE_GRACE_MS,
     largeBodies: e.AFTERMATH_LARGE_BODIES,
   }
 }

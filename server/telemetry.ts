@@ -13,6 +13,8 @@ export function createTelemetry() {
     spoolQuarantined: new Gauge({ name: 'aftermath_spool_quarantined_segments', help: 'Spool segments with unreadable records, kept in spool/quarantine', registers: [registry] }),
     refused: new Counter({ name: 'aftermath_requests_refused_total', help: 'Requests refused to bound their cost (503/429 with Retry-After)', labelNames: ['reason'], registers: [registry] }),
     streamsOpen: new Gauge({ name: 'aftermath_streams_open', help: 'Live streams (SSE) open', registers: [registry] }),
+    streamUpdates: new Gauge({ name: 'aftermath_stream_summaries_computed', help: 'Summaries computed for live streams (one per view and change, shared by its streams)', registers: [registry] }),
+    streamsDropped: new Gauge({ name: 'aftermath_streams_dropped', help: 'Live streams dropped because their client stopped reading', registers: [registry] }),
     insertSeconds: new Histogram({
       name: 'aftermath_insert_duration_seconds',
       help: 'Duration of one group-commit insert into ClickHouse',

@@ -5,15 +5,16 @@ import { HttpError } from '../errors.js'
 
 /** A body that sends no bytes for this long while we wait for them is cut (slow-loris); see config.bodyIdleTimeoutMs. */
 export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000
-/** The minimum body rate is enforced once a body has been waited for this long in all. */
-export const BODY_RATE_GRACE_MS = 10_000
-
-/** How fast a request body must arrive: no gap longer than idleTimeoutMs, and after the grace period at least minBytesPerS on average (0: no minimum). */
+/**
+ * How fast a request body must arrive: no gap longer than idleTimeoutMs, and once it has been
+ * waited for graceMs in all, at least minBytesPerS on average (0: no minimum).
+ */
 export interface BodyPace {
   idleTimeoutMs: number
   minBytesPerS: number
+  graceMs: number
 }
-const DEFAULT_PACE: BodyPace = { idleTimeoutMs: DEFAULT_BODY_IDLE_TIMEOUT_MS, minBytesPerS: 0 }
+const DEFAULT_PACE: BodyPace = { idleTimeoutMs: DEFAULT_BODY_IDLE_TIMEOUT_MS, minBytesPerS: 0, graceMs: 10_000 }
 
 /**
  * The request body as a byte stream, decompressed when `Content-Encoding` is gzip or deflate
@@ -32,7 +33,7 @@ export function bodyStream(req: IncomingMessage, pace: BodyPace = DEFAULT_PACE):
 
 /**
  * Chunks of `src`, failing with 408 when one takes longer than `idleTimeoutMs` to arrive, or
- * when, past BODY_RATE_GRACE_MS of waiting in all, the bytes so far fall below minBytesPerS of
+ * when, past `graceMs` of waiting in all, the bytes so far fall below minBytesPerS of
  * the time waited (one byte every few seconds would otherwise hold a connection forever). The
  * clock runs only while we wait for bytes: time the consumer spends on a chunk (backpressure
  * from a slow store) never counts, so long uploads that keep sending are never cut.
@@ -44,7 +45,7 @@ async function* paced(src: AsyncIterable<Buffer>, req: IncomingMessage, pace: Bo
   for (;;) {
     const next = it.next()
     // The longest this wait may last: the idle limit, or until the average rate drops below the minimum.
-    const rateLeftMs = pace.minBytesPerS > 0 ? Math.max(BODY_RATE_GRACE_MS, (bytes * 1000) / pace.minBytesPerS) - waitedMs : Infinity
+    const rateLeftMs = pace.minBytesPerS > 0 ? Math.max(pace.graceMs, (bytes * 1000) / pace.minBytesPerS) - waitedMs : Infinity
     const limitMs = Math.max(0, Math.min(pace.idleTimeoutMs, rateLeftMs))
     const tooSlow = rateLeftMs < pace.idleTimeoutMs
     let timer: NodeJS.Timeout | undefined

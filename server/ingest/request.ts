@@ -9,8 +9,8 @@ import { eventsFromJson } from './parse-json.js'
 import { decodeJsonBody, type JsonBody } from './parse-json-array.js'
 import { upsertTenants, upsertTenantsNdjson } from './tenants.js'
 
-/** How fast a body must arrive (config: AFTERMATH_BODY_IDLE_TIMEOUT_MS, AFTERMATH_BODY_MIN_BYTES_PER_S). */
-const paceOf = (config: Config): BodyPace => ({ idleTimeoutMs: config.bodyIdleTimeoutMs, minBytesPerS: config.bodyMinBytesPerS })
+/** How fast a body must arrive (config: AFTERMATH_BODY_IDLE_TIMEOUT_MS, AFTERMATH_BODY_MIN_BYTES_PER_S, AFTERMATH_BODY_RATE_GRACE_MS). */
+const paceOf = (config: Config): BodyPace => ({ idleTimeoutMs: config.bodyIdleTimeoutMs, minBytesPerS: config.bodyMinBytesPerS, graceMs: config.bodyRateGraceMs })
 
 /** Largest PUT /incidents body: four short text fields. */
 export const MAX_INCIDENT_BODY_BYTES = 64 * 1024

@@ -21,13 +21,15 @@ export function healthRouter({ store, ingest, auth, telemetry, config, heavy, st
       storage: storage ? 'ok' : 'unreachable',
       spool_events: spool,
       spool_quarantined: ingest.spoolQuarantined(),
-      queries: { running: lanes.running, queued: lanes.queued, oldest_wait_ms: lanes.oldestWaitMs, heavy_running: heavy.running },
+      queries: { running: lanes.runningByLane, queued: lanes.queued, oldest_wait_ms: lanes.oldestWaitMs, heavy_requests: heavy.running },
     })
   })
   r.get('/metrics', auth.require('read'), async (_req, res) => {
     telemetry.spoolDepth.set(ingest.spoolDepth())
     telemetry.spoolQuarantined.set(ingest.spoolQuarantined())
     telemetry.streamsOpen.set(streams.streams)
+    telemetry.streamUpdates.set(streams.computed)
+    telemetry.streamsDropped.set(streams.dropped)
     res.type(telemetry.registry.contentType).send(await telemetry.registry.metrics())
   })
   return r

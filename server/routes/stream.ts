@@ -54,8 +54,9 @@ export class StreamHub {
   private open = 0
   private readonly unsubscribe: () => void
   private readonly heartbeat: NodeJS.Timeout
-  /** Streams dropped because their client did not read (exposed for tests and /metrics). */
+  /** Streams dropped because their client did not read, and summaries computed for streams (/metrics). */
   dropped = 0
+  computed = 0
 
   constructor(private readonly deps: StreamHubDeps) {
     this.unsubscribe = deps.onChange((ids) => {
@@ -166,6 +167,7 @@ export class StreamHub {
     ch.computing = true
     ch.stale = false
     try {
+      this.computed++
       const body = await withLane('cheap', () => this.deps.summary({ ...ch.scope, asOfMs: this.deps.now().getTime() }, ch.params))
       const frame = `event: update\nid: ${++ch.seq}\ndata: ${JSON.stringify(body)}\n\n`
       // The interval runs from the moment an update is written, not from when its summary was

@@ -92,8 +92,8 @@ export function laneSettings(config: Config, lane: Lane): Record<string, string 
 
 /** The server's own statements (a part of a derivation, an incident log) are bounded too, generously: by the storage timeout in time. */
 const INTERNAL_MAX_MEMORY_BYTES = 4 * 1024 ** 3
-/** The JS deadline of a statement is this much past the engine's own, so the engine's cancellation (a clear refusal) comes first. */
-const GUARD_SLACK_MS = 250
+/** Added to the JS deadline of a statement (twice the engine's own), so the engine's cancellation (a clear refusal) comes first. */
+const GUARD_SLACK_MS = 1000
 /** Remote servers run statements side by side: this many at once, lanes chosen as on the embedded engine. */
 const REMOTE_SLOTS = 8
 
@@ -204,7 +204,7 @@ export function createRemoteStore(config: Config): Store {
       url,
       username: user,
       password,
-      request_timeout: config.storageTimeoutMs + GUARD_SLACK_MS,
+      request_timeout: 2 * config.storageTimeoutMs + GUARD_SLACK_MS,
       clickhouse_settings: CLICKHOUSE_SETTINGS,
       max_open_connections: 16,
     })
@@ -300,10 +300,12 @@ function makeStore(
   const statement = <T>(params: Params | undefined, fn: (signal: AbortSignal, lane: Lane, settings: Record<string, string | number>) => Promise<T>): Promise<T> => {
     const lane = currentLane()
     const settings: Record<string, string | number> = { ...CLICKHOUSE_SETTINGS, ...laneSettings(config, lane) }
-    const deadlineMs = Number(settings.max_execution_time) * 1000 + GUARD_SLACK_MS
-    const run = () => guard(deadlineMs, (signal) => fn(signal, lane, settings), limitsOf(config, lane))
+    // The engine checks its limit between blocks of work, so its cancellation can take a while
+    // to arrive; the JS deadline gives it room, and only stops waiting for a wedged engine or peer.
+    const deadlineMs = Number(settings.max_execution_time) * 2000 + GUARD_SLACK_MS
+    const run = () => guarded(deadlineMs, (signal) => fn(signal, lane, settings), { ...limitsOf(config, lane), embedded: kind === 'embedded' && lane !== 'internal' })
     const gated = kind === 'remote' || (params !== undefined && Object.keys(params).length > 0)
-    return gated ? gate.run(run, lane) : run()
+    return gated ? gate.runHeld(run, lane) : run().result
   }
   const watchers = new Map<string, Set<() => () => void>>()
   /** The insert itself, with its watchers told when it starts and when the engine is done with it (not when the guard gives up). */
@@ -395,18 +397,35 @@ function limitRefusal(err: unknown, limits: ReturnType<typeof limitsOf>): QueryR
  * QueryRefused, any other failure StorageUnavailableError unless it is a SQL error.
  */
 async function guard<T>(timeoutMs: number, fn: (signal: AbortSignal) => Promise<T>, limits?: ReturnType<typeof limitsOf>): Promise<T> {
+  return guarded(timeoutMs, fn, limits).result
+}
+
+/**
+ * `fn` with a deadline: `result` settles at the deadline at the latest; `settled` when the
+ * operation itself has (a rejected promise does not stop a chdb statement underneath: the
+ * engine gate keeps its place until then).
+ */
+function guarded<T>(timeoutMs: number, fn: (signal: AbortSignal) => Promise<T>, limits?: ReturnType<typeof limitsOf> & { embedded?: boolean }): { result: Promise<T>; settled: Promise<void> } {
   const controller = new AbortController()
+  const op = fn(controller.signal)
+  return { result: raceDeadline(timeoutMs, op, controller, limits), settled: op.then(() => {}, () => {}) }
+}
+
+async function raceDeadline<T>(timeoutMs: number, op: Promise<T>, controller: AbortController, limits?: ReturnType<typeof limitsOf> & { embedded?: boolean }): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       controller.abort()
-      reject(new StorageUnavailableError(`storage call timed out after ${timeoutMs} ms`))
+      // In-process there is no transport to lose: a statement past its deadline is one the
+      // engine has not stopped yet (it checks its limit between blocks of work), not an outage.
+      if (limits?.embedded) reject(new QueryRefused('time', `this ${limits.lane} read ran past its limit of ${limits.seconds} s of engine time (AFTERMATH_QUERY_MAX_SECONDS); narrow it (a segment filter, a shorter window, a wider bucket) or retry when the server is less busy`, 5))
+      else reject(new StorageUnavailableError(`storage call timed out after ${timeoutMs} ms`))
     }, timeoutMs)
   })
   try {
-    return await Promise.race([fn(controller.signal), timeout])
+    return await Promise.race([op, timeout])
   } catch (err) {
-    if (err instanceof StorageUnavailableError) throw err
+    if (err instanceof StorageUnavailableError || err instanceof QueryRefused) throw err
     const refused = limits && limitRefusal(err, limits)
     if (refused) throw refused
     if (isConnectionError(err)) throw new StorageUnavailableError(`storage unavailable: ${shortMessage(err)}`, { cause: err })

@@ -69,6 +69,8 @@ interface Waiter {
 
 export interface GateStats {
   running: number
+  /** Statements running, per lane. */
+  runningByLane: Record<Lane, number>
   queued: Record<Lane, number>
   /** How long the oldest waiting statement of each lane has waited (ms; 0 when none waits). */
   oldestWaitMs: Record<Lane, number>
@@ -77,19 +79,42 @@ export interface GateStats {
 /** Hands statements to the engine a few at a time, the next chosen by lane and waiting time. */
 export class EngineGate {
   private running = 0
+  private readonly runningByLane: Record<Lane, number> = { cheap: 0, heavy: 0, internal: 0 }
   private readonly queues: Record<Lane, Waiter[]> = { cheap: [], heavy: [], internal: [] }
 
   constructor(private readonly opts: GateOptions) {}
 
   /** Run `fn` once the engine has room for it, in the current lane. */
   async run<T>(fn: () => Promise<T>, lane: Lane = currentLane()): Promise<T> {
+    return this.runHeld(() => {
+      const result = fn()
+      return { result, settled: result.then(() => {}, () => {}) }
+    }, lane)
+  }
+
+  /**
+   * Like run, for an operation whose caller may be answered (a deadline) before the engine is
+   * done with it: its place is kept until `settled`, so the next statement never runs beside
+   * one the engine is still executing (chdb would queue it behind, outside of our lanes).
+   */
+  async runHeld<T>(fn: () => { result: Promise<T>; settled: Promise<unknown> }, lane: Lane = currentLane()): Promise<T> {
     await this.acquire(lane)
+    this.runningByLane[lane]++
+    let op: { result: Promise<T>; settled: Promise<unknown> }
     try {
-      return await fn()
-    } finally {
-      this.running--
-      this.next()
+      op = fn()
+    } catch (err) {
+      this.release(lane)
+      throw err
     }
+    void op.settled.finally(() => this.release(lane))
+    return op.result
+  }
+
+  private release(lane: Lane) {
+    this.runningByLane[lane]--
+    this.running--
+    this.next()
   }
 
   stats(): GateStats {
@@ -101,7 +126,7 @@ export class EngineGate {
       const head = this.queues[lane][0]
       oldestWaitMs[lane] = head ? Math.round(now - head.since) : 0
     }
-    return { running: this.running, queued, oldestWaitMs }
+    return { running: this.running, runningByLane: { ...this.runningByLane }, queued, oldestWaitMs }
   }
 
   private acquire(lane: Lane): Promise<void> {

@@ -67,7 +67,7 @@ describe('storage outage → spool → replay', () => {
     expect((await send(srv, more, 'inc-outage')).status).toBe(200)
     sent.push(...more)
 
-    expect(await readyz(srv)).toEqual({ status: 'ready', storage: 'ok', spool_events: 1100, spool_quarantined: 0, queries: expect.objectContaining({ running: expect.any(Number), heavy_running: 0 }) })
+    expect(await readyz(srv)).toEqual({ status: 'ready', storage: 'ok', spool_events: 1100, spool_quarantined: 0, queries: expect.objectContaining({ running: expect.objectContaining({ cheap: 0, heavy: 0 }), heavy_requests: 0 }) })
     expect(await storedIds(srv, 'inc-outage')).toEqual([])
     const metrics = await (await srv.api('/metrics', { token: TOKENS.read })).text()
     expect(/^aftermath_events_spooled_total (\d+)$/m.exec(metrics)?.[1]).toBe('1100')
