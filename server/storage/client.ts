@@ -69,12 +69,14 @@ const CLICKHOUSE_SETTINGS = {
  * statement keeps running after its request has given up. Every key is sent with every statement
  * (a chdb connection keeps SET values between statements).
  */
-export function laneSettings(config: Config, lane: Lane): Record<string, string | number> {
-  // No statement may outlive the storage timeout, the longest anyone waits for it.
+export function laneSettings(config: Config, lane: Lane, kind: Store['kind'] = 'embedded'): Record<string, string | number> {
+  // No read may outlive the storage timeout, the longest anyone waits for it.
   const waitS = config.storageTimeoutMs / 1000
   if (lane === 'internal') {
     return {
-      max_execution_time: waitS,
+      // A part of a derivation must be allowed to finish on a loaded machine (in-process there is
+      // no peer to lose); on a server, the storage timeout is also how a hung peer is noticed.
+      max_execution_time: kind === 'embedded' ? Math.max(waitS, INTERNAL_MIN_EXECUTION_S) : waitS,
       timeout_overflow_mode: 'throw',
       max_memory_usage: INTERNAL_MAX_MEMORY_BYTES,
       max_result_bytes: 0,
@@ -90,8 +92,11 @@ export function laneSettings(config: Config, lane: Lane): Record<string, string 
   }
 }
 
-/** The server's own statements (a part of a derivation, an incident log) are bounded too, generously: by the storage timeout in time. */
+/** The server's own statements (a part of a derivation, an incident log) are bounded too, generously. */
 const INTERNAL_MAX_MEMORY_BYTES = 4 * 1024 ** 3
+const INTERNAL_MIN_EXECUTION_S = 120
+/** close() waits at most this long for statements still running in the engine (closing a chdb connection under one aborts the engine). */
+const CLOSE_WAIT_MS = 30_000
 /** Added to the JS deadline of a statement (twice the engine's own), so the engine's cancellation (a clear refusal) comes first. */
 const GUARD_SLACK_MS = 1000
 /** Remote servers run statements side by side: this many at once, lanes chosen as on the embedded engine. */
@@ -299,16 +304,23 @@ function makeStore(
    */
   const statement = <T>(params: Params | undefined, fn: (signal: AbortSignal, lane: Lane, settings: Record<string, string | number>) => Promise<T>): Promise<T> => {
     const lane = currentLane()
-    const settings: Record<string, string | number> = { ...CLICKHOUSE_SETTINGS, ...laneSettings(config, lane) }
+    const settings: Record<string, string | number> = { ...CLICKHOUSE_SETTINGS, ...laneSettings(config, lane, kind) }
     // The engine checks its limit between blocks of work, so its cancellation can take a while
     // to arrive; the JS deadline gives it room, and only stops waiting for a wedged engine or peer.
     const deadlineMs = Number(settings.max_execution_time) * 2000 + GUARD_SLACK_MS
-    const run = () => guarded(deadlineMs, (signal) => fn(signal, lane, settings), { ...limitsOf(config, lane), embedded: kind === 'embedded' && lane !== 'internal' })
+    const run = () => track(guarded(deadlineMs, (signal) => fn(signal, lane, settings), { ...limitsOf(config, lane), embedded: kind === 'embedded' && lane !== 'internal' }))
     const gated = kind === 'remote' || (params !== undefined && Object.keys(params).length > 0)
     return gated ? gate.runHeld(run, lane) : run().result
   }
   const watchers = new Map<string, Set<() => () => void>>()
   /** The insert itself, with its watchers told when it starts and when the engine is done with it (not when the guard gives up). */
+  /** Operations the engine has not finished yet (an answered caller does not mean a finished statement). */
+  const inflight = new Set<Promise<void>>()
+  const track = <T>(op: { result: Promise<T>; settled: Promise<void> }) => {
+    inflight.add(op.settled)
+    void op.settled.then(() => inflight.delete(op.settled))
+    return op
+  }
   const watched = (table: string, body: Buffer, format: RowFormat): Promise<void> => {
     const settled = [...(watchers.get(table) ?? [])].map((w) => w())
     const run = insert(table, body, format)
@@ -341,7 +353,7 @@ function makeStore(
       await statement(params, (abort_signal, _lane, clickhouse_settings) => query.use((c) => c.command({ query: sql, query_params: params, abort_signal, clickhouse_settings })))
     },
     async insert(table: string, body: Buffer, format = JSON_EACH_ROW) {
-      await guard(timeoutMs, () => watched(table, body, format))
+      await track(guarded(timeoutMs, () => watched(table, body, format))).result
     },
     watchInserts(table, onStart) {
       if (!watchers.has(table)) watchers.set(table, new Set())
@@ -361,6 +373,9 @@ function makeStore(
     },
     gateStats: () => gate.stats(),
     async close() {
+      // Closing a chdb connection under a running statement aborts the whole engine: let what
+      // still runs finish (each is bounded by its lane's limits), at most CLOSE_WAIT_MS.
+      if (inflight.size > 0) await Promise.race([Promise.allSettled([...inflight]), new Promise((r) => setTimeout(r, CLOSE_WAIT_MS).unref())])
       await Promise.allSettled([query.close(), ingest.close()])
     },
   }
@@ -368,7 +383,7 @@ function makeStore(
 
 /** A lane's limits as a reader should see them in a refusal. */
 function limitsOf(config: Config, lane: Lane) {
-  const s = laneSettings(config, lane)
+  const s = laneSettings(config, lane, 'embedded')
   return { lane, seconds: Number(s.max_execution_time), memoryBytes: Number(s.max_memory_usage), resultBytes: Number(s.max_result_bytes) }
 }
 

@@ -18,6 +18,9 @@ export function testConfig(overrides: Partial<Config> = {}, env: Record<string, 
     AFTERMATH_DEMO: '0',
     AFTERMATH_LOG_LEVEL: 'silent',
     AFTERMATH_TOKENS: 'admin:test-admin-token-0123456789abcdef0123,ingest:test-ingest-token-0123456789abcdef0123,read:test-read-token-0123456789abcdef0123',
+    // Every test talks from 127.0.0.1, and many send wrong tokens on purpose: the throttle of
+    // failed authentications is tested where it is asked for (crowd.test.ts).
+    AFTERMATH_AUTH_FAILURES_PER_MIN: '0',
     CLICKHOUSE_DATABASE: `t_${process.pid}_${Math.random().toString(36).slice(2, 8)}`,
     ...env,
   })

@@ -77,7 +77,8 @@ describe('streamed NDJSON', () => {
     console.log(`2M-line NDJSON request: server peak RSS ${peakRss.toFixed(0)} MiB`)
 
     server.child.kill('SIGTERM')
-    expect((await server.exited).code).toBe(0)
+    const exit = await server.exited
+    expect(exit, server.output().slice(-3000)).toEqual({ code: 0, signal: null })
     const store = await openStore(loadConfig({ ...env, AFTERMATH_DEMO: '0' }))
     try {
       expect(await store.rows(`SELECT count() AS n, uniqExact(event_id) AS u FROM ${store.db}.events FINAL`)).toEqual([{ n: LINES, u: LINES }])
