@@ -3,7 +3,7 @@
  * written to bench-results.json (repo root). `npm run bench -- --quick` is a ~2-3 minute version
  * (shorter runs, 1M-event queries of the endpoints with a target only, one dashboard load).
  *
- *   npm run bench [-- --quick] [--only ingest,single,queries,dashboard] [--no-10m] [--profile DIR] [--out FILE]
+ *   npm run bench [-- --quick] [--only ingest,single,queries,dashboard,crowd] [--no-10m] [--profile DIR] [--out FILE]
  *
  * Each figure is a median of several runs; ingest and the engine baseline alternate run by run,
  * so their ratio is measured side by side under the same machine load. Every load generator
@@ -32,10 +32,10 @@ const { values: args } = parseArgs({
   },
 })
 const quick = args.quick
-const sections = new Set((args.only ?? 'ingest,single,queries,dashboard').split(','))
+const sections = new Set((args.only ?? 'ingest,single,queries,dashboard,crowd').split(','))
 const plan = quick
-  ? { runs: 3, ingestS: 4, nullRuns: 1, singleS: 4, queryEvents: [1_000_000], queryRequests: 5, dashboardRuns: 1 }
-  : { runs: 3, ingestS: 20, nullRuns: 3, singleS: 15, queryEvents: args['no-10m'] ? [1_000_000] : [1_000_000, 10_000_000], queryRequests: 20, dashboardRuns: 5 }
+  ? { runs: 3, ingestS: 4, nullRuns: 1, singleS: 4, queryEvents: [1_000_000], queryRequests: 5, dashboardRuns: 1, crowdS: 20 }
+  : { runs: 3, ingestS: 20, nullRuns: 3, singleS: 15, queryEvents: args['no-10m'] ? [1_000_000] : [1_000_000, 10_000_000], queryRequests: 20, dashboardRuns: 5, crowdS: 60 }
 /** At 10M events a query takes seconds (the tenants page ~30 s on the loaded machine): 3 timed requests each. */
 const QUERIES_10M_REQUESTS = 10
 const serverOpts = args.profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] } : {}
@@ -283,6 +283,40 @@ async function dashboard() {
   })
 }
 
+interface CrowdClass {
+  requests: number
+  statuses: Record<string, number>
+  p50_ms: number | null
+  p95_ms: number | null
+  p99_ms: number | null
+  errors_5xx: number
+  refused_503: number
+  failed_connections: number
+}
+interface CrowdResults {
+  seconds: number
+  peak_rss_mb: number
+  classes: Record<string, CrowdClass>
+}
+
+async function crowd() {
+  log(`crowd: heavy readers, 200 streams and 16 MiB bodies against one server for ${plan.crowdS} s, probes measuring (bench/crowd.ts)`)
+  const r = await runJsonScript<CrowdResults>('bench/crowd.ts', ['--seconds', String(plan.crowdS)], { echo: true })
+  results.crowd = r
+  const c = (name: string) => r.classes[name]!
+  const all = Object.values(r.classes)
+  const errors = all.reduce((n, x) => n + x.errors_5xx + x.failed_connections, 0)
+  const refused = all.reduce((n, x) => n + x.refused_503, 0)
+  const limited = all.reduce((n, x) => n + (x.statuses['429'] ?? 0), 0)
+  rows.push(
+    { figure: 'crowd: /healthz under the crowd', measured: `p50 ${c('probe /healthz').p50_ms} ms, p99 ${c('probe /healthz').p99_ms} ms`, target: 'p99 ≤ 50 ms', met: (c('probe /healthz').p99_ms ?? Infinity) <= 50 },
+    { figure: 'crowd: ingest ack (10 events) under the crowd', measured: `p50 ${c('probe ingest ack (10 events)').p50_ms} ms, p99 ${c('probe ingest ack (10 events)').p99_ms} ms`, target: 'p99 ≤ 500 ms', met: (c('probe ingest ack (10 events)').p99_ms ?? Infinity) <= 500 },
+    { figure: 'crowd: cheap summary (1M events, changing) under the crowd', measured: `p50 ${c('probe cheap summary').p50_ms} ms, p95 ${c('probe cheap summary').p95_ms} ms, ${c('probe cheap summary').statuses['200'] ?? 0}/${c('probe cheap summary').requests} answered 200`, target: 'p95 ≤ 500 ms', met: (c('probe cheap summary').p95_ms ?? Infinity) <= 500 },
+    { figure: 'crowd: server peak RSS', measured: `${r.peak_rss_mb} MiB`, target: '≤ 1,536 MiB', met: r.peak_rss_mb <= 1536 },
+    { figure: 'crowd: 5xx answers (besides 503 refusals) and failed connections', measured: `${errors} (refused with 503 + Retry-After: ${refused}; 429: ${limited})`, target: '0', met: errors === 0 },
+  )
+}
+
 const stealPct: Record<string, number> = {}
 results.cpu_steal_pct = stealPct
 
@@ -309,6 +343,7 @@ await section('single', single)
 memoryRow()
 await section('queries', queries)
 await section('dashboard', dashboard)
+await section('crowd', crowd)
 results.wall_s = round((performance.now() - started) / 1000, 1)
 save()
 rmSync(scratch, { recursive: true, force: true })
