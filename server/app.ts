@@ -7,6 +7,7 @@ import { requestLogger } from './log.js'
 import type { Auth } from './auth.js'
 import type { Config } from './config.js'
 import { errorHandler, notFound } from './errors.js'
+import type { JsonWorkers } from './ingest/json-workers.js'
 import type { IngestPipeline } from './ingest/types.js'
 import type { StateSync } from './metrics/state-sync.js'
 import { healthRouter } from './routes/health.js'
@@ -28,6 +29,8 @@ export interface AppDeps {
   heavy: HeavyAdmission
   /** Live streams, shared per view (routes/stream.ts). */
   streams: StreamHub
+  /** Threads that decode large JSON bodies off the event loop. */
+  jsonWorkers: JsonWorkers
   log: Logger
   telemetry: Telemetry
   /** The clock behind "now" (as_of default, ETA, stale); injected so tests can pin it. */

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { createApp } from './app.js'
 import { createAuth, loadTokens } from './auth.js'
 import type { Config } from './config.js'
+import { JsonWorkers } from './ingest/json-workers.js'
 import { createIngestPipeline } from './ingest/pipeline.js'
 import { createLogger } from './log.js'
 import { createStateSync } from './metrics/state-sync.js'
@@ -48,11 +49,16 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
   const { tokens, generated, created } = loadTokens(config)
   const telemetry = createTelemetry()
   const ingest = await createIngestPipeline({ config, store, telemetry, log })
-  const state = await createStateSync({ store, log, acknowledgedStored: () => ingest.drained(config.storageTimeoutMs), logMode: () => config.incidentLog })
+  const state = await createStateSync({
+    store,
+    log,
+    acknowledgedStored: (incidentId) => ingest.drained(config.storageTimeoutMs, incidentId),
+    logMode: () => config.incidentLog,
+  })
   const now = opts.now ?? (() => new Date())
   const streams = new StreamHub({
     summary: async (scope, p) => {
-      await state.fresh()
+      await state.fresh(scope.incidentId)
       return summary(store, state, scope, p)
     },
     onChange: (listener) => ingest.onCommitted(listener),
@@ -60,6 +66,7 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
     log,
     limits: { total: config.streamsMax, perToken: config.streamsPerToken, bufferBytes: config.streamBufferBytes },
   })
+  const jsonWorkers = new JsonWorkers()
   const app = createApp({
     config,
     store,
@@ -70,6 +77,7 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
     log,
     telemetry,
     streams,
+    jsonWorkers,
     now,
     clientDir: opts.clientDir,
   })
@@ -97,6 +105,7 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
           server.closeIdleConnections()
         })
         await ingest.close()
+        await jsonWorkers.close()
         await state.close()
         await raw.close()
       })()

@@ -95,7 +95,7 @@ const envSchema = z.object({
   /** How long a body is waited for in all before the minimum rate applies. */
   AFTERMATH_BODY_RATE_GRACE_MS: intFrom(10_000, 0, 3_600_000),
   /** JSON (non-streamed) bodies over 1 MiB decoded at once; more wait briefly, then 503 + Retry-After. */
-  AFTERMATH_LARGE_BODIES: intFrom(2, 1, 64),
+  AFTERMATH_LARGE_BODIES: intFrom(1, 1, 64),
 })
 
 export type Config = {

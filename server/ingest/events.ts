@@ -70,20 +70,23 @@ function atomicFailure(t: Tally): IngestOutcome {
   }
 }
 
+/** The events of a JSON body, validated: the valid rows, and the count and first errors of the rest. Plain data (it crosses threads). */
+export interface ValidatedEvents {
+  rows: EventRow[]
+  rejected: number
+  errors: IngestError[]
+}
+
 /**
- * Validate and store the events of a JSON body (plain or CloudEvents), given whole or as chunks
- * decoded one after another (parse-json-array.ts: the event loop turns between them). Valid
- * events are kept even when others are invalid, unless `atomic`: then any invalid event → 422,
- * nothing kept. Nothing is stored before the whole body has been decoded: a body that turns out
- * malformed halfway keeps nothing.
+ * Validate the events of a JSON body (plain or CloudEvents), given whole or as chunks decoded
+ * one after another (parse-json-array.ts: the event loop turns between them). Pure.
  */
-export async function ingestCandidates(
-  ctx: IngestContext,
+export async function validateCandidates(
   candidates: readonly Candidate[] | AsyncIterable<readonly Candidate[]>,
-  opts: { atomic: boolean; fieldName?: (f: string) => string },
-): Promise<IngestOutcome> {
-  const t = new Tally(opts.fieldName)
-  const nowMs = ctx.now().getTime()
+  nowMs: number,
+  fieldName?: (f: string) => string,
+): Promise<ValidatedEvents> {
+  const t = new Tally(fieldName)
   const rows: EventRow[] = []
   let i = 0
   for await (const chunk of Array.isArray(candidates) ? [candidates] : (candidates as AsyncIterable<readonly Candidate[]>)) {
@@ -97,11 +100,32 @@ export async function ingestCandidates(
       i++
     }
   }
-  ctx.telemetry.rejected.inc(t.rejected)
-  if (opts.atomic && t.rejected > 0) return atomicFailure(t)
-  await ctx.pipeline.submit(rows)
-  t.accepted = rows.length
+  return { rows, rejected: t.rejected, errors: t.errors }
+}
+
+/**
+ * Store validated events: valid events are kept even when others are invalid, unless `atomic`:
+ * then any invalid event → 422, nothing kept. Called once the whole body has been decoded: a body
+ * that turns out malformed halfway keeps nothing.
+ */
+export async function storeValidated(ctx: IngestContext, v: ValidatedEvents, atomic: boolean): Promise<IngestOutcome> {
+  ctx.telemetry.rejected.inc(v.rejected)
+  const t = new Tally()
+  t.rejected = v.rejected
+  t.errors = v.errors
+  if (atomic && t.rejected > 0) return atomicFailure(t)
+  await ctx.pipeline.submit(v.rows)
+  t.accepted = v.rows.length
   return { status: 200, body: t.result() }
+}
+
+/** Validate and store the events of a JSON body (validateCandidates, then storeValidated). */
+export async function ingestCandidates(
+  ctx: IngestContext,
+  candidates: readonly Candidate[] | AsyncIterable<readonly Candidate[]>,
+  opts: { atomic: boolean; fieldName?: (f: string) => string },
+): Promise<IngestOutcome> {
+  return storeValidated(ctx, await validateCandidates(candidates, ctx.now().getTime(), opts.fieldName), opts.atomic)
 }
 
 /**

@@ -66,6 +66,8 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
 
   /** Rows ever appended (the spool left by a previous run counts); appended − spool.events have reached ClickHouse. */
   let appended = spool.events
+  /** Per incident, `appended` just after its latest append: once that many rows are in ClickHouse, so are all of its events. */
+  const appendedFor = new Map<string, number>()
   /** Storage refused the last insert: acknowledge without waiting for it, count what waits as spooled. */
   let failing = false
   let spooledCounted = 0
@@ -97,7 +99,7 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
 
   const insert = async (batch: Batch, format: SpoolFormat) => {
     const stop = telemetry.insertSeconds.startTimer()
-    await store.insert(table, batch.body, format === 'JSONCompactEachRow+stamps' ? EVENTS_FORMAT : format === 'JSONCompactEachRow' ? LEGACY_EVENTS_FORMAT : JSON_EACH_ROW)
+    await store.insert(table, batch.body, format === 'JSONCompactEachRow+stamps' ? EVENTS_FORMAT : format === 'JSONCompactEachRow' ? LEGACY_EVENTS_FORMAT : JSON_EACH_ROW, batch.incidents)
     stop()
     releaseEngineMemory()
     telemetry.insertRows.observe(batch.rows)
@@ -129,6 +131,7 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
       throw new HttpError(503, 'spool_unavailable', 'the local spool cannot be written; retry later', { 'Retry-After': RETRY_AFTER_S })
     }
     appended += batch.rows
+    for (const id of batch.incidents) appendedFor.set(id, appended)
     if (failing) countSpooled()
     setDepth()
     appendedSignal.fire()
@@ -225,8 +228,9 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
     },
     spoolDepth: () => spool.events,
     spoolQuarantined: () => (existsSync(spool.quarantineDir) ? readdirSync(spool.quarantineDir).length : 0),
-    async drained(timeoutMs: number) {
-      const target = appended
+    async drained(timeoutMs: number, incidentId?: string) {
+      // The spool drains in order: one incident's events are in once the rows up to its latest append are.
+      const target = incidentId === undefined ? appended : (appendedFor.get(incidentId) ?? 0)
       const deadline = Date.now() + timeoutMs
       while (appended - spool.events < target && !failing && Date.now() < deadline) {
         urgent = true

@@ -2,11 +2,11 @@ import type { Request } from 'express'
 import type { Config } from '../config.js'
 import { HttpError } from '../errors.js'
 import type { Store } from '../storage/client.js'
-import { ingestCandidates, ingestNdjson, type IngestContext, type IngestOutcome, type IngestResult } from './events.js'
+import { ingestCandidates, ingestNdjson, storeValidated, type IngestContext, type IngestOutcome, type IngestResult } from './events.js'
+import type { JsonWorkers } from './json-workers.js'
 import { bodyStream, parseJsonBody, readBody, type BodyPace, type LargeBodies } from './parse-body.js'
-import { binaryCloudEventAttrs, cloudEventField, cloudEventsFromBody, mapCloudEvent, mapStructuredCloudEvent, type MappedCloudEvent } from './parse-cloudevents.js'
-import { eventsFromJson } from './parse-json.js'
-import { decodeJsonBody, type JsonBody } from './parse-json-array.js'
+import { binaryCloudEventAttrs, cloudEventField, mapCloudEvent, type MappedCloudEvent } from './parse-cloudevents.js'
+import { decodeJsonBody } from './parse-json-array.js'
 import { upsertTenants, upsertTenantsNdjson } from './tenants.js'
 
 /** How fast a body must arrive (config: AFTERMATH_BODY_IDLE_TIMEOUT_MS, AFTERMATH_BODY_MIN_BYTES_PER_S, AFTERMATH_BODY_RATE_GRACE_MS). */
@@ -48,22 +48,20 @@ const fromMapped = (m: MappedCloudEvent) => (m.errors ? { errors: m.errors } : {
  * A whole JSON body, read (with a large-body permit past 1 MiB) and decoded a chunk of array
  * elements at a time; `use` runs while the permit is held.
  */
-async function withJsonBody<T>(req: Request, config: Config, large: LargeBodies, use: (body: JsonBody) => Promise<T>): Promise<T> {
+async function withJsonBody<T>(req: Request, config: Config, large: LargeBodies, use: (buf: Buffer) => Promise<T>): Promise<T> {
   const { buf, release } = await readBody(req, config.maxJsonBytes, paceOf(config), large)
   try {
-    return await use(decodeJsonBody(buf))
+    return await use(buf)
   } finally {
     release()
   }
 }
 
-/** Each element of a decoded array body as `map` gives it, chunk by chunk. */
-async function* mapChunks<T>(chunks: AsyncIterable<unknown[]>, map: (v: unknown) => T): AsyncGenerator<T[]> {
-  for await (const chunk of chunks) yield chunk.map(map)
-}
+/** What ingest requests need beside the pipeline: the large-body permits and the threads that decode large JSON bodies. */
+export type EventsRequestContext = IngestContext & { largeBodies: LargeBodies; jsonWorkers: JsonWorkers }
 
 /** POST /api/v1/events: pick the parser by Content-Type (or ce-* headers), validate, store. */
-export async function ingestEventsRequest(ctx: IngestContext & { largeBodies: LargeBodies }, config: Config, req: Request): Promise<IngestOutcome> {
+export async function ingestEventsRequest(ctx: EventsRequestContext, config: Config, req: Request): Promise<IngestOutcome> {
   const atomic = booleanParam(req, 'atomic')
   const type = mediaType(req)
   const ceAttrs = binaryCloudEventAttrs(req.headers)
@@ -86,21 +84,10 @@ export async function ingestEventsRequest(ctx: IngestContext & { largeBodies: La
       return ingestNdjson(ctx, bodyStream(req, paceOf(config)), { atomic, maxBodyBytes, limitNote })
     }
     case 'application/json':
-      return withJsonBody(req, config, ctx.largeBodies, (body) =>
-        ingestCandidates(ctx, body.kind === 'array' ? mapChunks(body.chunks, (input) => ({ input })) : eventsFromJson(body.value).map((input) => ({ input })), { atomic }),
-      )
     case 'application/cloudevents+json':
     case 'application/cloudevents-batch+json': {
-      const batch = type === 'application/cloudevents-batch+json'
-      return withJsonBody(req, config, ctx.largeBodies, (body) => {
-        const candidates =
-          body.kind === 'value'
-            ? cloudEventsFromBody(body.value, batch).map(fromMapped)
-            : batch
-              ? mapChunks(body.chunks, (ce) => fromMapped(mapStructuredCloudEvent(ce)))
-              : cloudEventsFromBody([], false).map(fromMapped) // throws: an array is not one CloudEvent
-        return ingestCandidates(ctx, candidates, { atomic, fieldName: cloudEventField })
-      })
+      const format = type === 'application/json' ? 'json' : type === 'application/cloudevents+json' ? 'cloudevents' : 'cloudevents-batch'
+      return withJsonBody(req, config, ctx.largeBodies, async (buf) => storeValidated(ctx, await ctx.jsonWorkers.validate(buf, format, ctx.now().getTime()), atomic))
     }
     default:
       throw unsupported(type, EVENT_TYPES)
@@ -112,7 +99,11 @@ export async function upsertTenantsRequest(store: Store, config: Config, large: 
   const type = mediaType(req)
   const replace = booleanParam(req, 'replace')
   if (type === 'application/x-ndjson' || type === 'application/jsonl') return upsertTenantsNdjson(store, bodyStream(req, paceOf(config)), config.maxNdjsonBytes, replace)
-  if (type === 'application/json') return withJsonBody(req, config, large, (body) => upsertTenants(store, body.kind === 'array' ? body.chunks : [[body.value]], replace))
+  if (type === 'application/json')
+    return withJsonBody(req, config, large, (buf) => {
+      const body = decodeJsonBody(buf)
+      return upsertTenants(store, body.kind === 'array' ? body.chunks : [[body.value]], replace)
+    })
   throw unsupported(type, ['application/json', 'application/x-ndjson'])
 }
 

@@ -37,10 +37,10 @@ export interface IngestPipeline {
   /** Spool segments that held unreadable records, kept in spool/quarantine for inspection. */
   spoolQuarantined(): number
   /**
-   * Resolve once every event acknowledged before the call is in ClickHouse (true), or with
-   * false when storage is failing or `timeoutMs` passes first.
+   * Resolve once every event acknowledged before the call (of `incidentId` only, when given) is
+   * in ClickHouse (true), or with false when storage is failing or `timeoutMs` passes first.
    */
-  drained(timeoutMs: number): Promise<boolean>
+  drained(timeoutMs: number, incidentId?: string): Promise<boolean>
   /** Stop accepting, flush what is queued, close. */
   close(): Promise<void>
 }

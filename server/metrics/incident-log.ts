@@ -23,6 +23,13 @@ export interface IncidentLog {
   contactLatencyMs: Float64Array
   /** Broadcast communications, ascending. */
   broadcasts: Float64Array
+  /**
+   * Every affected tenant's outage intervals (tenant_state starts/ends), tenant after tenant:
+   * tenant i's are at [outageFrom[i], outageFrom[i + 1]). The downtime figures at any T.
+   */
+  outageStarts: Float64Array
+  outageEnds: Float64Array
+  outageFrom: Float64Array
 }
 
 /** Changes as two aligned arrays (split once at load: a per-query `% 16` on every element costs ~10x the loop). */
@@ -50,10 +57,12 @@ export async function loadIncidentLog(store: Store, incidentId: string): Promise
   const db = store.db
   const f64 = (arr: string) => `arrayMap(x -> toFloat64(x), ${arr})`
   const stream = await store.stream(
-    `SELECT ${f64('r')}, ${f64('c')}, ${f64('d')}, ${f64('arrayMap(p -> p.1, f)')}, ${f64('arrayMap(p -> p.2, f)')}, ${f64('b')}
+    `SELECT ${f64('r')}, ${f64('c')}, ${f64('d')}, ${f64('arrayMap(p -> p.1, f)')}, ${f64('arrayMap(p -> p.2, f)')}, ${f64('b')},
+       ${f64('arrayFlatten(os)')}, ${f64('arrayFlatten(oe)')}, ${f64('arrayPushFront(arrayCumSum(arrayMap(x -> length(x), os)), 0)')}
      FROM (
        SELECT arraySort(groupArrayArray(rdeltas)) AS r, arraySort(groupArrayArray(cdeltas)) AS c, arraySort(groupArrayArray(dcomm)) AS d,
-         arraySort(groupArrayIf((contact_ms, contact_ms - first_lost_ms), contact_ms < ${OPEN_END_MS})) AS f
+         arraySort(groupArrayIf((contact_ms, contact_ms - first_lost_ms), contact_ms < ${OPEN_END_MS})) AS f,
+         groupArrayIf(starts, notEmpty(starts)) AS os, groupArrayIf(ends, notEmpty(starts)) AS oe
        FROM ${db}.tenant_state FINAL WHERE incident_id = {incident:String}
      ) AS s,
      (SELECT arraySort(groupArray(toUnixTimestamp64Milli(occurred_at))) AS b FROM ${db}.events FINAL
@@ -65,8 +74,18 @@ export async function loadIncidentLog(store: Store, incidentId: string): Promise
   for await (const chunk of stream) chunks.push(chunk as Buffer)
   const buf = Buffer.concat(chunks)
   const reader = arrayReader(buf)
-  const [recovery, comms, direct, contactMs, contactLatencyMs, broadcasts] = Array.from({ length: 6 }, () => reader())
-  return { recovery: changes(recovery!), comms: changes(comms!), direct: direct!, contactMs: contactMs!, contactLatencyMs: contactLatencyMs!, broadcasts: broadcasts! }
+  const [recovery, comms, direct, contactMs, contactLatencyMs, broadcasts, outageStarts, outageEnds, outageFrom] = Array.from({ length: 9 }, () => reader())
+  return {
+    recovery: changes(recovery!),
+    comms: changes(comms!),
+    direct: direct!,
+    contactMs: contactMs!,
+    contactLatencyMs: contactLatencyMs!,
+    broadcasts: broadcasts!,
+    outageStarts: outageStarts!,
+    outageEnds: outageEnds!,
+    outageFrom: outageFrom!,
+  }
 }
 
 /** Reads consecutive RowBinary Array(Float64) values: a LEB128 length, then 8-byte little-endian floats. */
@@ -93,7 +112,19 @@ function arrayReader(buf: Buffer): () => Float64Array {
 
 /** Memory held by a log's arrays. */
 export function incidentLogBytes(log: IncidentLog): number {
-  return [log.recovery.ms, log.recovery.code, log.comms.ms, log.comms.code, log.direct, log.contactMs, log.contactLatencyMs, log.broadcasts].reduce((n, a) => n + a.byteLength, 0)
+  return [
+    log.recovery.ms,
+    log.recovery.code,
+    log.comms.ms,
+    log.comms.code,
+    log.direct,
+    log.contactMs,
+    log.contactLatencyMs,
+    log.broadcasts,
+    log.outageStarts,
+    log.outageEnds,
+    log.outageFrom,
+  ].reduce((n, a) => n + a.byteLength, 0)
 }
 
 /** How many of changes[from, to) carry each code (indexed by code, 0-15). */
@@ -113,4 +144,23 @@ export function upperBound(xs: ArrayLike<number>, x: number): number {
     else hi = mid
   }
   return lo
+}
+
+/**
+ * Each tenant affected at T's downtime (ms): the length of its outage intervals up to T (SPEC
+ * §3 downtime_s), the JS twin of tenant-state.ts downtime_ms.
+ */
+export function downtimesAt(log: IncidentLog, t: number): Float64Array {
+  const { outageStarts: s, outageEnds: e, outageFrom: from } = log
+  const out = new Float64Array(from.length - 1)
+  let n = 0
+  for (let i = 0; i + 1 < from.length; i++) {
+    const a = from[i]!
+    const b = from[i + 1]!
+    if (b === a || s[a]! > t) continue
+    let d = 0
+    for (let j = a; j < b && s[j]! <= t; j++) d += Math.min(e[j]!, t) - s[j]!
+    out[n++] = d
+  }
+  return out.subarray(0, n)
 }

@@ -10,11 +10,20 @@ import { incidentExists } from './tenant-state.js'
  */
 const knownIncidents = new WeakMap<Store, Set<string>>()
 const KNOWN_INCIDENTS_MAX = 10_000
+/** Lookups in flight, shared: a crowd opening the same incident at once costs one lookup, not one each. */
+const lookups = new WeakMap<Store, Map<string, Promise<boolean>>>()
 
 export async function assertIncident(store: Store, incidentId: string): Promise<void> {
   let known = knownIncidents.get(store)
   if (known?.has(incidentId)) return
-  if (!(await incidentExists(store, incidentId))) throw notFound(`no incident "${incidentId}" (no events and no metadata)`)
+  let inFlight = lookups.get(store)
+  if (!inFlight) lookups.set(store, (inFlight = new Map()))
+  let lookup = inFlight.get(incidentId)
+  if (!lookup) {
+    lookup = incidentExists(store, incidentId).finally(() => inFlight.delete(incidentId))
+    inFlight.set(incidentId, lookup)
+  }
+  if (!(await lookup)) throw notFound(`no incident "${incidentId}" (no events and no metadata)`)
   if (!known) knownIncidents.set(store, (known = new Set()))
   if (known.size >= KNOWN_INCIDENTS_MAX) known.clear()
   known.add(incidentId)

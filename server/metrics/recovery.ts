@@ -1,10 +1,12 @@
 import type { Store } from '../storage/client.js'
 import { isoTime, parseAttributeName, parseWindow, single, type QueryScope, type RawQuery } from './filters.js'
-import { bucketCodes, firstEventMs, prefixSum, seriesFrame } from './series.js'
+import { bucketCodes, firstEventMs, seriesFrame } from './series.js'
 import type { StateSync } from './state-sync.js'
 import { RECOVERY_CODES, tenantStateSql } from './tenant-state.js'
 
 const KINDS = ['affected', 'down', 'not_started', 'in_progress', 'completed'] as const
+/** The per-bucket series accumulated per group: the counts, and the weights of affected and down. */
+const SERIES_KINDS = [...KINDS, 'w_affected', 'w_down'] as const
 
 export interface RecoveryPoint {
   t: string
@@ -38,9 +40,13 @@ export async function recoverySeries(store: Store, state: StateSync, scope: Quer
   // Every tenant's changes (rdeltas: ms * 16 + code), counted per bucket and code; the codes are
   // expanded below. The default view reads them from the incident log when it is current.
   const log = weight === undefined && groupBy === undefined && scope.filters.length === 0 ? await state.incidentLog(scope.incidentId) : null
-  let rows: { grp: string; k: number; code: number; n: number; wn: number }[]
-  if (log) rows = bucketCodes(log.recovery, frame).map((r) => ({ ...r, grp: '', wn: 0 }))
-  else {
+  // Per group: its (bucket, code) counts as parallel arrays (one row per group, not one per
+  // count: a group_by answer of 50 groups × 500 buckets × 9 codes is 50 JSON lines to parse).
+  let rows: { grp: string; ks: number[]; codes: number[]; ns: number[]; wns: number[] }[]
+  if (log) {
+    const counted = bucketCodes(log.recovery, frame)
+    rows = [{ grp: '', ks: counted.map((r) => r.k), codes: counted.map((r) => r.code), ns: counted.map((r) => r.n), wns: [] }]
+  } else {
     const core = tenantStateSql(store, at, { weight, meta: groupBy !== undefined, columns: ['rdeltas'] })
     // group_by: the MAX_GROUPS groups with the most affected tenants at the window's end are
     // chosen first, and only their tenants' changes are counted, so the answer's size does not
@@ -49,53 +55,53 @@ export async function recoverySeries(store: Store, state: StateSync, scope: Quer
       ? `AND grp IN (SELECT attributes[{group_by:String}] AS g FROM (${core.sql}) GROUP BY g ORDER BY count() DESC, g ASC LIMIT ${MAX_GROUPS})`
       : ''
     rows = await store.rows(
-      `SELECT grp, ${frame.bucketOf('intDiv(d, 16)')} AS k, d % 16 AS code, count() AS n, ${weight ? 'sum(weight)' : '0'} AS wn
-       FROM (SELECT ${groupBy ? 'attributes[{group_by:String}]' : "''"} AS grp, ${weight ? 'weight' : '0'} AS weight, rdeltas FROM (${core.sql}))
-       ARRAY JOIN rdeltas AS d
-       WHERE d < ({sf_to:Int64} + 1) * 16 ${topGroups}
-       GROUP BY grp, k, code`,
+      `SELECT grp, groupArray(k) AS ks, groupArray(code) AS codes, groupArray(n) AS ns, groupArray(wn) AS wns FROM (
+         SELECT grp, ${frame.bucketOf('intDiv(d, 16)')} AS k, d % 16 AS code, count() AS n, ${weight ? 'sum(weight)' : '0'} AS wn
+         FROM (SELECT ${groupBy ? 'attributes[{group_by:String}]' : "''"} AS grp, ${weight ? 'weight' : '0'} AS weight, rdeltas FROM (${core.sql}))
+         ARRAY JOIN rdeltas AS d
+         WHERE d < ({sf_to:Int64} + 1) * 16 ${topGroups}
+         GROUP BY grp, k, code)
+       GROUP BY grp`,
       { ...core.params, ...frame.params, group_by: groupBy ?? '' },
     )
   }
   const n = frame.times.length
-  const groups = new Map<string, Map<string, Map<number, number>>>()
-  const add = (grp: string, key: string, k: number, v: number) => {
-    if (v === 0) return
-    if (!groups.has(grp)) groups.set(grp, new Map())
-    const g = groups.get(grp)!
-    if (!g.has(key)) g.set(key, new Map())
-    g.get(key)!.set(k, (g.get(key)!.get(k) ?? 0) + v)
-  }
+  /** Per group, per kind, the deltas of each bucket, then (in place) their prefix sums: the series. */
+  const groups = new Map<string, Record<(typeof SERIES_KINDS)[number], Float64Array>>()
   for (const r of rows) {
-    const c = RECOVERY_CODES[Number(r.code)]!
-    const k = Number(r.k)
-    const cnt = Number(r.n)
-    // Make sure a group with deltas exists even when they cancel out.
-    if (!groups.has(r.grp)) groups.set(r.grp, new Map())
-    for (const kind of KINDS) add(r.grp, kind, k, c[kind] * cnt)
-    if (weight) {
-      add(r.grp, 'w_affected', k, c.affected * Number(r.wn))
-      add(r.grp, 'w_down', k, c.down * Number(r.wn))
-    }
-  }
-  const build = (g: Map<string, Map<number, number>> | undefined): RecoveryPoint[] => {
-    const sum = (key: string) => prefixSum(g?.get(key) ?? new Map(), n)
-    const [aff, dn, ns, ip, cp] = ['affected', 'down', 'not_started', 'in_progress', 'completed'].map(sum)
-    const [waff, wdn] = weight ? [sum('w_affected'), sum('w_down')] : [[], []]
-    return frame.times.map((t, k) => {
-      const p: RecoveryPoint = {
-        t: isoTime(t),
-        affected: aff![k]!,
-        restored: aff![k]! - dn![k]!,
-        recovery_pct: aff![k]! > 0 ? (100 * (aff![k]! - dn![k]!)) / aff![k]! : null,
-        not_started: ns![k]!,
-        in_progress: ip![k]!,
-        completed: cp![k]!,
+    const g = Object.fromEntries(SERIES_KINDS.map((kind) => [kind, new Float64Array(n)])) as Record<(typeof SERIES_KINDS)[number], Float64Array>
+    groups.set(r.grp, g)
+    for (let i = 0; i < r.ks.length; i++) {
+      const c = RECOVERY_CODES[Number(r.codes[i])]!
+      const k = Number(r.ks[i])
+      const cnt = Number(r.ns[i])
+      for (const kind of KINDS) g[kind][k]! += c[kind] * cnt
+      if (weight) {
+        g.w_affected[k]! += c.affected * Number(r.wns[i])
+        g.w_down[k]! += c.down * Number(r.wns[i])
       }
-      if (weight) p.weighted_recovery_pct = waff![k]! > 0 ? (100 * (waff![k]! - wdn![k]!)) / waff![k]! : null
+    }
+    for (const series of Object.values(g)) for (let k = 1; k < n; k++) series[k]! += series[k - 1]!
+  }
+  const empty = Object.fromEntries(SERIES_KINDS.map((kind) => [kind, new Float64Array(n)])) as Record<(typeof SERIES_KINDS)[number], Float64Array>
+  // The bucket times as text once, for every series (50 series × 500 points of a group_by answer).
+  const times = frame.times.map(isoTime)
+  const build = (g = empty): RecoveryPoint[] =>
+    times.map((t, k) => {
+      const aff = g.affected[k]!
+      const restored = aff - g.down[k]!
+      const p: RecoveryPoint = {
+        t,
+        affected: aff,
+        restored,
+        recovery_pct: aff > 0 ? (100 * restored) / aff : null,
+        not_started: g.not_started[k]!,
+        in_progress: g.in_progress[k]!,
+        completed: g.completed[k]!,
+      }
+      if (weight) p.weighted_recovery_pct = g.w_affected[k]! > 0 ? (100 * (g.w_affected[k]! - g.w_down[k]!)) / g.w_affected[k]! : null
       return p
     })
-  }
   if (!groupBy) return { bucket_s: w.bucketMs / 1000, series: [{ group: null, points: build(groups.get('')) }] }
   const series = [...groups.entries()]
     .map(([group, g]) => ({ group, points: build(g) }))

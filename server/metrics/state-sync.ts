@@ -25,8 +25,12 @@ import { deriveTenantStateSql } from './tenant-state.js'
  * kept in `state_sync`; after a restart the sync resumes from it.
  */
 export interface StateSync {
-  /** Resolve once tenant_state reflects every event committed through this store before the call. */
-  fresh(): Promise<void>
+  /**
+   * Resolve once tenant_state reflects every event committed through this store before the call,
+   * of `incidentId` only when given: a query of one incident never waits for the derivation of
+   * another's new events (events of different incidents never mix).
+   */
+  fresh(incidentId?: string): Promise<void>
   /**
    * A value derived from an incident's data, computed once per change of that incident (and of
    * tenant metadata when `withMeta`), e.g. milestone times, which do not depend on as_of.
@@ -66,8 +70,8 @@ export const LOG_QUIET_MS = 2000
 export interface StateSyncDeps {
   store: Store
   log: Logger
-  /** Resolves once acknowledged events have reached ClickHouse (the ingest pipeline's drained()); false if not in time. */
-  acknowledgedStored?: () => Promise<boolean>
+  /** Resolves once acknowledged events (of one incident, when given) have reached ClickHouse (the ingest pipeline's drained()); false if not in time. */
+  acknowledgedStored?: (incidentId?: string) => Promise<boolean>
   /** Read at each call (config.incidentLog), default auto. */
   logMode?: () => 'auto' | 'always' | 'off'
   /** Events per part of a large derivation (tests make it small), default DERIVE_PART_EVENTS. */
@@ -95,7 +99,16 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
   const cache = new Map<string, { gen: string; value: Promise<unknown> }>()
   let timer: NodeJS.Timeout | undefined
 
-  const unwatchEvents = store.watchInserts(events, () => () => {
+  /** Incidents with events inserted through this store that no sync has started to derive yet… */
+  const pending = new Set<string>()
+  /** …an insert of unknown incidents (written by other means) is waiting… */
+  let pendingUnknown = false
+  /** …and what the running sync derives. */
+  let covering = new Set<string>()
+  let coveringUnknown = false
+  const unwatchEvents = store.watchInserts(events, (incidents) => () => {
+    if (incidents) for (const id of incidents) pending.add(id)
+    else pendingUnknown = true
     dirty = true
     lastSettleMs = Date.now()
     scheduleBackground()
@@ -103,6 +116,7 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
   const unwatchTenants = store.watchInserts(`${db}.tenants`, () => () => {
     metaGeneration++
   })
+
 
   const changedAt = new Map<string, number>()
   const bump = (incidentId: string) => {
@@ -123,6 +137,11 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
   async function sync(): Promise<void> {
     dirty = false
     lastCheckMs = Date.now()
+    // Inserts settled before the block position is read are derived by this sync.
+    covering = new Set(pending)
+    coveringUnknown = pendingUnknown
+    pending.clear()
+    pendingUnknown = false
     // No bound parameters (the database name is a checked identifier from the config): this
     // check runs beside the engine's queue, so a query that has nothing to derive never waits
     // behind an expensive statement just to learn that.
@@ -158,7 +177,12 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
     } catch (err) {
       scanFrom = from
       dirty = true
+      for (const id of covering) pending.add(id)
+      pendingUnknown ||= coveringUnknown
       throw err
+    } finally {
+      covering = new Set()
+      coveringUnknown = false
     }
   }
 
@@ -187,11 +211,20 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
       }))
   }
 
-  function fresh(): Promise<void> {
+  function fresh(incidentId?: string): Promise<void> {
     return (async () => {
       // Events acknowledged but still on their way from the spool: wait for them (storage
       // failing, or too slow: go on with what ClickHouse has).
-      if (acknowledgedStored && !(await acknowledgedStored())) log.debug('query served before every acknowledged event was stored')
+      if (acknowledgedStored && !(await acknowledgedStored(incidentId))) log.debug('query served before every acknowledged event was stored')
+      if (incidentId !== undefined) {
+        // One incident: wait only for a sync that derives its events (or events of unknown
+        // incidents, written through this store by other means). The rest (other incidents, and
+        // writes by other processes, looked for at most every EXTERNAL_CHECK_MS) is derived in
+        // the background without holding this query.
+        while (running && (covering.has(incidentId) || coveringUnknown)) await running.catch(() => {})
+        const mine = pending.has(incidentId) || pendingUnknown
+        if (!mine && (pending.size > 0 || running || Date.now() - lastCheckMs < EXTERNAL_CHECK_MS)) return
+      }
       // A sync already running may have read the position before our caller's inserts committed:
       // let it finish, then look again (an insert that settled since has set `dirty`).
       while (running) await running.catch(() => {})

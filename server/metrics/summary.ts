@@ -1,7 +1,7 @@
 import type { Store } from '../storage/client.js'
 import { isoTime, parseAttributeName, parseDuration, single, type QueryScope, type RawQuery } from './filters.js'
 import type { StateSync } from './state-sync.js'
-import { countCodes, upperBound, type Changes, type IncidentLog } from './incident-log.js'
+import { countCodes, downtimesAt, upperBound, type Changes, type IncidentLog } from './incident-log.js'
 import { quantileInclusiveUnsorted } from './series.js'
 import { ALL_TIME_MS, COMMS_CODES, DEFAULT_STALE_AFTER_MS, OPEN_END, OPEN_END_MS, RECOVERY_CODES, tenantStateSql } from './tenant-state.js'
 
@@ -71,46 +71,15 @@ const nullableNumber = (v: unknown) => (v === null || v === undefined || Number.
 export async function summary(store: Store, state: StateSync, scope: QueryScope, p: SummaryParams): Promise<Summary> {
   const weighted = p.weight !== undefined
   const etaWindowStart = scope.asOfMs - ETA_WINDOW_MS
-  // The default view takes its counts from the incident log when it is current; the downtime and
-  // first-contact quantiles always come from every tenant's state.
+  // The default view takes every figure from the incident log when it is current (no statement
+  // runs); any other view, or an incident still changing, is computed in ClickHouse.
   const fromLog = !weighted && scope.filters.length === 0 && !scope.includeBroadcast && p.staleAfterMs === DEFAULT_STALE_AFTER_MS
   const log = fromLog ? await state.incidentLog(scope.incidentId) : null
-  const core = tenantStateSql(store, scope, {
-    weight: p.weight,
-    staleAfterMs: p.staleAfterMs,
-    columns: log ? ['downtime_ms'] : ['down', 'downtime_ms', 'first_contact_ms', 'first_lost_ms', 'stale', 'restore_stage', 'closes_at'],
-  })
-  const counts = log
-    ? `0 AS restored, 0 AS w_affected, 0 AS w_restored, 0 AS waiting, 0 AS stale, 0 AS not_started, 0 AS in_progress, 0 AS completed,
-       0 AS recent_restores, NULL AS fc_median, NULL AS fc_p90, NULL AS fc_max`
-    : `countIf(NOT down) AS restored,
-         if(count(first_contact_ms) = 0, NULL, quantileExactInclusive(0.5)(first_contact_ms - first_lost_ms) / 1000) AS fc_median,
-         if(count(first_contact_ms) = 0, NULL, quantileExactInclusive(0.9)(first_contact_ms - first_lost_ms) / 1000) AS fc_p90,
-         if(count(first_contact_ms) = 0, NULL, max(first_contact_ms - first_lost_ms) / 1000) AS fc_max,
-         ${weighted ? 'sum(weight)' : '0'} AS w_affected,
-         ${weighted ? 'sumIf(weight, NOT down)' : '0'} AS w_restored,
-         countIf(first_contact_ms IS NULL) AS waiting,
-         countIf(stale) AS stale,
-         countIf(restore_stage = 'not_started') AS not_started,
-         countIf(restore_stage = 'in_progress') AS in_progress,
-         countIf(restore_stage = 'completed') AS completed,
-         sum(arrayCount(c -> c > {eta_from:Int64}, closes_at)) AS recent_restores`
-  const [[sqlTotals], facts, milestoneEvents] = await Promise.all([
-    store.rows<Totals>(
-      `SELECT
-         count() AS affected,
-         if(affected = 0, NULL, quantileExactInclusive(0.5)(downtime_ms) / 1000) AS dt_median,
-         if(affected = 0, NULL, quantileExactInclusive(0.9)(downtime_ms) / 1000) AS dt_p90,
-         if(affected = 0, NULL, max(downtime_ms) / 1000) AS dt_max,
-         sum(downtime_ms) AS dt_total_ms,
-         ${counts}
-       FROM (${core.sql})`,
-      { ...core.params, eta_from: etaWindowStart },
-    ),
+  const [t, facts, milestoneEvents] = await Promise.all([
+    log ? countsFromLog(log, scope.asOfMs, etaWindowStart) : totalsFromSql(store, scope, p),
     incidentFacts(store, state, scope),
     milestoneEventsAt(store, state, scope),
   ])
-  const t = log ? { ...sqlTotals!, ...countsFromLog(log, scope.asOfMs, etaWindowStart) } : sqlTotals
   const affected = Number(t!.affected)
   const restored = Number(t!.restored)
   const down = affected - restored
@@ -149,8 +118,45 @@ export async function summary(store: Store, state: StateSync, scope: QueryScope,
   }
 }
 
-/** The summary's counts at T from the incident log: prefix sums of every tenant's changes. */
-function countsFromLog(log: IncidentLog, asOfMs: number, etaFromMs: number) {
+/** The summary's figures at T computed in ClickHouse from every tenant's state. */
+async function totalsFromSql(store: Store, scope: QueryScope, p: SummaryParams): Promise<Totals> {
+  const weighted = p.weight !== undefined
+  const core = tenantStateSql(store, scope, {
+    weight: p.weight,
+    staleAfterMs: p.staleAfterMs,
+    columns: ['down', 'downtime_ms', 'first_contact_ms', 'first_lost_ms', 'stale', 'restore_stage', 'closes_at'],
+  })
+  const [totals] = await store.rows<Totals>(
+    `SELECT
+       count() AS affected,
+       if(affected = 0, NULL, quantileExactInclusive(0.5)(downtime_ms) / 1000) AS dt_median,
+       if(affected = 0, NULL, quantileExactInclusive(0.9)(downtime_ms) / 1000) AS dt_p90,
+       if(affected = 0, NULL, max(downtime_ms) / 1000) AS dt_max,
+       sum(downtime_ms) AS dt_total_ms,
+       countIf(NOT down) AS restored,
+       if(count(first_contact_ms) = 0, NULL, quantileExactInclusive(0.5)(first_contact_ms - first_lost_ms) / 1000) AS fc_median,
+       if(count(first_contact_ms) = 0, NULL, quantileExactInclusive(0.9)(first_contact_ms - first_lost_ms) / 1000) AS fc_p90,
+       if(count(first_contact_ms) = 0, NULL, max(first_contact_ms - first_lost_ms) / 1000) AS fc_max,
+       ${weighted ? 'sum(weight)' : '0'} AS w_affected,
+       ${weighted ? 'sumIf(weight, NOT down)' : '0'} AS w_restored,
+       countIf(first_contact_ms IS NULL) AS waiting,
+       countIf(stale) AS stale,
+       countIf(restore_stage = 'not_started') AS not_started,
+       countIf(restore_stage = 'in_progress') AS in_progress,
+       countIf(restore_stage = 'completed') AS completed,
+       sum(arrayCount(c -> c > {eta_from:Int64}, closes_at)) AS recent_restores
+     FROM (${core.sql})`,
+    { ...core.params, eta_from: scope.asOfMs - ETA_WINDOW_MS },
+  )
+  return totals!
+}
+
+/**
+ * The summary's figures at T from the incident log: counts are prefix sums of every tenant's
+ * changes, downtime and first-contact quantiles are selected from its per-tenant arrays. No
+ * statement runs: the dashboard's default view never waits for the engine.
+ */
+function countsFromLog(log: IncidentLog, asOfMs: number, etaFromMs: number): Totals {
   const upTo = (xs: Changes, ms: number) => upperBound(xs.ms, ms)
   const r = countCodes(log.recovery, 0, upTo(log.recovery, asOfMs))
   // Changes that close an outage (a tenant got access back) since the ETA window's start: its restore rate.
@@ -174,7 +180,23 @@ function countsFromLog(log: IncidentLog, asOfMs: number, etaFromMs: number) {
     const v = quantileInclusiveUnsorted(contacted, p)
     return v === null ? null : v / 1000
   }
+  const downtimes = downtimesAt(log, asOfMs)
+  let dtMax = 0
+  let dtTotal = 0
+  for (const d of downtimes) {
+    dtTotal += d
+    if (d > dtMax) dtMax = d
+  }
+  const dt = (p: number) => {
+    const v = quantileInclusiveUnsorted(downtimes, p)
+    return v === null ? null : v / 1000
+  }
   return {
+    affected: n.affected,
+    dt_median: dt(0.5),
+    dt_p90: dt(0.9),
+    dt_max: downtimes.length ? dtMax / 1000 : null,
+    dt_total_ms: dtTotal,
     fc_median: fc(0.5),
     fc_p90: fc(0.9),
     fc_max: fcMax === null ? null : fcMax / 1000,

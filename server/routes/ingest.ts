@@ -10,7 +10,7 @@ import { incidentBody, ingestEventsRequest, upsertTenantsRequest } from '../inge
 export function ingestRouter(deps: AppDeps): Router {
   const { config, auth, store } = deps
   const largeBodies = new LargeBodies(config.largeBodies)
-  const ctx = { pipeline: deps.ingest, telemetry: deps.telemetry, now: deps.now, largeBodies }
+  const ctx = { pipeline: deps.ingest, telemetry: deps.telemetry, now: deps.now, largeBodies, jsonWorkers: deps.jsonWorkers }
   const guard = [auth.require('ingest'), perTokenRateLimit(config.rateLimitRps)]
   const r = Router()
 

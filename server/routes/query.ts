@@ -40,8 +40,8 @@ export function queryRouter(deps: AppDeps): Router {
       const end = telemetry.querySeconds.startTimer({ view })
       try {
         await withLane(lane, async () => {
-          // Every figure reflects every event acknowledged before the request.
-          await state.fresh()
+          // Every figure reflects every event of the incident acknowledged before the request.
+          await state.fresh(req.params.id === undefined ? undefined : String(req.params.id))
           await handler(req, res)
         })
       } finally {

@@ -39,13 +39,13 @@ export interface Store {
   /** A DDL or other statement without result. */
   command(sql: string, params?: Params): Promise<void>
   /** Insert pre-serialized rows (JSONEachRow unless `format` says otherwise) into `table` on the ingest connection. */
-  insert(table: string, body: Buffer, format?: RowFormat): Promise<void>
+  insert(table: string, body: Buffer, format?: RowFormat, incidents?: ReadonlySet<string>): Promise<void>
   /**
    * Be told of every insert into `table` through this store: `onStart` runs as one begins and
    * returns the callback run once it has settled in the engine (committed or failed). The state
    * sync uses it to know when to look for new events. Returns an unsubscribe.
    */
-  watchInserts(table: string, onStart: () => () => void): () => void
+  watchInserts(table: string, onStart: (incidents?: ReadonlySet<string>) => () => void): () => void
   /** True when a trivial query succeeds within the storage timeout. */
   ping(): Promise<boolean>
   /** How busy the engine's lanes are (storage/lanes.ts): what /readyz reports as overload. */
@@ -89,6 +89,9 @@ export function laneSettings(config: Config, lane: Lane, kind: Store['kind'] = '
     max_memory_usage: config.queryMaxMemoryBytes,
     max_result_bytes: config.queryMaxResultBytes,
     result_overflow_mode: 'throw',
+    // An expensive read's threads yield the CPU to everything else (the event loop, cheap reads,
+    // ingest): the lowest nice value (needs CAP_SYS_NICE, else ClickHouse ignores it).
+    os_thread_priority: lane === 'heavy' ? 19 : 0,
   }
 }
 
@@ -312,7 +315,7 @@ function makeStore(
     const gated = kind === 'remote' || (params !== undefined && Object.keys(params).length > 0)
     return gated ? gate.runHeld(run, lane) : run().result
   }
-  const watchers = new Map<string, Set<() => () => void>>()
+  const watchers = new Map<string, Set<(incidents?: ReadonlySet<string>) => () => void>>()
   /** The insert itself, with its watchers told when it starts and when the engine is done with it (not when the guard gives up). */
   /** Operations the engine has not finished yet (an answered caller does not mean a finished statement). */
   const inflight = new Set<Promise<void>>()
@@ -321,8 +324,8 @@ function makeStore(
     void op.settled.then(() => inflight.delete(op.settled))
     return op
   }
-  const watched = (table: string, body: Buffer, format: RowFormat): Promise<void> => {
-    const settled = [...(watchers.get(table) ?? [])].map((w) => w())
+  const watched = (table: string, body: Buffer, format: RowFormat, incidents?: ReadonlySet<string>): Promise<void> => {
+    const settled = [...(watchers.get(table) ?? [])].map((w) => w(incidents))
     const run = insert(table, body, format)
     if (settled.length) void run.then(() => {}, () => {}).finally(() => settled.forEach((s) => s()))
     return run
@@ -352,8 +355,8 @@ function makeStore(
     async command(sql: string, params?: Params) {
       await statement(params, (abort_signal, _lane, clickhouse_settings) => query.use((c) => c.command({ query: sql, query_params: params, abort_signal, clickhouse_settings })))
     },
-    async insert(table: string, body: Buffer, format = JSON_EACH_ROW) {
-      await track(guarded(timeoutMs, () => watched(table, body, format))).result
+    async insert(table: string, body: Buffer, format = JSON_EACH_ROW, incidents?: ReadonlySet<string>) {
+      await track(guarded(timeoutMs, () => watched(table, body, format, incidents))).result
     },
     watchInserts(table, onStart) {
       if (!watchers.has(table)) watchers.set(table, new Set())

@@ -201,9 +201,10 @@ describe('live streams', () => {
 })
 
 describe('ingest', () => {
-  it('decodes a 16 MiB body of empty objects without holding the event loop: a /healthz sent during it is answered first, memory stays bounded', async () => {
-    const n = Math.floor((16 * 1024 * 1024 - 2) / 3)
-    const body = `[${'{},'.repeat(n - 1)}{}]`
+  it('decodes a large array body a chunk at a time: a /healthz sent during it is answered first, memory stays bounded, and past 100,000 elements it is refused with 413', async () => {
+    // 100,000 invalid events (the most one JSON body may hold), each rejected with its errors counted.
+    const n = 100_000
+    const body = `[${'{"x":[1,2,3],"y":{"z":"~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~"}},'.repeat(n - 1)}{}]`
     const rss0 = process.memoryUsage.rss()
     let peak = rss0
     const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage.rss())), 10)
@@ -212,15 +213,26 @@ describe('ingest', () => {
       bigDone = true
       return [r.status, await r.json()] as const
     })
-    await new Promise((r) => setTimeout(r, 300))
+    await new Promise((r) => setTimeout(r, 150))
     const health = await fetch(`${srv.url}/healthz`)
     expect(health.status).toBe(200)
     expect(bigDone).toBe(false)
     const [status, out] = await big
     clearInterval(sampler)
     expect([status, out.accepted, out.rejected, out.errors.length]).toEqual([200, 0, n, 100])
-    expect(out.errors[0]).toEqual({ index: 0, field: 'event_id', message: 'is required' })
+    expect(out.errors.slice(0, 3)).toEqual([
+      { index: 0, field: 'x', message: expect.stringMatching(/^unknown field/) },
+      { index: 0, field: 'y', message: expect.stringMatching(/^unknown field/) },
+      { index: 0, field: 'event_id', message: 'is required' },
+    ])
     expect((peak - rss0) / 1024 / 1024).toBeLessThan(400)
+
+    // Decoded on a worker thread (over 256 KiB), a malformed large body is the same clear 400.
+    const broken = await postEvents(`[${'{"a":1},'.repeat(50_000)}{"a":}]`)
+    expect([broken.status, (await broken.json()).error.code]).toEqual([400, 'malformed_json'])
+    // 16 MiB of `{}`: 5.6M elements, refused once the 100,001st is reached, nothing kept.
+    const huge = await postEvents(`[${'{},'.repeat(Math.floor((16 * 1024 * 1024 - 2) / 3) - 1)}{}]`)
+    expect([huge.status, (await huge.json()).error.code]).toEqual([413, 'too_many_elements'])
   })
 
   it('cuts a body that trickles slower than the minimum rate with 408', async () => {

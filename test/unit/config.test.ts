@@ -26,7 +26,7 @@ describe('loadConfig', () => {
       50,
       30,
       1024,
-      2,
+      1,
     ])
     expect(() => loadConfig({ AFTERMATH_QUERY_MAX_SECONDS: '0' })).toThrow(/AFTERMATH_QUERY_MAX_SECONDS/)
   })
