@@ -199,6 +199,18 @@ describe('dashboard in headless Chromium', () => {
     await context.close()
   })
 
+  it('serves no source maps: the built scripts name none and a .map path is not served', async () => {
+    const html = await (await fetch(`${server.url}/`)).text()
+    const scripts = [...html.matchAll(/src="(\/assets\/[^"]+\.js)"/g)].map((m) => m[1]!)
+    expect(scripts.length).toBeGreaterThan(0)
+    for (const path of scripts) {
+      expect(await (await fetch(`${server.url}${path}`)).text()).not.toContain('sourceMappingURL')
+      const map = await fetch(`${server.url}${path}.map`)
+      expect(map.headers.get('content-type') ?? '').not.toMatch(/json/)
+      expect(await map.text()).not.toContain('"mappings"')
+    }
+  })
+
   it('a #token= login link logs in and removes the token from the address bar', async () => {
     const { page, context } = await openLoggedIn('/')
     await page.waitForSelector('[data-view="list"] tr[data-incident]')
