@@ -3,7 +3,7 @@ import { startChildServer, type ChildServer } from '../test/helpers/child-server
 
 /** Shared by scripts/crash.ts and scripts/soak.ts: child servers, a retrying sender, figures. */
 
-export const TOKENS = { ingest: 'reliability-ingest-token', read: 'reliability-read-token' }
+export const TOKENS = { ingest: 'reliability-ingest-token-0123456789abcdef', read: 'reliability-read-token-0123456789abcdef' }
 export const TOKEN_ENV = `ingest:${TOKENS.ingest},read:${TOKENS.read}`
 
 export async function freePort(): Promise<number> {
