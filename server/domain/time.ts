@@ -110,3 +110,27 @@ export function formatRowTime(ms: number): string {
   const sec = Math.floor(rem / 1000)
   return `${y}-${pad2(m)}-${pad2(d)} ${pad2(h)}:${pad2(mi)}:${pad2(sec)}.${pad3(rem - sec * 1000)}`
 }
+
+const UNIT_S: Record<string, number> = { ms: 0.001, s: 1, m: 60, h: 3600, d: 86400, w: 604800 }
+/** The longest duration any parameter or policy takes. */
+export const MAX_DURATION_S = 10 * 365 * 86400
+
+/**
+ * `24h`, `30m`, `1d`, `90s`, `1.5h` or plain seconds → seconds, or an error message (too long,
+ * or not a duration).
+ */
+export function parseDurationS(value: string): number | string {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?\s*$/.exec(value)
+  if (!m) return `must be a duration such as 30s, 5m, 1h, 1d or a number of seconds (got "${value.slice(0, 32)}")`
+  const s = Number(m[1]) * UNIT_S[m[2] ?? 's']!
+  if (!Number.isFinite(s) || s > MAX_DURATION_S) return 'is too long (at most 10 years)'
+  return s
+}
+
+/** Milliseconds as duration text that reads back the same, in days from two days on: 4h, 24h, 90m, 2d, 36h. */
+export function formatDurationText(ms: number): string {
+  for (const [unit, size] of [['d', 86_400_000], ['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) {
+    if (ms >= (unit === 'd' ? 2 * size : size) && ms % size === 0) return `${ms / size}${unit}`
+  }
+  return `${ms}ms`
+}

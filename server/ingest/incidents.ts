@@ -1,4 +1,6 @@
 import { z } from 'zod'
+import { commPolicyJson, DEFAULT_COMM_POLICY, type CommPolicy } from '../domain/comm-policy.js'
+import { parseDurationS } from '../domain/time.js'
 import { HttpError, StorageUnavailableError } from '../errors.js'
 import type { Store } from '../storage/client.js'
 import { INCIDENT_ID_RE, isWellFormed, LIMITS } from './validate.js'
@@ -12,12 +14,30 @@ const text = (max: number) =>
     .refine((s) => s.length <= max || [...s].length <= max, `must be at most ${max} characters`)
     .refine(isWellFormed, 'must be valid Unicode (lone surrogate)')
 
+/** A policy duration: at least a minute, at most a year (text such as 4h, 90m, 2d). */
+const policyDuration = z.string().transform((v, ctx) => {
+  const s = parseDurationS(v)
+  if (typeof s === 'string') {
+    ctx.addIssue({ code: 'custom', message: s })
+    return z.NEVER
+  }
+  if (s < 60 || s > 365 * 86400) {
+    ctx.addIssue({ code: 'custom', message: 'must be from 1m to 365d' })
+    return z.NEVER
+  }
+  return Math.round(s * 1000)
+})
+
 /** PUT body: every field optional; an absent (or null) field keeps its stored value. */
 export const incidentPatchSchema = z.strictObject({
   title: text(256).nullish(),
   description: text(4096).nullish(),
   severity: text(64).nullish(),
   status: z.enum(INCIDENT_STATUSES).nullish(),
+  /** SPEC §6; each field given replaces the stored one, null resets it to the default. */
+  comm_policy: z
+    .strictObject({ first_contact_within: policyDuration.nullish(), update_every: policyDuration.nullish(), stall_after: policyDuration.nullish() })
+    .nullish(),
 })
 
 export interface Incident {
@@ -26,7 +46,11 @@ export interface Incident {
   description: string
   severity: string
   status: (typeof INCIDENT_STATUSES)[number]
+  comm_policy: ReturnType<typeof commPolicyJson>
 }
+
+/** A field of a policy patch: undefined keeps the stored value, null the default. */
+const patched = (v: number | null | undefined, stored: number | undefined, def: number) => (v === null ? def : (v ?? stored ?? def))
 
 export function checkIncidentId(id: string): void {
   if (id.length === 0 || id.length > LIMITS.incidentId || !INCIDENT_ID_RE.test(id)) {
@@ -48,18 +72,35 @@ export async function putIncident(store: Store, incidentId: string, body: unknow
   const patch = parsed.data
   const run = chain.then(async () => {
     try {
-      const [current] = await store.rows<Omit<Incident, 'incident_id'>>(
-        `SELECT title, description, severity, status FROM ${store.db}.incidents FINAL WHERE incident_id = {id:String} LIMIT 1`,
+      const [current] = await store.rows<Omit<Incident, 'incident_id' | 'comm_policy'> & { first_contact_within_ms: number; update_every_ms: number; stall_after_ms: number }>(
+        `SELECT title, description, severity, status, first_contact_within_ms, update_every_ms, stall_after_ms
+         FROM ${store.db}.incidents FINAL WHERE incident_id = {id:String} LIMIT 1`,
         { id: incidentId },
       )
+      const p = patch.comm_policy
+      const d = DEFAULT_COMM_POLICY
+      const policy: CommPolicy = {
+        firstContactWithinMs: patched(p?.first_contact_within, current && Number(current.first_contact_within_ms), d.firstContactWithinMs),
+        updateEveryMs: patched(p?.update_every, current && Number(current.update_every_ms), d.updateEveryMs),
+        stallAfterMs: patched(p?.stall_after, current && Number(current.stall_after_ms), d.stallAfterMs),
+      }
       const next: Incident = {
         incident_id: incidentId,
         title: patch.title ?? current?.title ?? '',
         description: patch.description ?? current?.description ?? '',
         severity: patch.severity ?? current?.severity ?? '',
         status: patch.status ?? (current?.status as Incident['status'] | undefined) ?? 'ongoing',
+        comm_policy: commPolicyJson(policy),
       }
-      const row = JSON.stringify({ ...next, version: nextVersion() }) + '\n'
+      const { comm_policy: _, ...fields } = next
+      const row =
+        JSON.stringify({
+          ...fields,
+          first_contact_within_ms: policy.firstContactWithinMs,
+          update_every_ms: policy.updateEveryMs,
+          stall_after_ms: policy.stallAfterMs,
+          version: nextVersion(),
+        }) + '\n'
       await store.insert(`${store.db}.incidents`, Buffer.from(row))
       return next
     } catch (err) {

@@ -1,6 +1,8 @@
 import type { Store } from '../storage/client.js'
 import { chTime, isoTime, parseDuration, parseWindow, segmentWhere, single, type QueryScope, type RawQuery } from './filters.js'
+import type { CommPolicy } from '../domain/comm-policy.js'
 import { checkBroadcastPairs } from './broadcasts.js'
+import { incidentPolicy } from './policy.js'
 import { bucketCodes, bucketRuns, firstEventMs, prefixSum, quantileInclusiveUnsorted, seriesFrame, type SeriesFrame } from './series.js'
 import type { IncidentLog } from './incident-log.js'
 import type { StateSync } from './state-sync.js'
@@ -12,6 +14,8 @@ export interface CommunicationsPoint {
   sent_broadcast: number
   waiting_first_contact: number
   stale: number
+  /** Tenants overdue for a contact under the incident's communication policy (SPEC §6). */
+  overdue: number
   median_first_contact_latency_s: number | null
 }
 export interface CommunicationsSeries {
@@ -24,16 +28,18 @@ export interface CommunicationsSeries {
  * stale, no longer stale), then the median first-contact latency of the tenants first contacted
  * in a bucket, and the direct and broadcast communications sent in it.
  */
-const KIND = { ...COMMS_CODES, median: 5, direct: 6, broadcast: 7 } as const
+const KIND = { ...COMMS_CODES, median: 7, direct: 8, broadcast: 9 } as const
 
 /**
  * A tenant's changes to the series. They come precomputed (cdeltas) for the default
- * stale_after with direct communications only, and are computed here otherwise.
+ * stale_after with direct communications only, and are computed here otherwise; the overdue
+ * changes always are (they follow the incident's policy).
  */
 function changesSql(precomputed: boolean): string {
+  const overdue = spansToChangesSql('overdue_spans', COMMS_CODES.overdueFrom, COMMS_CODES.overdueTo)
   return precomputed
-    ? 'cdeltas'
-    : `arrayConcat([first_lost_ms * 16 + 1], if(contact_all_ms < ${OPEN_END_MS}, [contact_all_ms * 16 + 2], CAST([], 'Array(Int64)')), ${spansToChangesSql('stale_spans')})`
+    ? `arrayConcat(cdeltas, ${overdue})`
+    : `arrayConcat([first_lost_ms * 16 + 1], if(contact_all_ms < ${OPEN_END_MS}, [contact_all_ms * 16 + 2], CAST([], 'Array(Int64)')), ${spansToChangesSql('stale_spans')}, ${overdue})`
 }
 
 export async function communicationsSeries(store: Store, state: StateSync, scope: QueryScope, q: RawQuery): Promise<CommunicationsSeries> {
@@ -46,11 +52,14 @@ export async function communicationsSeries(store: Store, state: StateSync, scope
     await checkBroadcastPairs(store, state, at, 'the communications series', (b) => b.gapsOver(staleAfterMs, at.asOfMs) + 2)
   }
   const precomputed = staleAfterMs === DEFAULT_STALE_AFTER_MS && !scope.includeBroadcast
-  const log = precomputed && scope.filters.length === 0 ? await state.incidentLog(scope.incidentId) : null
-  const rows = log ? rowsFromLog(log, frame) : await rowsFromSql(store, at, frame, staleAfterMs, precomputed)
+  const policy = await incidentPolicy(store, state, scope.incidentId)
+  const log = precomputed && scope.filters.length === 0 ? await state.incidentLog(scope.incidentId, policy) : null
+  const rows = log ? rowsFromLog(log, frame) : await rowsFromSql(store, at, frame, staleAfterMs, precomputed, policy)
   const n = frame.times.length
   const byKind = (kind: number) => new Map(rows.filter((r) => Number(r.kind) === kind).map((r) => [Number(r.k), Number(r.n)]))
-  const [aff, contacted, staleFrom, staleTo] = [KIND.affected, KIND.contacted, KIND.staleFrom, KIND.staleTo].map((kind) => prefixSum(byKind(kind), n))
+  const [aff, contacted, staleFrom, staleTo, overdueFrom, overdueTo] = [KIND.affected, KIND.contacted, KIND.staleFrom, KIND.staleTo, KIND.overdueFrom, KIND.overdueTo].map((kind) =>
+    prefixSum(byKind(kind), n),
+  )
   const direct = byKind(KIND.direct)
   const broadcast = byKind(KIND.broadcast)
   const medianAt = new Map(rows.filter((r) => Number(r.kind) === KIND.median).map((r) => [Number(r.k), Number(r.median)]))
@@ -62,6 +71,7 @@ export async function communicationsSeries(store: Store, state: StateSync, scope
       sent_broadcast: broadcast.get(k) ?? 0,
       waiting_first_contact: aff![k]! - contacted![k]!,
       stale: staleFrom![k]! - staleTo![k]!,
+      overdue: overdueFrom![k]! - overdueTo![k]!,
       median_first_contact_latency_s: medianAt.get(k) ?? null,
     })),
   }
@@ -82,12 +92,13 @@ function rowsFromLog(log: IncidentLog, frame: SeriesFrame): Row[] {
 }
 
 /** The series' rows computed in ClickHouse from every tenant's state. */
-async function rowsFromSql(store: Store, at: QueryScope, frame: SeriesFrame, staleAfterMs: number, precomputed: boolean): Promise<Row[]> {
+async function rowsFromSql(store: Store, at: QueryScope, frame: SeriesFrame, staleAfterMs: number, precomputed: boolean, policy: CommPolicy): Promise<Row[]> {
   const core = tenantStateSql(store, at, {
     staleAfterMs,
-    columns: precomputed ? ['cdeltas'] : ['first_lost_ms', 'contact_all_ms', 'stale_spans'],
+    policy,
+    columns: precomputed ? ['cdeltas', 'overdue_spans'] : ['first_lost_ms', 'contact_all_ms', 'stale_spans', 'overdue_spans'],
   })
-  const medianCore = precomputed ? tenantStateSql(store, at, { staleAfterMs, columns: ['first_lost_ms', 'contact_all_ms'] }) : core
+  const medianCore = precomputed ? tenantStateSql(store, at, { staleAfterMs, policy, columns: ['first_lost_ms', 'contact_all_ms'] }) : core
   const sent = sentSql(store, at, frame)
   const noMedian = "CAST(NULL, 'Nullable(Float64)')"
   // One statement: ClickHouse runs its parts on one thread budget (two statements at once on

@@ -1,5 +1,6 @@
+import type { CommPolicy } from '../domain/comm-policy.js'
 import type { Store } from '../storage/client.js'
-import { OPEN_END_MS } from './tenant-state.js'
+import { ALL_TIME_MS, COMMS_CODES, OPEN_END_MS, spansToChangesSql, tenantStateSql } from './tenant-state.js'
 
 /**
  * An incident's changes, all tenants together, sorted by time: the material of its series and
@@ -14,7 +15,10 @@ import { OPEN_END_MS } from './tenant-state.js'
 export interface IncidentLog {
   /** Every tenant's rdeltas: their times ascending and RECOVERY_CODES codes at the same index. */
   recovery: Changes
-  /** Every tenant's cdeltas (default stale_after, direct communications): times ascending, COMMS_CODES codes. */
+  /**
+   * Every tenant's cdeltas (default stale_after, direct communications) and, for the incident's
+   * communication policy, its overdue changes: times ascending, COMMS_CODES codes.
+   */
   comms: Changes
   /** Direct communications to every tenant of the incident, affected or not, ascending. */
   direct: Float64Array
@@ -30,6 +34,8 @@ export interface IncidentLog {
   outageStarts: Float64Array
   outageEnds: Float64Array
   outageFrom: Float64Array
+  /** Each of those tenants' first contact (contact_ms; OPEN_END if none), in the same order. */
+  contactByTenant: Float64Array
 }
 
 /** Changes as two aligned arrays (split once at load: a per-query `% 16` on every element costs ~10x the loop). */
@@ -53,28 +59,31 @@ function changes(packed: Float64Array): Changes {
  * One statement, one pass over the incident's tenant_state rows, sent as RowBinary: the arrays
  * arrive as raw little-endian Float64 (exact: every value is below 2^53), copied out as they are.
  */
-export async function loadIncidentLog(store: Store, incidentId: string): Promise<IncidentLog> {
+export async function loadIncidentLog(store: Store, incidentId: string, policy: CommPolicy): Promise<IncidentLog> {
   const db = store.db
   const f64 = (arr: string) => `arrayMap(x -> toFloat64(x), ${arr})`
+  // The overdue spans of every affected tenant under the policy, as changes (tenant-state.ts).
+  const overdue = tenantStateSql(store, { incidentId, asOfMs: ALL_TIME_MS, filters: [], includeBroadcast: false }, { policy, columns: ['overdue_spans'] })
   const stream = await store.stream(
-    `SELECT ${f64('r')}, ${f64('c')}, ${f64('d')}, ${f64('arrayMap(p -> p.1, f)')}, ${f64('arrayMap(p -> p.2, f)')}, ${f64('b')},
-       ${f64('arrayFlatten(os)')}, ${f64('arrayFlatten(oe)')}, ${f64('arrayPushFront(arrayCumSum(arrayMap(x -> length(x), os)), 0)')}
+    `SELECT ${f64('arraySort(arrayConcat(c, o))')}, ${f64('r')}, ${f64('d')}, ${f64('arrayMap(p -> p.1, f)')}, ${f64('arrayMap(p -> p.2, f)')}, ${f64('b')},
+       ${f64('arrayFlatten(os)')}, ${f64('arrayFlatten(oe)')}, ${f64('arrayPushFront(arrayCumSum(arrayMap(x -> length(x), os)), 0)')}, ${f64('oc')}
      FROM (
        SELECT arraySort(groupArrayArray(rdeltas)) AS r, arraySort(groupArrayArray(cdeltas)) AS c, arraySort(groupArrayArray(dcomm)) AS d,
          arraySort(groupArrayIf((contact_ms, contact_ms - first_lost_ms), contact_ms < ${OPEN_END_MS})) AS f,
-         groupArrayIf(starts, notEmpty(starts)) AS os, groupArrayIf(ends, notEmpty(starts)) AS oe
+         groupArrayIf(starts, notEmpty(starts)) AS os, groupArrayIf(ends, notEmpty(starts)) AS oe, groupArrayIf(contact_ms, notEmpty(starts)) AS oc
        FROM ${db}.tenant_state FINAL WHERE incident_id = {incident:String}
      ) AS s,
+     (SELECT groupArrayArray(${spansToChangesSql('overdue_spans', COMMS_CODES.overdueFrom, COMMS_CODES.overdueTo)}) AS o FROM (${overdue.sql})) AS ov,
      (SELECT arraySort(groupArray(toUnixTimestamp64Milli(occurred_at))) AS b FROM ${db}.events FINAL
       WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication') AS e`,
-    { incident: incidentId },
+    { ...overdue.params, incident: incidentId },
     'RowBinary',
   )
   const chunks: Buffer[] = []
   for await (const chunk of stream) chunks.push(chunk as Buffer)
   const buf = Buffer.concat(chunks)
   const reader = arrayReader(buf)
-  const [recovery, comms, direct, contactMs, contactLatencyMs, broadcasts, outageStarts, outageEnds, outageFrom] = Array.from({ length: 9 }, () => reader())
+  const [comms, recovery, direct, contactMs, contactLatencyMs, broadcasts, outageStarts, outageEnds, outageFrom, contactByTenant] = Array.from({ length: 10 }, () => reader())
   return {
     recovery: changes(recovery!),
     comms: changes(comms!),
@@ -85,6 +94,7 @@ export async function loadIncidentLog(store: Store, incidentId: string): Promise
     outageStarts: outageStarts!,
     outageEnds: outageEnds!,
     outageFrom: outageFrom!,
+    contactByTenant: contactByTenant!,
   }
 }
 
@@ -124,6 +134,7 @@ export function incidentLogBytes(log: IncidentLog): number {
     log.outageStarts,
     log.outageEnds,
     log.outageFrom,
+    log.contactByTenant,
   ].reduce((n, a) => n + a.byteLength, 0)
 }
 
@@ -163,4 +174,24 @@ export function downtimesAt(log: IncidentLog, t: number): Float64Array {
     out[n++] = d
   }
   return out.subarray(0, n)
+}
+
+/**
+ * first_contact_on_time_pct's counts at T (SPEC §6): among tenants affected at T, those that
+ * count (contacted by T, or first loss more than firstContactWithinMs before T) and those of them
+ * first contacted within it. The JS twin of tenant-state.ts fc_counted / fc_on_time.
+ */
+export function firstContactsOnTime(log: IncidentLog, t: number, withinMs: number): { counted: number; onTime: number } {
+  const { outageStarts: s, outageFrom: from, contactByTenant: contact } = log
+  let counted = 0
+  let onTime = 0
+  for (let i = 0; i + 1 < from.length; i++) {
+    const fl = s[from[i]!]!
+    if (fl > t) continue
+    const c = contact[i]!
+    const contacted = c <= t
+    if (contacted || t - fl > withinMs) counted++
+    if (contacted && c - fl <= withinMs) onTime++
+  }
+  return { counted, onTime }
 }

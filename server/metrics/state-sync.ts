@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { Store } from '../storage/client.js'
+import type { CommPolicy } from '../domain/comm-policy.js'
 import { withLane } from '../storage/lanes.js'
 import { incidentLogBytes, loadIncidentLog, type IncidentLog } from './incident-log.js'
 import { deriveTenantStateSql } from './tenant-state.js'
@@ -33,16 +34,17 @@ export interface StateSync {
   fresh(incidentId?: string): Promise<void>
   /**
    * A value derived from an incident's data, computed once per change of that incident (and of
-   * tenant metadata when `withMeta`), e.g. milestone times, which do not depend on as_of.
+   * tenant metadata with 'tenants', of incident metadata with 'incidents'), e.g. milestone times,
+   * which do not depend on as_of.
    */
-  cached<T>(incidentId: string, key: string, withMeta: boolean, compute: () => Promise<T>): Promise<T>
+  cached<T>(incidentId: string, key: string, meta: false | 'tenants' | 'incidents', compute: () => Promise<T>): Promise<T>
   /**
    * The incident's change log (incident-log.ts) when it reflects the current data, else null
    * (the caller computes in ClickHouse). Policy by `logMode`: auto builds it in the background
    * once the incident has had no change for LOG_QUIET_MS, always builds it on demand and waits,
    * off never builds it.
    */
-  incidentLog(incidentId: string): Promise<IncidentLog | null>
+  incidentLog(incidentId: string, policy: CommPolicy): Promise<IncidentLog | null>
   close(): Promise<void>
 }
 
@@ -116,6 +118,10 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
   const unwatchTenants = store.watchInserts(`${db}.tenants`, () => () => {
     metaGeneration++
   })
+  let incidentsGeneration = 0
+  const unwatchIncidents = store.watchInserts(`${db}.incidents`, () => () => {
+    incidentsGeneration++
+  })
 
 
   const changedAt = new Map<string, number>()
@@ -123,7 +129,7 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
     generations.set(incidentId, (generations.get(incidentId) ?? 0) + 1)
     changedAt.set(incidentId, Date.now())
   }
-  const logs = new Map<string, { gen: number; value: Promise<IncidentLog>; ready: boolean; bytes: number }>()
+  const logs = new Map<string, { gen: string; value: Promise<IncidentLog>; ready: boolean; bytes: number }>()
   const trimLogs = () => {
     let total = 0
     for (const e of logs.values()) total += e.bytes
@@ -253,9 +259,9 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
 
   return {
     fresh,
-    async cached<T>(incidentId: string, key: string, withMeta: boolean, compute: () => Promise<T>): Promise<T> {
+    async cached<T>(incidentId: string, key: string, meta: false | 'tenants' | 'incidents', compute: () => Promise<T>): Promise<T> {
       const id = `${incidentId}\u0000${key}`
-      const gen = `${generations.get(incidentId) ?? 0}/${withMeta ? metaGeneration : 0}`
+      const gen = `${generations.get(incidentId) ?? 0}/${meta === 'tenants' ? metaGeneration : meta === 'incidents' ? `i${incidentsGeneration}` : 0}`
       const hit = cache.get(id)
       if (hit && hit.gen === gen) {
         cache.delete(id)
@@ -268,10 +274,11 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
       while (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value!)
       return value
     },
-    async incidentLog(incidentId: string): Promise<IncidentLog | null> {
+    async incidentLog(incidentId: string, policy: CommPolicy): Promise<IncidentLog | null> {
       const mode = logMode()
       if (mode === 'off') return null
-      const gen = generations.get(incidentId) ?? 0
+      // The log holds the overdue changes of the incident's policy: a new policy is a new log.
+      const gen = `${generations.get(incidentId) ?? 0}/${policy.firstContactWithinMs}/${policy.updateEveryMs}`
       const hit = logs.get(incidentId)
       if (hit && hit.gen === gen) {
         logs.delete(incidentId)
@@ -281,7 +288,7 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
       }
       if (mode === 'auto' && Date.now() - (changedAt.get(incidentId) ?? 0) < LOG_QUIET_MS) return null
       logs.delete(incidentId)
-      const entry = { gen, value: withLane('internal', () => loadIncidentLog(store, incidentId)), ready: false, bytes: 0 }
+      const entry = { gen, value: withLane('internal', () => loadIncidentLog(store, incidentId, policy)), ready: false, bytes: 0 }
       logs.set(incidentId, entry)
       entry.value.then(
         (built) => {
@@ -301,6 +308,7 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
       clearTimeout(timer)
       unwatchEvents()
       unwatchTenants()
+      unwatchIncidents()
       await running?.catch(() => {})
       await merging
     },

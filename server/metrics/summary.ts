@@ -1,7 +1,9 @@
 import type { Store } from '../storage/client.js'
 import { isoTime, parseAttributeName, parseDuration, single, type QueryScope, type RawQuery } from './filters.js'
 import type { StateSync } from './state-sync.js'
-import { countCodes, downtimesAt, upperBound, type Changes, type IncidentLog } from './incident-log.js'
+import { commPolicyJson, type CommPolicy } from '../domain/comm-policy.js'
+import { countCodes, downtimesAt, firstContactsOnTime, upperBound, type Changes, type IncidentLog } from './incident-log.js'
+import { incidentPolicy } from './policy.js'
 import { quantileInclusiveUnsorted } from './series.js'
 import { ALL_TIME_MS, COMMS_CODES, DEFAULT_STALE_AFTER_MS, OPEN_END, OPEN_END_MS, RECOVERY_CODES, tenantStateSql } from './tenant-state.js'
 
@@ -28,6 +30,10 @@ export interface Summary {
   waiting_first_contact: number
   stale: number
   stale_after_s: number
+  /** SPEC §6: tenants overdue for a contact at T, and the share of those that count first contacted within the policy. */
+  overdue: number
+  first_contact_on_time_pct: number | null
+  comm_policy: ReturnType<typeof commPolicyJson>
   stages: { not_started: number; in_progress: number; completed: number }
   milestones: {
     first_impact_at: string | null
@@ -63,6 +69,9 @@ interface Totals {
   in_progress: number
   completed: number
   recent_restores: number
+  overdue: number
+  fc_counted: number
+  fc_on_time: number
 }
 
 const pct = (part: number, whole: number) => (whole > 0 ? (100 * part) / whole : null)
@@ -74,9 +83,10 @@ export async function summary(store: Store, state: StateSync, scope: QueryScope,
   // The default view takes every figure from the incident log when it is current (no statement
   // runs); any other view, or an incident still changing, is computed in ClickHouse.
   const fromLog = !weighted && scope.filters.length === 0 && !scope.includeBroadcast && p.staleAfterMs === DEFAULT_STALE_AFTER_MS
-  const log = fromLog ? await state.incidentLog(scope.incidentId) : null
+  const policy = await incidentPolicy(store, state, scope.incidentId)
+  const log = fromLog ? await state.incidentLog(scope.incidentId, policy) : null
   const [t, facts, milestoneEvents] = await Promise.all([
-    log ? countsFromLog(log, scope.asOfMs, etaWindowStart) : totalsFromSql(store, scope, p),
+    log ? countsFromLog(log, scope.asOfMs, etaWindowStart, policy) : totalsFromSql(store, scope, p, policy),
     incidentFacts(store, state, scope),
     milestoneEventsAt(store, state, scope),
   ])
@@ -105,6 +115,9 @@ export async function summary(store: Store, state: StateSync, scope: QueryScope,
     waiting_first_contact: Number(t!.waiting),
     stale: Number(t!.stale),
     stale_after_s: p.staleAfterMs / 1000,
+    overdue: Number(t!.overdue),
+    first_contact_on_time_pct: pct(Number(t!.fc_on_time), Number(t!.fc_counted)),
+    comm_policy: commPolicyJson(policy),
     stages: { not_started: Number(t!.not_started), in_progress: Number(t!.in_progress), completed: Number(t!.completed) },
     milestones: {
       first_impact_at: at(facts.firstImpactMs),
@@ -119,12 +132,13 @@ export async function summary(store: Store, state: StateSync, scope: QueryScope,
 }
 
 /** The summary's figures at T computed in ClickHouse from every tenant's state. */
-async function totalsFromSql(store: Store, scope: QueryScope, p: SummaryParams): Promise<Totals> {
+async function totalsFromSql(store: Store, scope: QueryScope, p: SummaryParams, policy: CommPolicy): Promise<Totals> {
   const weighted = p.weight !== undefined
   const core = tenantStateSql(store, scope, {
     weight: p.weight,
     staleAfterMs: p.staleAfterMs,
-    columns: ['down', 'downtime_ms', 'first_contact_ms', 'first_lost_ms', 'stale', 'restore_stage', 'closes_at'],
+    policy,
+    columns: ['down', 'downtime_ms', 'first_contact_ms', 'first_lost_ms', 'stale', 'restore_stage', 'closes_at', 'overdue', 'fc_counted', 'fc_on_time'],
   })
   const [totals] = await store.rows<Totals>(
     `SELECT
@@ -144,7 +158,10 @@ async function totalsFromSql(store: Store, scope: QueryScope, p: SummaryParams):
        countIf(restore_stage = 'not_started') AS not_started,
        countIf(restore_stage = 'in_progress') AS in_progress,
        countIf(restore_stage = 'completed') AS completed,
-       sum(arrayCount(c -> c > {eta_from:Int64}, closes_at)) AS recent_restores
+       sum(arrayCount(c -> c > {eta_from:Int64}, closes_at)) AS recent_restores,
+       countIf(overdue) AS overdue,
+       countIf(fc_counted) AS fc_counted,
+       countIf(fc_on_time) AS fc_on_time
      FROM (${core.sql})`,
     { ...core.params, eta_from: scope.asOfMs - ETA_WINDOW_MS },
   )
@@ -156,7 +173,7 @@ async function totalsFromSql(store: Store, scope: QueryScope, p: SummaryParams):
  * changes, downtime and first-contact quantiles are selected from its per-tenant arrays. No
  * statement runs: the dashboard's default view never waits for the engine.
  */
-function countsFromLog(log: IncidentLog, asOfMs: number, etaFromMs: number): Totals {
+function countsFromLog(log: IncidentLog, asOfMs: number, etaFromMs: number, policy: CommPolicy): Totals {
   const upTo = (xs: Changes, ms: number) => upperBound(xs.ms, ms)
   const r = countCodes(log.recovery, 0, upTo(log.recovery, asOfMs))
   // Changes that close an outage (a tenant got access back) since the ETA window's start: its restore rate.
@@ -181,6 +198,7 @@ function countsFromLog(log: IncidentLog, asOfMs: number, etaFromMs: number): Tot
     return v === null ? null : v / 1000
   }
   const downtimes = downtimesAt(log, asOfMs)
+  const onTime = firstContactsOnTime(log, asOfMs, policy.firstContactWithinMs)
   let dtMax = 0
   let dtTotal = 0
   for (const d of downtimes) {
@@ -205,6 +223,9 @@ function countsFromLog(log: IncidentLog, asOfMs: number, etaFromMs: number): Tot
     w_restored: 0,
     waiting: c[COMMS_CODES.affected]! - c[COMMS_CODES.contacted]!,
     stale: c[COMMS_CODES.staleFrom]! - c[COMMS_CODES.staleTo]!,
+    overdue: c[COMMS_CODES.overdueFrom]! - c[COMMS_CODES.overdueTo]!,
+    fc_counted: onTime.counted,
+    fc_on_time: onTime.onTime,
     not_started: n.not_started,
     in_progress: n.in_progress,
     completed: n.completed,
@@ -257,7 +278,7 @@ export interface IncidentFacts {
 
 function incidentFacts(store: Store, state: StateSync, scope: QueryScope): Promise<IncidentFacts> {
   const key = `facts ${JSON.stringify(scope.filters)}`
-  return state.cached(scope.incidentId, key, scope.filters.length > 0, () => computeIncidentFacts(store, scope))
+  return state.cached(scope.incidentId, key, scope.filters.length > 0 ? 'tenants' : false, () => computeIncidentFacts(store, scope))
 }
 
 /**

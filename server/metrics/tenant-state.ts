@@ -1,3 +1,4 @@
+import { DEFAULT_COMM_POLICY, type CommPolicy } from '../domain/comm-policy.js'
 import type { Params, Store } from '../storage/client.js'
 import { chTime, segmentWhere, type QueryScope } from './filters.js'
 
@@ -67,7 +68,7 @@ export const RECOVERY_CODES: Record<number, { affected: number; down: number; no
 }
 
 /** Codes of cdeltas (ms * 16 + code). */
-export const COMMS_CODES = { affected: 1, contacted: 2, staleFrom: 3, staleTo: 4 } as const
+export const COMMS_CODES = { affected: 1, contacted: 2, staleFrom: 3, staleTo: 4, overdueFrom: 5, overdueTo: 6 } as const
 
 /** Stale spans [L, R) as (L, R) tuples, from anchors (first loss, then each counted communication) and intervals. */
 export function staleSpansSql(comms: string, staleMs: string, starts = 'starts', ends = 'ends'): string {
@@ -77,9 +78,9 @@ export function staleSpansSql(comms: string, staleMs: string, starts = 'starts',
       arrayPushBack(${comms}, ${OPEN_END_MS}))))`
 }
 
-/** Stale spans (an Array of (L, R) tuples) as cdeltas codes 3 (becomes stale) and 4 (no longer stale). */
-export function spansToChangesSql(spans: string): string {
-  return `arrayFlatten(arrayMap(x -> if(x.2 < ${OPEN_END_MS}, [x.1 * 16 + 3, x.2 * 16 + 4], [x.1 * 16 + 3]), ${spans}))`
+/** Spans (an Array of (L, R) tuples) as changes ms * 16 + code: `from` where one starts, `to` where it ends (stale: 3 and 4, overdue: 5 and 6). */
+export function spansToChangesSql(spans: string, from: number = COMMS_CODES.staleFrom, to: number = COMMS_CODES.staleTo): string {
+  return `arrayFlatten(arrayMap(x -> if(x.2 < ${OPEN_END_MS}, [x.1 * 16 + ${from}, x.2 * 16 + ${to}], [x.1 * 16 + ${from}]), ${spans}))`
 }
 
 /** A tenant's card (migration 6) keeps its first this many events in §3 order: what a timeline lists at most. */
@@ -157,6 +158,8 @@ export interface TenantStateOptions {
   /** Numeric attribute used as weight (bound). */
   weight?: string
   staleAfterMs?: number
+  /** The incident's communication policy (SPEC §6), for the overdue columns; default DEFAULT_COMM_POLICY. */
+  policy?: CommPolicy
   /**
    * The columns the caller reads (their dependencies are added). Selecting only those keeps
    * ClickHouse from computing the rest. Default: all.
@@ -226,6 +229,23 @@ const COLUMNS = {
   /** Stale spans [L, R) over all time (series), as (L, R) tuples: see staleSpansSql. */
   stale_spans: { expr: 'STALE_SPANS', deps: ['first_lost_ms', 'comms_all', 'starts', 'ends'], bdeps: ['first_lost_ms', 'comms_all', 'starts', 'ends', 'fb_ms'] },
   stale: { expr: `down AND ${T} - last_anchor_ms > {stale_ms:Int64}`, deps: ['down', 'last_anchor_ms'] },
+  /** The last counted communication at or after the first loss and at or before T (NULL if none). */
+  last_contact_ms: { expr: 'LAST_CONTACT', deps: ['first_lost_ms', 'dcomm'] },
+  /**
+   * SPEC §6 at T: while down, the moment the next contact was due: the first loss plus
+   * first_contact_within before any contact, else the last contact plus update_every.
+   */
+  overdue_due_ms: {
+    expr: `if(NOT down, NULL, if(first_contact_ms IS NULL, first_lost_ms + {fcw_ms:Int64}, last_contact_ms + {ue_ms:Int64}))`,
+    deps: ['down', 'first_contact_ms', 'first_lost_ms', 'last_contact_ms'],
+  },
+  overdue: { expr: `ifNull(overdue_due_ms < ${T}, false)`, deps: ['overdue_due_ms'] },
+  overdue_kind: { expr: `if(first_contact_ms IS NULL, 'first_contact', 'update')`, deps: ['first_contact_ms'] },
+  /** first_contact_on_time_pct: the tenant counts (contacted, or its deadline passed), and was contacted in time. */
+  fc_counted: { expr: `first_contact_ms IS NOT NULL OR ${T} - first_lost_ms > {fcw_ms:Int64}`, deps: ['first_contact_ms', 'first_lost_ms'] },
+  fc_on_time: { expr: `first_contact_ms IS NOT NULL AND first_contact_ms - first_lost_ms <= {fcw_ms:Int64}`, deps: ['first_contact_ms', 'first_lost_ms'] },
+  /** Overdue spans [L, R) over all time (series), as (L, R) tuples: see overdueSpansSql. */
+  overdue_spans: { expr: 'OVERDUE_SPANS', deps: ['first_lost_ms', 'comms_all', 'contact_all_ms', 'starts', 'ends'], bdeps: ['first_lost_ms', 'comms_all', 'contact_all_ms', 'starts', 'ends', 'fb_ms'] },
   end_ms: { expr: `if(down, ${T}, ends[outages])`, deps: ['down', 'ends', 'outages'] },
   starts_at: { expr: 'arraySlice(starts, 1, outages)', deps: ['starts', 'outages'] },
   ends_at: { expr: `arrayMap(e -> least(e, ${T}), arraySlice(ends, 1, outages))`, deps: ['ends', 'outages'] },
@@ -249,18 +269,42 @@ const BC_COUNT = '(SELECT count() FROM bc)'
 const BC_LAST = '(SELECT toInt64(max(ms)) FROM bc)'
 const BC_TIMES = '(SELECT arraySort(groupArray(ms)) FROM bc)'
 /** The consecutive broadcasts more than stale_after apart, as (earlier, later) pairs. */
-const BC_LONG_GAPS = `(SELECT arrayFilter(x -> x.2 - x.1 > {stale_ms:Int64}, arrayZip(arrayPopBack(a), arrayPopFront(a))) FROM (SELECT arraySort(groupArray(ms)) AS a FROM bc))`
+const bcLongGaps = (periodMs: string) =>
+  `(SELECT arrayFilter(x -> x.2 - x.1 > ${periodMs}, arrayZip(arrayPopBack(a), arrayPopFront(a))) FROM (SELECT arraySort(groupArray(ms)) AS a FROM bc))`
 
 /**
  * include_broadcast: the times at or after the first loss when no broadcast was sent within
- * stale_after before, as [L, R) spans: before the first broadcast, inside each long gap between
+ * `periodMs` before, as [L, R) spans: before the first broadcast, inside each long gap between
  * two broadcasts, after the last. A tenant is stale at t when t is in one of these and in the
- * spans of its own first loss and direct communications (staleSpansSql).
+ * spans of its own first loss and direct communications (staleSpansSql); overdue for an update
+ * likewise (overdueSpansSql).
  */
-const BROADCAST_UNCOVERED = `if(fb_ms >= ${OPEN_END_MS}, [(first_lost_ms, ${OPEN_END_MS})],
+const broadcastUncovered = (periodMs: string) => `if(fb_ms >= ${OPEN_END_MS}, [(first_lost_ms, ${OPEN_END_MS})],
       arrayConcat([(first_lost_ms, fb_ms)],
-        arrayMap(g -> (g.1 + {stale_ms:Int64} + 1, g.2), arrayFilter(g -> g.1 >= first_lost_ms, ${BC_LONG_GAPS})),
-        [(${BC_LAST} + {stale_ms:Int64} + 1, ${OPEN_END_MS})]))`
+        arrayMap(g -> (g.1 + ${periodMs} + 1, g.2), arrayFilter(g -> g.1 >= first_lost_ms, ${bcLongGaps(periodMs)})),
+        [(${BC_LAST} + ${periodMs} + 1, ${OPEN_END_MS})]))`
+const BROADCAST_UNCOVERED = broadcastUncovered('{stale_ms:Int64}')
+
+/** The [L, R) spans two sorted lists of disjoint spans have in common. */
+const intersectSpans = (a: string, b: string) =>
+  `arrayFilter(x -> x.1 < x.2, arrayFlatten(arrayMap(p -> arrayMap(q -> (greatest(p.1, q.1), least(p.2, q.2)), ${b}), ${a})))`
+
+/**
+ * Overdue spans (SPEC §6) over all time, [L, R) tuples: while down, from first_contact_within
+ * after the first loss until the first contact; and from the first contact on, every time more
+ * than update_every has passed since the last counted communication. The second part is where
+ * no direct communication (nor, with include_broadcast, broadcast: the broadcasts' own
+ * uncovered spans) was sent within update_every.
+ */
+function overdueSpansSql(withBroadcasts: boolean): string {
+  const ue = '{ue_ms:Int64}'
+  const direct = `arrayConcat([(first_lost_ms, if(empty(comms_all), ${OPEN_END_MS}, comms_all[1]))],
+      arrayMap((a, n) -> (a + ${ue} + 1, n), comms_all, arrayPopFront(arrayPushBack(comms_all, ${OPEN_END_MS}))))`
+  const uncovered = withBroadcasts ? intersectSpans(direct, broadcastUncovered(ue)) : direct
+  const updates = intersectSpans(uncovered, `[(contact_all_ms, ${OPEN_END_MS})]`)
+  const spans = `arrayConcat([(first_lost_ms + {fcw_ms:Int64} + 1, contact_all_ms)], ${updates})`
+  return intersectSpans(spans, 'arrayZip(starts, ends)')
+}
 
 /**
  * One row per tenant affected at T (scope.asOfMs) with the requested columns, plus with `meta`
@@ -276,6 +320,8 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
     as_of: chTime(scope.asOfMs),
     as_of_ms: scope.asOfMs,
     stale_ms: Math.round(opts.staleAfterMs ?? DEFAULT_STALE_AFTER_MS),
+    fcw_ms: (opts.policy ?? DEFAULT_COMM_POLICY).firstContactWithinMs,
+    ue_ms: (opts.policy ?? DEFAULT_COMM_POLICY).updateEveryMs,
     weight: opts.weight ?? '',
     ...seg.params,
   }
@@ -308,6 +354,10 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
     LAST_ANCHOR: b
       ? `greatest(first_lost_ms, arrayLast(c -> c <= ${T}, dcomm), if(${BC_LAST} >= first_lost_ms, ${BC_LAST}, 0))`
       : `greatest(first_lost_ms, arrayLast(c -> c <= ${T}, dcomm))`,
+    LAST_CONTACT: b
+      ? `nullIf(greatest(arrayLast(c -> c >= first_lost_ms AND c <= ${T}, dcomm), if(${BC_LAST} >= first_lost_ms, ${BC_LAST}, 0)), 0)`
+      : `nullIf(arrayLast(c -> c >= first_lost_ms AND c <= ${T}, dcomm), 0)`,
+    OVERDUE_SPANS: overdueSpansSql(b),
   }
   // Close the requested columns over their dependencies; keep the declaration order.
   const wanted = new Set<string>()
@@ -322,13 +372,13 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
   const select = (Object.keys(COLUMNS) as TenantColumn[])
     .filter((c) => wanted.has(c))
     .map((c) => {
-      const expr = COLUMNS[c].expr.replace(/^(COMMS_AFTER|FIRST_CONTACT|CONTACT_ALL|COMMUNICATIONS|STALE_SPANS|LAST_ANCHOR|MAX_GAP)$/, (k) => fragments[k]!)
+      const expr = COLUMNS[c].expr.replace(/^(COMMS_AFTER|FIRST_CONTACT|CONTACT_ALL|COMMUNICATIONS|STALE_SPANS|LAST_ANCHOR|LAST_CONTACT|OVERDUE_SPANS|MAX_GAP)$/, (k) => fragments[k]!)
       return expr === '' ? `s.${c} AS ${c}` : `${expr} AS ${c}`
     })
 
   if (meta) select.push('m.name AS name', 'm.attributes AS attributes', 'm.num_attributes[{weight:String}] AS weight')
   // The broadcasts up to T, when a column reads them: one short key range of events, once.
-  const broadcasts = b && [...wanted].some((c) => c === 'fb_ms' || c === 'fb_rank' || c === 'last_anchor_ms' || c === 'comms_after')
+  const broadcasts = b && [...wanted].some((c) => c === 'fb_ms' || c === 'fb_rank' || c === 'last_anchor_ms' || c === 'last_contact_ms' || c === 'comms_after')
   const sql = `
     ${broadcasts ? `WITH ${broadcastsCte(db)}` : ''}
     SELECT s.tenant_id AS tenant_id${select.map((c) => `,\n      ${c}`).join('')}

@@ -143,7 +143,7 @@ export async function tenantPage(store: Store, state: StateSync, scope: QuerySco
 }
 
 /** Name and attributes of at most a page of tenants, looked up by primary key. */
-async function tenantMeta(store: Store, ids: string[]): Promise<Map<string, { name: string; attributes: Record<string, string> }>> {
+export async function tenantMeta(store: Store, ids: string[]): Promise<Map<string, { name: string; attributes: Record<string, string> }>> {
   const rows = await store.rows<{ tenant_id: string; name: string; attributes: Record<string, string> }>(
     `SELECT tenant_id, name, attributes FROM ${store.db}.tenants FINAL WHERE tenant_id IN {ids:Array(String)}`,
     { ids },
@@ -152,14 +152,14 @@ async function tenantMeta(store: Store, ids: string[]): Promise<Map<string, { na
 }
 
 /** Cells a spreadsheet would run as a formula get a leading apostrophe (CSV injection). */
-const safe = (expr: string) => `if(match(${expr}, '^[=+\\\\-@\\t\\r]'), concat('''', ${expr}), ${expr})`
+export const csvSafe = (expr: string) => `if(match(${expr}, '^[=+\\\\-@\\t\\r]'), concat('''', ${expr}), ${expr})`
 
 /** The whole tenants table as CSV, formatted by ClickHouse, sorted by downtime, as a byte stream. */
 export async function tenantsCsv(store: Store, state: StateSync, scope: QueryScope): Promise<Readable> {
   if (scope.includeBroadcast) await checkBroadcastPairs(store, state, scope, 'tenants.csv')
   const core = tenantStateSql(store, scope, { meta: true, columns: ROW_STATE })
   const sql = `
-    SELECT ${safe('tenant_id')} AS tenant_id, ${safe('name')} AS name, toJSONString(attributes) AS attributes,
+    SELECT ${csvSafe('tenant_id')} AS tenant_id, ${csvSafe('name')} AS name, toJSONString(attributes) AS attributes,
       if(down, 'down', 'up') AS state,
       ${msToTime('first_lost_ms')} AS first_lost_at,
       ${msToNullableTime('last_restored_ms')} AS last_restored_at,

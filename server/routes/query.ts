@@ -1,10 +1,12 @@
 import { Router, type Request, type Response } from 'express'
+import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { AppDeps } from '../app.js'
 import { communicationsSeries } from '../metrics/communications.js'
 import { parseAsOf, parseFilters, parseScope, type QueryScope, type RawQuery } from '../metrics/filters.js'
 import { downtimeHistogram, parseBins } from '../metrics/histogram.js'
 import { assertIncident, incidentTitle, listIncidents } from '../metrics/incidents.js'
+import { overdueCsv, overdueTenants, parseOverduePage } from '../metrics/overdue.js'
 import { recoverySeries } from '../metrics/recovery.js'
 import { incidentReport } from '../metrics/report.js'
 import { parseSummaryParams, summary } from '../metrics/summary.js'
@@ -82,15 +84,25 @@ export function queryRouter(deps: AppDeps): Router {
     const bins = parseBins(query(req))
     res.json(await downtimeHistogram(store, await scoped(req), bins))
   })
-  get('/incidents/:id/tenants.csv', 'tenants_csv', heavy, async (req, res) => {
-    const scope = await scoped(req)
-    const body = await tenantsCsv(store, state, scope)
-    res.type('text/csv; charset=utf-8').attachment(`${scope.incidentId}-tenants.csv`)
-    // Headers are out once bytes flow: a failure mid-stream can only cut the download short.
+  /** A CSV export as a download; headers are out once bytes flow, so a failure mid-stream can only cut it short. */
+  const sendCsv = async (res: Response, body: Readable, filename: string) => {
+    res.type('text/csv; charset=utf-8').attachment(filename)
     await pipeline(body, res).catch((err) => {
-      deps.log.warn({ err: err instanceof Error ? err.message : String(err) }, 'tenants.csv stream ended early')
+      deps.log.warn({ err: err instanceof Error ? err.message : String(err), filename }, 'CSV stream ended early')
       res.destroy()
     })
+  }
+  get('/incidents/:id/tenants.csv', 'tenants_csv', heavy, async (req, res) => {
+    const scope = await scoped(req)
+    await sendCsv(res, await tenantsCsv(store, state, scope), `${scope.incidentId}-tenants.csv`)
+  })
+  get('/incidents/:id/overdue', 'overdue', broadcastCost, async (req, res) => {
+    const page = parseOverduePage(query(req))
+    res.json(await overdueTenants(store, state, await scoped(req), page))
+  })
+  get('/incidents/:id/overdue.csv', 'overdue_csv', heavy, async (req, res) => {
+    const scope = await scoped(req)
+    await sendCsv(res, await overdueCsv(store, state, scope), `${scope.incidentId}-overdue.csv`)
   })
   get('/incidents/:id/report.md', 'report', heavy, async (req, res) => {
     const scope = await scoped(req)

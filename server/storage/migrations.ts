@@ -252,6 +252,18 @@ export const MIGRATIONS: Migration[] = [
       await store.command(`TRUNCATE TABLE ${store.db}.state_sync`)
     },
   },
+  {
+    version: 8,
+    name: 'incidents: communication policy',
+    // SPEC §6: per incident, a first contact within, an update every, and the stall alert's
+    // period; defaults for incidents written before.
+    statements: [
+      `ALTER TABLE {db}.incidents
+        ADD COLUMN IF NOT EXISTS first_contact_within_ms UInt64 DEFAULT 14400000,
+        ADD COLUMN IF NOT EXISTS update_every_ms UInt64 DEFAULT 86400000,
+        ADD COLUMN IF NOT EXISTS stall_after_ms UInt64 DEFAULT 21600000`,
+    ],
+  },
 ]
 
 /** Apply every migration not applied yet (`upTo`: only those up to that version; tests build old databases with it). */

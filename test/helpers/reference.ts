@@ -14,6 +14,8 @@ export interface RefOptions {
   /** attr.<name>=<values>: OR within a name, AND across names. */
   filters?: Record<string, string[]>
   weight?: string
+  /** SPEC §6, default 4 h and 24 h. */
+  policy?: { firstContactWithinMs: number; updateEveryMs: number }
 }
 
 export interface RefTenant {
@@ -35,6 +37,14 @@ export interface RefTenant {
   last_comm_ms: number | null
   stale: boolean
   max_gap_ms: number
+  /** SPEC §6 at T. */
+  overdue: boolean
+  overdue_kind: 'first_contact' | 'update'
+  overdue_due_ms: number | null
+  /** The last counted communication at or after the first loss (and at or before T). */
+  last_contact_ms: number | null
+  fc_counted: boolean
+  fc_on_time: boolean
 }
 
 const TYPE_ORDER: Record<string, number> = {
@@ -56,12 +66,13 @@ function byOrder(a: EventRow, b: EventRow): number {
   return ms(a.occurred_at) - ms(b.occurred_at) || TYPE_ORDER[a.type]! - TYPE_ORDER[b.type]! || byteCompare(a.event_id, b.event_id)
 }
 
-/** Events of the incident up to T, one per (tenant_id, event_id) — the table's dedup key. */
+/** Events of the incident up to T, one per (tenant_id, event_id) — the table's dedup key — the first copy winning. */
 export function visibleEvents(events: EventRow[], incidentId: string, asOfMs: number): EventRow[] {
   const seen = new Map<string, EventRow>()
   for (const e of events) {
     if (e.incident_id !== incidentId) continue
-    seen.set(JSON.stringify([e.tenant_id, e.event_id]), e)
+    const key = JSON.stringify([e.tenant_id, e.event_id])
+    if (!seen.has(key)) seen.set(key, e)
   }
   return [...seen.values()].filter((e) => ms(e.occurred_at) <= asOfMs)
 }
@@ -139,6 +150,12 @@ export function referenceTenants(events: EventRow[], tenants: TenantMeta[], o: R
     let maxGap = 0
     for (let i = 1; i < points.length; i++) maxGap = Math.max(maxGap, points[i]! - points[i - 1]!)
 
+    // SPEC §6: the next contact was due first_contact_within after the first loss, or
+    // update_every after the last counted communication; overdue past that while down.
+    const policy = o.policy ?? { firstContactWithinMs: 4 * 3_600_000, updateEveryMs: 24 * 3_600_000 }
+    const lastContact = after.length ? after[after.length - 1]! : null
+    const due = !down ? null : lastContact === null ? firstLost + policy.firstContactWithinMs : lastContact + policy.updateEveryMs
+
     const attrs: Record<string, string> = {}
     for (const [k, v] of Object.entries(meta?.attributes ?? {})) attrs[k] = String(v)
     const w = o.weight ? meta?.attributes?.[o.weight] : undefined
@@ -161,6 +178,12 @@ export function referenceTenants(events: EventRow[], tenants: TenantMeta[], o: R
       last_comm_ms: lastComm,
       stale: down && T - anchor > staleAfter,
       max_gap_ms: maxGap,
+      overdue: due !== null && T > due,
+      overdue_kind: lastContact === null ? 'first_contact' : 'update',
+      overdue_due_ms: due,
+      last_contact_ms: lastContact,
+      fc_counted: after.length > 0 || T - firstLost > policy.firstContactWithinMs,
+      fc_on_time: after.length > 0 && after[0]! - firstLost <= policy.firstContactWithinMs,
     })
   }
   return out
@@ -186,6 +209,8 @@ export interface RefSummary {
   first_contact_latency_s: { median: number | null; p90: number | null; max: number | null }
   waiting_first_contact: number
   stale: number
+  overdue: number
+  first_contact_on_time_pct: number | null
   stages: { not_started: number; in_progress: number; completed: number }
   first_impact_ms: number | null
 }
@@ -216,6 +241,8 @@ export function referenceSummary(events: EventRow[], tenants: TenantMeta[], o: R
     },
     waiting_first_contact: rows.filter((r) => r.first_contact_ms === null).length,
     stale: rows.filter((r) => r.stale).length,
+    overdue: rows.filter((r) => r.overdue).length,
+    first_contact_on_time_pct: rows.some((r) => r.fc_counted) ? (100 * rows.filter((r) => r.fc_on_time).length) / rows.filter((r) => r.fc_counted).length : null,
     stages: {
       not_started: rows.filter((r) => r.restore_stage === 'not_started').length,
       in_progress: rows.filter((r) => r.restore_stage === 'in_progress').length,

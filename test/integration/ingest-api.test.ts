@@ -342,9 +342,10 @@ describe('tenants and incidents', () => {
 
   it('creates incident metadata and a later partial PUT keeps the other fields', async () => {
     const a = await put('inc-meta', { title: 'Sites deleted', severity: 'sev1', description: 'maintenance script' })
-    expect([a.status, await a.json()]).toEqual([200, { incident_id: 'inc-meta', title: 'Sites deleted', description: 'maintenance script', severity: 'sev1', status: 'ongoing' }])
+    const policy = { first_contact_within: '4h', update_every: '24h', stall_after: '6h' }
+    expect([a.status, await a.json()]).toEqual([200, { incident_id: 'inc-meta', title: 'Sites deleted', description: 'maintenance script', severity: 'sev1', status: 'ongoing', comm_policy: policy }])
     const b = await put('inc-meta', { status: 'resolved' })
-    expect([b.status, await b.json()]).toEqual([200, { incident_id: 'inc-meta', title: 'Sites deleted', description: 'maintenance script', severity: 'sev1', status: 'resolved' }])
+    expect([b.status, await b.json()]).toEqual([200, { incident_id: 'inc-meta', title: 'Sites deleted', description: 'maintenance script', severity: 'sev1', status: 'resolved', comm_policy: policy }])
     expect(await srv.store.rows(`SELECT incident_id, title, description, severity, status FROM ${srv.store.db}.incidents FINAL`)).toEqual([
       { incident_id: 'inc-meta', title: 'Sites deleted', description: 'maintenance script', severity: 'sev1', status: 'resolved' },
     ])

@@ -57,6 +57,7 @@ describe('metric definitions on a hand-computed incident', () => {
   })
   afterAll(async () => srv?.stop())
 
+  const api = (path: string, init?: RequestInit) => srv.api(path, init)
   const get = async (path: string) => {
     const res = await srv.api(path, { token: TOKENS.read })
     expect(res.status, await res.clone().text()).toBe(200)
@@ -145,6 +146,11 @@ describe('metric definitions on a hand-computed incident', () => {
       waiting_first_contact: 2,
       stale: 1,
       stale_after_s: 86400,
+      // Default policy (4 h, 24 h): B, down and never contacted, is overdue for a first contact.
+      // Counted for first contact on time: A (contacted after 30 min), B and C (never, deadline passed).
+      overdue: 1,
+      first_contact_on_time_pct: 100 / 3,
+      comm_policy: { first_contact_within: '4h', update_every: '24h', stall_after: '6h' },
       stages: { not_started: 0, in_progress: 1, completed: 0 },
       milestones: {
         first_impact_at: iso(t0),
@@ -156,6 +162,29 @@ describe('metric definitions on a hand-computed incident', () => {
       },
       eta: null,
     })
+  })
+
+  it('lists who to contact now under the incident\'s policy, and follows a policy change', async () => {
+    const list = await get(`/api/v1/incidents/${INCIDENT}/overdue?${asOf}`)
+    expect(list).toEqual({
+      total: 1,
+      rows: [{ tenant_id: 'B', name: '=cmd()', kind: 'first_contact', due_at: iso(t0 + 5 * H), overdue_s: (T - (t0 + 5 * H)) / 1000, last_contact_at: null }],
+    })
+    // B was lost 112 h before T: a first contact within 113 h is not due yet.
+    const put = await api(`/api/v1/incidents/${INCIDENT}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ comm_policy: { first_contact_within: '113h' } }) })
+    expect((await put.json()).comm_policy).toEqual({ first_contact_within: '113h', update_every: '24h', stall_after: '6h' })
+    expect(await get(`/api/v1/incidents/${INCIDENT}/overdue?${asOf}`)).toEqual({ total: 0, rows: [] })
+    expect((await get(`/api/v1/incidents/${INCIDENT}/summary?${asOf}`)).overdue).toBe(0)
+    // null resets a field to the default.
+    await api(`/api/v1/incidents/${INCIDENT}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ comm_policy: { first_contact_within: null } }) })
+    expect((await get(`/api/v1/incidents/${INCIDENT}/overdue?${asOf}`)).total).toBe(1)
+    const bad = await api(`/api/v1/incidents/${INCIDENT}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ comm_policy: { update_every: '10s' } }) })
+    expect(bad.status).toBe(400)
+    const csv = await (await api(`/api/v1/incidents/${INCIDENT}/overdue.csv?${asOf}`)).text()
+    expect(csv.trim().split('\n')).toEqual([
+      '"tenant_id","name","kind","due_at","overdue_s","last_contact_at"',
+      `"B","'=cmd()","first_contact","${iso(t0 + 5 * H)}",${(T - (t0 + 5 * H)) / 1000},`,
+    ])
   })
 
   it('treats stale_after as a strict bound and accepts durations', async () => {

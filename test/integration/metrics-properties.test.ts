@@ -28,6 +28,8 @@ interface Scenario {
   weighted: boolean
   /** off: every figure computed in ClickHouse; always: the default view from the incident log. */
   logMode: 'off' | 'always'
+  /** SPEC §6, set through PUT /incidents; null: the defaults (4 h, 24 h). */
+  policy: { firstContactWithinMs: number; updateEveryMs: number } | null
 }
 
 const TYPES: EventType[] = ['access_lost', 'access_lost', 'access_restored', 'access_restored', 'restore_started', 'restore_progress', 'restore_completed', 'communication']
@@ -62,6 +64,7 @@ const scenarioArb = fc
     defaultView: fc.boolean(),
     logMode: fc.constantFrom('off' as const, 'always' as const),
     tiers: fc.array(fc.constantFrom('gold', 'free', null), { minLength: 6, maxLength: 6 }),
+    policy: fc.option(fc.record({ fcwMin: fc.constantFrom(1, 10, 30, 240), ueMin: fc.constantFrom(5, 20, 60, 1440) }), { nil: null }),
     seats: fc.array(fc.integer({ min: 0, max: 500 }), { minLength: 6, maxLength: 6 }),
   })
   .map((r): Scenario => {
@@ -97,6 +100,7 @@ const scenarioArb = fc
       seed: r.seed,
       weighted: r.defaultView ? false : r.weighted,
       logMode: r.logMode,
+      policy: r.policy ? { firstContactWithinMs: r.policy.fcwMin * MIN, updateEveryMs: r.policy.ueMin * MIN } : null,
     }
   })
 
@@ -141,6 +145,14 @@ describe('metrics agree with the reference implementation on random incidents', 
     srv.config.incidentLog = s.logMode
     await insertEvents(srv.store, shuffled(s.events, s.seed), s.chunk)
     await insertTenants(srv.store, s.tenants)
+    if (s.policy) {
+      const res = await srv.api(`/api/v1/incidents/${s.incidentId}`, {
+        method: 'PUT',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ comm_policy: { first_contact_within: `${s.policy.firstContactWithinMs / MIN}m`, update_every: `${s.policy.updateEveryMs / MIN}m` } }),
+      })
+      expect(res.status).toBe(200)
+    }
   }
   const get = async (path: string) => {
     const res = await srv.api(path)
@@ -157,6 +169,7 @@ describe('metrics agree with the reference implementation on random incidents', 
     staleAfterMs: s.staleAfterMin * MIN,
     filters: s.filterTier ? { tier: [s.filterTier] } : undefined,
     weight: 'seats',
+    policy: s.policy ?? undefined,
   })
 
   it('summary and tenants rows', async () => {
@@ -177,6 +190,8 @@ describe('metrics agree with the reference implementation on random incidents', 
             first_contact_latency_s: body.first_contact_latency_s,
             waiting_first_contact: body.waiting_first_contact,
             stale: body.stale,
+            overdue: body.overdue,
+            first_contact_on_time_pct: body.first_contact_on_time_pct,
             stages: body.stages,
             first_impact_at: body.milestones.first_impact_at,
             pct: [body.milestones.pct50_at, body.milestones.pct90_at, body.milestones.pct100_at],
@@ -198,6 +213,8 @@ describe('metrics agree with the reference implementation on random incidents', 
             first_contact_latency_s: ref.first_contact_latency_s,
             waiting_first_contact: ref.waiting_first_contact,
             stale: ref.stale,
+            overdue: ref.overdue,
+            first_contact_on_time_pct: ref.first_contact_on_time_pct,
             stages: ref.stages,
             first_impact_at: iso(ref.first_impact_ms),
             pct: [50, 90, 100].map((p) => iso(referencePctReached(s.events, s.tenants, o, p))),
@@ -236,6 +253,22 @@ describe('metrics agree with the reference implementation on random incidents', 
             first_contact_latency_s: r.first_contact_ms === null ? null : (r.first_contact_ms - r.first_lost_ms) / 1000,
             communications: r.communications,
             max_comm_gap_s: r.max_gap_ms / 1000,
+          })),
+        })
+        // Who to contact now: every overdue tenant, most overdue first (then by tenant_id).
+        const overdue = await get(`/api/v1/incidents/${s.incidentId}/overdue?${common(s)}&limit=1000`)
+        const refOverdue = rows
+          .filter((r) => r.overdue)
+          .sort((a, b) => a.overdue_due_ms! - b.overdue_due_ms! || Buffer.compare(Buffer.from(a.tenant_id), Buffer.from(b.tenant_id)))
+        approx(overdue, {
+          total: refOverdue.length,
+          rows: refOverdue.map((r) => ({
+            tenant_id: r.tenant_id,
+            name: r.name,
+            kind: r.overdue_kind,
+            due_at: iso(r.overdue_due_ms),
+            overdue_s: (s.asOfMs - r.overdue_due_ms!) / 1000,
+            last_contact_at: iso(r.last_contact_ms),
           })),
         })
         // Each tenant's timeline carries the same row, and null for a tenant not affected at T
@@ -296,6 +329,7 @@ describe('metrics agree with the reference implementation on random incidents', 
             sent_broadcast: comms.filter((e) => e.tenant_id === '').length,
             waiting_first_contact: rows.filter((r) => r.first_contact_ms === null).length,
             stale: rows.filter((r) => r.stale).length,
+            overdue: rows.filter((r) => r.overdue).length,
             median_first_contact_latency_s: quantile(
               firstContacted.map((r) => (r.first_contact_ms! - r.first_lost_ms) / 1000),
               0.5,
