@@ -8,6 +8,9 @@ import type { Auth } from './auth.js'
 import type { Config } from './config.js'
 import { errorHandler, notFound } from './errors.js'
 import type { JsonWorkers } from './ingest/json-workers.js'
+import { webhooksRouter } from './routes/webhooks.js'
+import type { Deliverer } from './webhooks/deliver.js'
+import type { WebhookStore } from './webhooks/store.js'
 import type { IngestPipeline } from './ingest/types.js'
 import type { StateSync } from './metrics/state-sync.js'
 import { healthRouter } from './routes/health.js'
@@ -31,6 +34,8 @@ export interface AppDeps {
   streams: StreamHub
   /** Threads that decode large JSON bodies off the event loop. */
   jsonWorkers: JsonWorkers
+  /** Webhooks (SPEC §6): their tables and the outbox's sender. */
+  webhooks: { hooks: WebhookStore; deliverer: Deliverer }
   log: Logger
   telemetry: Telemetry
   /** The clock behind "now" (as_of default, ETA, stale); injected so tests can pin it. */
@@ -50,6 +55,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(healthRouter(deps))
   app.use('/api/v1', ingestRouter(deps))
   app.use('/api/v1', queryRouter(deps))
+  app.use('/api/v1', webhooksRouter(deps))
   app.use('/api', () => {
     throw notFound('no such API endpoint')
   })

@@ -11,7 +11,7 @@ export interface Auth {
   /** The scope of a presented token, or null. Constant time in the token's content. */
   scopeOf(token: string): Scope | null
   /** Express middleware: 401 without a valid token, 403 when its scope is not enough. */
-  require(scope: Exclude<Scope, 'admin'>): RequestHandler
+  require(scope: Scope): RequestHandler
 }
 
 /** Where the generated admin token is kept. */

@@ -5,6 +5,9 @@ import { createApp } from './app.js'
 import { createAuth, loadTokens } from './auth.js'
 import type { Config } from './config.js'
 import { JsonWorkers } from './ingest/json-workers.js'
+import { AlertLoop } from './webhooks/alerts.js'
+import { Deliverer } from './webhooks/deliver.js'
+import { WebhookStore } from './webhooks/store.js'
 import { createIngestPipeline } from './ingest/pipeline.js'
 import { createLogger } from './log.js'
 import { createStateSync } from './metrics/state-sync.js'
@@ -26,6 +29,8 @@ export interface Running {
   generatedToken: string | null
   /** True on the start that generated it (the login link is printed then only). */
   tokenCreated: boolean
+  /** Evaluate webhook alerts now (tests; the loop runs every AFTERMATH_ALERT_INTERVAL_MS). */
+  evaluateAlerts(): Promise<unknown>
   /** Stop accepting connections, flush queued events, close storage. */
   close(): Promise<void>
 }
@@ -67,6 +72,9 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
     limits: { total: config.streamsMax, perToken: config.streamsPerToken, bufferBytes: config.streamBufferBytes },
   })
   const jsonWorkers = new JsonWorkers()
+  const hooks = new WebhookStore(store)
+  const deliverer = new Deliverer({ hooks, log, backoffMs: config.webhookBackoffMs, timeoutMs: config.webhookTimeoutMs })
+  const alerts = new AlertLoop({ store, state, hooks, deliverer, log, now }, config.alertIntervalMs)
   const app = createApp({
     config,
     store,
@@ -78,6 +86,7 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
     telemetry,
     streams,
     jsonWorkers,
+    webhooks: { hooks, deliverer },
     now,
     clientDir: opts.clientDir,
   })
@@ -85,6 +94,8 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
     const s = app.listen(config.port, config.host, (err?: Error) => (err ? reject(err) : resolve(s)))
   })
   // Long NDJSON uploads must not be cut by the default request timeout; slow bodies still are.
+  deliverer.start()
+  alerts.start()
   server.requestTimeout = 0
   server.headersTimeout = 30_000
   const port = (server.address() as AddressInfo).port
@@ -97,9 +108,12 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
     drained: (timeoutMs) => ingest.drained(timeoutMs),
     generatedToken: generated,
     tokenCreated: created,
+    evaluateAlerts: () => alerts.runOnce(),
     close() {
       closing ??= (async () => {
         streams.close()
+        await alerts.close()
+        await deliverer.close()
         await new Promise<void>((resolve) => {
           server.close(() => resolve())
           server.closeIdleConnections()

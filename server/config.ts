@@ -96,6 +96,12 @@ const envSchema = z.object({
   AFTERMATH_BODY_RATE_GRACE_MS: intFrom(10_000, 0, 3_600_000),
   /** JSON (non-streamed) bodies over 1 MiB decoded at once; more wait briefly, then 503 + Retry-After. */
   AFTERMATH_LARGE_BODIES: intFrom(1, 1, 64),
+  /** Webhook alerts are evaluated against the present this often for ongoing incidents (ms). */
+  AFTERMATH_ALERT_INTERVAL_MS: intFrom(30_000, 100, 3_600_000),
+  /** First retry of a failed delivery after this long, doubling each time (at most an hour), for 24 h. */
+  AFTERMATH_WEBHOOK_BACKOFF_MS: intFrom(10_000, 10, 3_600_000),
+  /** A delivery attempt that gets no answer within this long fails. */
+  AFTERMATH_WEBHOOK_TIMEOUT_MS: intFrom(10_000, 100, 120_000),
 })
 
 export type Config = {
@@ -133,6 +139,9 @@ export type Config = {
   bodyMinBytesPerS: number
   bodyRateGraceMs: number
   largeBodies: number
+  alertIntervalMs: number
+  webhookBackoffMs: number
+  webhookTimeoutMs: number
 }
 
 export class ConfigError extends Error {}
@@ -184,5 +193,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     bodyMinBytesPerS: e.AFTERMATH_BODY_MIN_BYTES_PER_S,
     bodyRateGraceMs: e.AFTERMATH_BODY_RATE_GRACE_MS,
     largeBodies: e.AFTERMATH_LARGE_BODIES,
+    alertIntervalMs: e.AFTERMATH_ALERT_INTERVAL_MS,
+    webhookBackoffMs: e.AFTERMATH_WEBHOOK_BACKOFF_MS,
+    webhookTimeoutMs: e.AFTERMATH_WEBHOOK_TIMEOUT_MS,
   }
 }

@@ -264,6 +264,28 @@ export const MIGRATIONS: Migration[] = [
         ADD COLUMN IF NOT EXISTS stall_after_ms UInt64 DEFAULT 21600000`,
     ],
   },
+  {
+    version: 9,
+    name: 'webhooks and their deliveries (the outbox)',
+    // SPEC §6. A delivery row is the outbox entry and its log at once: written (fsync) before it
+    // is sent, rewritten with a higher version after each attempt, so a kill -9 at any moment
+    // leaves it pending and the next start sends it again, with the same id. `keys` are what it
+    // reports (a tenant's overdue episode, a milestone), so nothing is reported twice to a hook.
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.webhooks (
+        id String, url String, events Array(String), incident_id String, format LowCardinality(String), secret String,
+        created_at DateTime64(3, 'UTC'), deleted UInt8, version UInt64
+      ) ENGINE = ReplacingMergeTree(version) ORDER BY id
+      SETTINGS fsync_after_insert = 1, fsync_part_directory = 1`,
+      `CREATE TABLE IF NOT EXISTS {db}.webhook_deliveries (
+        webhook_id String, id String, type LowCardinality(String), incident_id String, keys Array(String), body String,
+        created_at DateTime64(3, 'UTC'), status LowCardinality(String), attempts UInt32,
+        next_attempt_at DateTime64(3, 'UTC'), last_attempt_at Nullable(DateTime64(3, 'UTC')), last_status UInt16, last_error String,
+        version UInt64
+      ) ENGINE = ReplacingMergeTree(version) ORDER BY (webhook_id, id)
+      SETTINGS fsync_after_insert = 1, fsync_part_directory = 1`,
+    ],
+  },
 ]
 
 /** Apply every migration not applied yet (`upTo`: only those up to that version; tests build old databases with it). */
