@@ -8,6 +8,7 @@ import type { HttpTarget } from './http.js'
 import { importFiles, importTenants, type FileFormat } from './import.js'
 import { parseDurationMs, parseFraction, parseInteger, parsePositiveInt, parseSpeed, parseTimeMs } from './options.js'
 import { startProgress } from './progress.js'
+import { webhooksCommand } from './webhooks.js'
 import { replayFile, replayScenario } from './replay.js'
 import type { EventSender } from './sender.js'
 
@@ -219,6 +220,8 @@ export function buildProgram(): Command {
     printer.finish()
     process.exitCode = exitCodeOf(sender)
   })
+
+  program.addCommand(webhooksCommand())
 
   program
     .command('login-link')

@@ -1,5 +1,8 @@
 import { createHmac } from 'node:crypto'
+import { execFile } from 'node:child_process'
 import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { resolve } from 'node:path'
+import { promisify } from 'node:util'
 import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { testConfig, TOKENS } from '../helpers/db.js'
@@ -173,5 +176,26 @@ describe('webhooks', () => {
     expect(rx.got).toHaveLength(before)
     expect((await srv.api(`/api/v1/webhooks/${slack.id}`, { method: 'DELETE' })).status).toBe(204)
     expect((await srv.api(`/api/v1/webhooks/${slack.id}/deliveries`)).status).toBe(404)
+  })
+
+  it('are managed from the CLI: add, list, send a test delivery, remove; a non-admin token is refused', async () => {
+    const cli = (args: string[], token: string = TOKENS.admin) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'server/cli/main.ts', 'webhooks', ...args, '--url', srv.url, '--token', token], {
+        cwd: resolve(import.meta.dirname, '../..'),
+        encoding: 'utf8',
+      })
+    const added = JSON.parse((await cli(['add', rx.url, '--events', 'incident.milestone', '--format', 'slack'])).stdout)
+    expect(added).toMatchObject({ url: rx.url, events: ['incident.milestone'], format: 'slack', incident_id: null })
+    expect(added.secret).toMatch(/^whsec_/)
+    expect(JSON.parse((await cli(['list'])).stdout).webhooks.map((w: { id: string }) => w.id)).toContain(added.id)
+    const before = rx.got.length
+    const { delivery_id } = JSON.parse((await cli(['test', added.id])).stdout)
+    await until(() => rx.got.some((r, i) => i >= before && r.headers['aftermath-delivery'] === delivery_id), 'the test delivery')
+    expect(verified(rx.got.find((r) => r.headers['aftermath-delivery'] === delivery_id)!, added.secret)).toBe(true)
+    expect((await cli(['remove', added.id])).stdout).toBe(`removed ${added.id}\n`)
+    expect(JSON.parse((await cli(['list'])).stdout).webhooks.map((w: { id: string }) => w.id)).not.toContain(added.id)
+    const refused = await cli(['list'], TOKENS.read).catch((e: { code: number; stderr: string }) => e)
+    expect((refused as { code: number }).code).toBe(2)
+    expect((refused as { stderr: string }).stderr).toMatch(/403/)
   })
 })
