@@ -15,7 +15,8 @@ import type { CommunicationsPoint as CommPoint, CommunicationsSeries as Communic
 import type { TenantRow, TenantSort } from '../server/metrics/tenants.js'
 import type { TimelineEvent, TenantTimeline as Timeline } from '../server/metrics/timeline.js'
 import type { DowntimeHistogram as Histogram } from '../server/metrics/histogram.js'
-export type { Incident, Summary, RecoveryPoint, Recovery, CommPoint, Communications, TenantRow, TenantSort, TimelineEvent, Timeline, Histogram }
+import type { OverdueRow } from '../server/metrics/overdue.js'
+export type { Incident, Summary, RecoveryPoint, Recovery, CommPoint, Communications, TenantRow, TenantSort, TimelineEvent, Timeline, Histogram, OverdueRow }
 
 export interface TenantPage {
   total: number
@@ -87,7 +88,9 @@ async function errorOf(res: Response): Promise<ApiError> {
 async function request(path: string, init: RequestInit = {}, token?: string): Promise<Response> {
   let res: Response
   try {
-    res = await fetch(BASE + path, { ...init, headers: authHeaders(token) })
+    const headers = authHeaders(token)
+    for (const [k, v] of new Headers(init.headers)) headers.set(k, v)
+    res = await fetch(BASE + path, { ...init, headers })
   } catch {
     throw new ApiError(0, 'network', 'the server cannot be reached; check that it is running, then retry')
   }
@@ -163,8 +166,23 @@ export function getHistogram(id: string, view: ViewParams, bins: number, signal?
   return getJson<Histogram>(`/incidents/${enc(id)}/downtime-histogram${query({ bins }, view)}`, { signal })
 }
 
+/** Who to contact now (SPEC §6): overdue tenants at as_of, most overdue first. */
+export function getOverdue(id: string, view: ViewParams, limit: number, signal?: AbortSignal) {
+  return getJson<{ total: number; rows: OverdueRow[] }>(`/incidents/${enc(id)}/overdue${query({ limit }, view)}`, { signal })
+}
+
+/** The scope of the token in use (the policy editor is for admin tokens). */
+export async function getScope(signal?: AbortSignal): Promise<'read' | 'ingest' | 'admin' | null> {
+  return (await getJson<{ scope: 'read' | 'ingest' | 'admin' | null }>('/whoami', { signal })).scope
+}
+
+/** Set the incident's communication policy (admin or ingest token): durations such as 4h, 24h. */
+export async function putCommPolicy(id: string, policy: { first_contact_within?: string; update_every?: string }): Promise<void> {
+  await request(`/incidents/${enc(id)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ comm_policy: policy }) })
+}
+
 /** Exports fetched with the token (a plain link cannot carry it) and handed over as a Blob. */
-export async function downloadExport(id: string, kind: 'tenants.csv' | 'report.md', view: ViewParams): Promise<Blob> {
+export async function downloadExport(id: string, kind: 'tenants.csv' | 'report.md' | 'overdue.csv', view: ViewParams): Promise<Blob> {
   const res = await request(`/incidents/${enc(id)}/${kind}${query({}, view)}`)
   return res.blob()
 }

@@ -16,6 +16,7 @@ import {
   type ViewParams,
 } from '../api.js'
 import { CommunicationsChart, type CommunicationsChartData } from '../charts/communications.js'
+import { OverduePanel } from './overdue.js'
 import { HistogramChart } from '../charts/histogram.js'
 import { RecoveryChart, type RecoveryChartData } from '../charts/recovery.js'
 import { downloadBlob, downloadDataUrl, h, setText } from '../dom.js'
@@ -201,7 +202,8 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
   const kContact = kpi('first_contact_median', 'Median time to first contact')
   const kWaiting = kpi('waiting_first_contact', '○ Waiting for first contact')
   const kStale = kpi('stale', '⚠ Stale')
-  const kpis = h('section', { class: 'kpis', 'aria-label': 'Key figures' }, ...[kDown, kMedian, kP90, kMax, kContact, kWaiting, kStale].map((k) => k.card))
+  const kOverdue = kpi('overdue', '! Overdue for contact')
+  const kpis = h('section', { class: 'kpis', 'aria-label': 'Key figures' }, ...[kDown, kMedian, kP90, kMax, kContact, kWaiting, kStale, kOverdue].map((k) => k.card))
 
   // ---------- charts ----------
   const chartCard = (titleText: string, help: string, heightClass: string, tools: HTMLElement[] = []) => {
@@ -242,6 +244,14 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
   hist.canvas.dataset.chart = 'histogram'
   const worstList = h('ol', { class: 'worst', 'data-testid': 'worst' })
   const worstCard = h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('div', {}, h('h2', {}, 'Worst-hit customers'), h('p', { class: 'small muted' }, `The ${WORST_LIMIT} longest total downtimes. Select one for its timeline.`))), worstList)
+
+  const overdue = new OverduePanel({
+    incidentId,
+    view: () => viewParams(),
+    tz: () => ctx.tz(),
+    onOpen: (tenantId) => openTenant(tenantId),
+    onPolicyChanged: () => void load(true),
+  })
 
   const recoveryChart = new RecoveryChart(rec.canvas)
   const commChart = new CommunicationsChart(com.canvas)
@@ -284,8 +294,8 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     errorBanner,
     hero,
     kpis,
-    rec.card,
-    com.card,
+    // The overdue list beside both timeline charts, which stay the same width (one x axis for the eye).
+    h('div', { class: 'timelines' }, rec.card, com.card, overdue.el),
     h('div', { class: 'grid2' }, hist.card, worstCard),
     customersCard,
     drill.dialog,
@@ -562,6 +572,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
       worstFresh = false
       worstLoading = false
       const worstP = tableIsWorstOrder() ? null : loadWorst(signal)
+      const overdueP = overdue.load(signal)
       // Rejections are handled by their sections; these keep an early failure from being "unhandled".
       for (const p of [summaryP, recoveryP, segmentsP, commP, histP]) p?.catch(() => {})
 
@@ -641,6 +652,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
         ),
         worstP,
         tableP,
+        overdueP,
       ])
       if (!signal.aborted && summary) showBanner(null)
     } catch (err) {
@@ -734,6 +746,13 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     setText(kStale.context, `down with no update in ${formatDuration(s.stale_after_s)}`)
     kWaiting.card.classList.toggle('alert', s.waiting_first_contact > 0)
     kStale.card.classList.toggle('alert', s.stale > 0)
+    setText(kOverdue.value, formatCount(s.overdue))
+    setText(kOverdue.context, `past the policy (first contact ${s.comm_policy.first_contact_within}, update ${s.comm_policy.update_every}) · first contact on time ${formatPct(s.first_contact_on_time_pct)}`)
+    // Amber when anyone is overdue; red when more than a quarter of the customers still down are.
+    kOverdue.card.classList.toggle('alert', s.overdue > 0 && s.overdue * 4 <= s.down)
+    kOverdue.card.classList.toggle('critical', s.overdue > 0 && s.overdue * 4 > s.down)
+    kOverdue.card.dataset.level = s.overdue === 0 ? 'ok' : s.overdue * 4 > s.down ? 'critical' : 'alert'
+    overdue.setPolicy(s.comm_policy)
   }
 
   function renderWorst(rows: TenantRow[]) {

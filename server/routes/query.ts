@@ -56,6 +56,12 @@ export function queryRouter(deps: AppDeps): Router {
   /** Counting broadcasts for every tenant costs tenants × broadcasts. */
   const broadcastCost = (q: RawQuery): Lane => (q.include_broadcast === 'true' || q.include_broadcast === '1' ? 'heavy' : 'cheap')
 
+  // What the presented token may do: the dashboard shows the policy editor to admin tokens only.
+  r.get('/whoami', deps.auth.require('read'), (req, res) => {
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '')?.[1] ?? ''
+    res.json({ scope: deps.auth.scopeOf(token) })
+  })
+
   get('/incidents', 'incidents', cheap, async (req, res) => {
     const q = query(req)
     res.json({ incidents: await listIncidents(store, parseAsOf(q, deps.now()), parseFilters(q)) })

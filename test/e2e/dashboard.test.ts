@@ -33,6 +33,7 @@ interface Summary {
   first_contact_latency_s: { median: number | null }
   waiting_first_contact: number
   stale: number
+  overdue: number
 }
 
 async function api<T>(path: string): Promise<T> {
@@ -98,9 +99,9 @@ async function newPage(opts: { dark?: boolean; timezoneId?: string } = {}): Prom
 }
 
 /** Open a dashboard path logged in through the #token= fragment. */
-async function openLoggedIn(path: string, opts: { dark?: boolean } = {}) {
+async function openLoggedIn(path: string, opts: { dark?: boolean; token?: string } = {}) {
   const { page, context } = await newPage(opts)
-  await page.goto(`${server.url}${path}#token=${TOKENS.read}`)
+  await page.goto(`${server.url}${path}#token=${opts.token ?? TOKENS.read}`)
   return { page, context }
 }
 
@@ -135,7 +136,7 @@ async function expectChartsDrawn(page: Page) {
 const text = (page: Page, selector: string) => page.locator(selector).first().innerText()
 const shownAsOf = (page: Page) => page.locator('[data-testid="as-of"]').getAttribute('data-as-of')
 
-const KPI_KEYS = ['recovery_pct', 'restored_of_affected', 'down', 'downtime_median', 'downtime_p90', 'downtime_max', 'first_contact_median', 'waiting_first_contact', 'stale']
+const KPI_KEYS = ['recovery_pct', 'restored_of_affected', 'down', 'downtime_median', 'downtime_p90', 'downtime_max', 'first_contact_median', 'waiting_first_contact', 'stale', 'overdue']
 
 /** The shown moment and key figures, read in one go (a live update cannot fall between them). */
 function shownKpis(page: Page) {
@@ -163,8 +164,36 @@ async function expectKpisMatch(page: Page) {
     first_contact_median: formatDuration(s.first_contact_latency_s.median),
     waiting_first_contact: formatCount(s.waiting_first_contact),
     stale: formatCount(s.stale),
+    overdue: formatCount(s.overdue),
   })
   return s
+}
+
+/** The overdue panel's total, rows (tenant ids in order) and the moment shown, read in one go. */
+function shownOverdue(page: Page) {
+  return page.evaluate(() => ({
+    as_of: document.querySelector('[data-testid="as-of"]')?.getAttribute('data-as-of') ?? null,
+    total: Number(document.querySelector('[data-testid="overdue-total"]')?.getAttribute('data-total') ?? -1),
+    ids: [...document.querySelectorAll('[data-testid="overdue-list"] .overdue-row')].map((b) => b.getAttribute('data-tenant')),
+  }))
+}
+
+/** The panel equals GET …/overdue at the shown moment (polled: a live update may land between reads). */
+async function expectOverdueMatch(page: Page) {
+  let last: unknown
+  await expect
+    .poll(
+      async () => {
+        const shown = await shownOverdue(page)
+        if (!shown.as_of || shown.total < 0) return false
+        const api_ = await api<{ total: number; rows: { tenant_id: string }[] }>(`/api/v1/incidents/${ONGOING}/overdue?limit=50&as_of=${encodeURIComponent(shown.as_of)}`)
+        last = { shown, api: { total: api_.total, ids: api_.rows.map((r) => r.tenant_id) } }
+        return shown.total === api_.total && JSON.stringify(shown.ids) === JSON.stringify(api_.rows.map((r) => r.tenant_id))
+      },
+      { timeout: 15_000, message: () => `overdue panel vs API: ${JSON.stringify(last)}` },
+    )
+    .toBe(true)
+  return shownOverdue(page)
 }
 
 beforeAll(async () => {
@@ -419,6 +448,50 @@ describe('dashboard in headless Chromium', () => {
     await expect.poll(async () => Date.parse((await shownAsOf(page)) ?? '0'), { timeout: 10_000 }).toBeGreaterThan(Date.parse(liveAsOf!) - 1)
     expect(new URL(page.url()).searchParams.get('as_of')).toBeNull()
     await context.close()
+  })
+
+  it('the overdue panel lists who to contact now as the API does, live and at a past moment', async () => {
+    const { page, context } = await openLoggedIn(`/incidents/${ONGOING}`)
+    await expectChartsDrawn(page)
+    const live = await expectOverdueMatch(page)
+    // Globex lost access two days ago and was never contacted (first contact due within 4 h).
+    expect(live.ids).toContain('x-down-1')
+    expect(live.total).toBeGreaterThan(0)
+    expect(await page.locator('[data-testid="overdue-list"] [data-tenant="x-down-1"] [data-kind]').getAttribute('data-kind')).toBe('first_contact')
+    await page.screenshot({ path: join(ARTIFACTS, 'overdue-panel.png'), fullPage: true })
+    await context.close()
+    // Two hours after Globex lost access, its first contact was not due yet.
+    const past = iso(NOW - 2 * DAY_MS + 2 * HOUR_MS)
+    const then = await openLoggedIn(`/incidents/${ONGOING}?as_of=${encodeURIComponent(past)}`)
+    await expectChartsDrawn(then.page)
+    const shown = await expectOverdueMatch(then.page)
+    expect(shown.as_of).toBe(past)
+    expect(shown.ids).not.toContain('x-down-1')
+    await then.context.close()
+  })
+
+  it('the communication policy: read-only with a read token; an admin edits it and the overdue figures follow', async () => {
+    const reader = await openLoggedIn(`/incidents/${ONGOING}`)
+    await expect.poll(() => text(reader.page, '[data-testid="comm-policy"]')).toContain('within 4h')
+    await expect.poll(() => reader.page.locator('[data-testid="edit-policy"]').isHidden()).toBe(true)
+    await reader.context.close()
+
+    const { page, context } = await openLoggedIn(`/incidents/${ONGOING}`, { token: TOKENS.admin })
+    await expectChartsDrawn(page)
+    const before = await expectKpisMatch(page)
+    await page.locator('[data-testid="edit-policy"]').click()
+    await page.selectOption('[data-testid="policy-first-contact"]', '24h')
+    await page.selectOption('[data-testid="policy-update-every"]', '3d')
+    await page.locator('[data-testid="policy-form"] button[type="submit"]').click()
+    await expect.poll(() => text(page, '[data-testid="comm-policy"]'), { timeout: 10_000 }).toContain('within 24h')
+    await page.waitForFunction(() => !document.querySelector('[data-view="incident"]')!.classList.contains('busy'))
+    const after = await expectKpisMatch(page)
+    await expectOverdueMatch(page)
+    // A looser policy: fewer customers overdue than before (Globex, two days without contact, still is).
+    expect(after.overdue).toBeLessThan(before.overdue)
+    expect((await shownOverdue(page)).ids).toContain('x-down-1')
+    await context.close()
+    await post(`/api/v1/incidents/${ONGOING}`, { comm_policy: { first_contact_within: null, update_every: null } }, 'PUT')
   })
 
   it('a customer row opens its timeline (chart and ordered events) with the keyboard', async () => {
