@@ -3,6 +3,7 @@ import type { QueryScope } from './filters.js'
 import type { StateSync } from './state-sync.js'
 import { DEFAULT_STALE_AFTER_MS } from './tenant-state.js'
 import { summary, type Summary } from './summary.js'
+import { overdueTenants, type OverdueRow } from './overdue.js'
 import { tenantPage, type TenantRow } from './tenants.js'
 
 /** "3 d 4 h", "5 h 12 min", "7 min 3 s", "12 s"; an em dash for null. */
@@ -35,19 +36,22 @@ export interface ReportInput {
   summary: Summary
   worstDowntime: TenantRow[]
   worstGaps: TenantRow[]
+  /** Overdue at T under the policy (SPEC §6): the most overdue first, and how many in all. */
+  overdue: { total: number; rows: OverdueRow[] }
 }
 
 /** A postmortem-ready Markdown summary at T. */
 export async function incidentReport(store: Store, state: StateSync, scope: QueryScope, title: string): Promise<string> {
-  const [s, worstDowntime, worstGaps] = await Promise.all([
+  const [s, worstDowntime, worstGaps, overdue] = await Promise.all([
     summary(store, state, scope, { staleAfterMs: DEFAULT_STALE_AFTER_MS }),
     tenantPage(store, state, scope, { sort: 'downtime_s', order: 'desc', limit: 10, offset: 0 }),
     tenantPage(store, state, scope, { sort: 'max_comm_gap_s', order: 'desc', limit: 10, offset: 0 }),
+    overdueTenants(store, state, scope, { limit: 10, offset: 0 }),
   ])
-  return renderReport({ title, summary: s, worstDowntime: worstDowntime.rows, worstGaps: worstGaps.rows })
+  return renderReport({ title, summary: s, worstDowntime: worstDowntime.rows, worstGaps: worstGaps.rows, overdue })
 }
 
-export function renderReport({ title, summary: s, worstDowntime, worstGaps }: ReportInput): string {
+export function renderReport({ title, summary: s, worstDowntime, worstGaps, overdue }: ReportInput): string {
   const out: string[] = []
   out.push(`# ${mdText(title)} — impact report`, '')
   out.push(`Incident \`${s.incident_id}\`, figures as of ${when(s.as_of)}.`, '')
@@ -103,6 +107,21 @@ export function renderReport({ title, summary: s, worstDowntime, worstGaps }: Re
   out.push('')
   if (s.waiting_first_contact > 0) {
     out.push(`${s.waiting_first_contact} affected tenant${s.waiting_first_contact === 1 ? ' has' : 's have'} had no update at all.`, '')
+  }
+
+  const p = s.comm_policy
+  out.push('## Communications against the policy', '')
+  out.push(`Policy: a first contact within ${p.first_contact_within} of losing access, then an update at least every ${p.update_every} while down.`, '')
+  out.push('| | |', '|---|---|')
+  out.push(`| First contacts within the policy | ${pct(s.first_contact_on_time_pct)} |`)
+  out.push(`| Overdue for a contact now | ${s.overdue} |`)
+  out.push('')
+  if (overdue.rows.length > 0) {
+    out.push('| Customer | What is due | Overdue for | Last contact |', '|---|---|---|---|')
+    for (const r of overdue.rows)
+      out.push(`| ${r.name ? `${mdText(r.name)} (${idSpan(r.tenant_id)})` : idSpan(r.tenant_id)} | ${r.kind === 'first_contact' ? 'first contact' : 'update'} | ${formatDuration(r.overdue_s)} | ${r.last_contact_at ? when(r.last_contact_at) : 'never'} |`)
+    if (overdue.total > overdue.rows.length) out.push('', `… and ${overdue.total - overdue.rows.length} more (overdue.csv has every one).`)
+    out.push('')
   }
   return out.join('\n')
 }

@@ -180,17 +180,15 @@ function shownOverdue(page: Page) {
 
 /** The panel equals GET …/overdue at the shown moment (polled: a live update may land between reads). */
 async function expectOverdueMatch(page: Page) {
-  let last: unknown
   await expect
     .poll(
       async () => {
         const shown = await shownOverdue(page)
         if (!shown.as_of || shown.total < 0) return false
         const api_ = await api<{ total: number; rows: { tenant_id: string }[] }>(`/api/v1/incidents/${ONGOING}/overdue?limit=50&as_of=${encodeURIComponent(shown.as_of)}`)
-        last = { shown, api: { total: api_.total, ids: api_.rows.map((r) => r.tenant_id) } }
         return shown.total === api_.total && JSON.stringify(shown.ids) === JSON.stringify(api_.rows.map((r) => r.tenant_id))
       },
-      { timeout: 15_000, message: () => `overdue panel vs API: ${JSON.stringify(last)}` },
+      { timeout: 15_000, message: 'the overdue panel equals GET …/overdue at the shown moment' },
     )
     .toBe(true)
   return shownOverdue(page)

@@ -363,5 +363,9 @@ describe('metric definitions on a hand-computed incident', () => {
     // Tenant-supplied text cannot inject Markdown; durations read as "4 d 15 h".
     expect(md).toContain('| =cmd\\(\\) (`B`) | 4 d 15 h | 2 | still down | — |')
     expect(md).toContain('| Acme Corp (`A`) | 4 h | 1 | restored | 30 min |')
+    // Against the default policy: only A was contacted, in time; B (never contacted) is overdue.
+    expect(md).toContain('| First contacts within the policy | 33.3 % |')
+    expect(md).toContain('| Overdue for a contact now | 1 |')
+    expect(md).toContain('| =cmd\\(\\) (`B`) | first contact | 4 d 12 h | never |')
   })
 })
