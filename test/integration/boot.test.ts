@@ -36,6 +36,8 @@ describe('server boot on embedded ClickHouse', () => {
       'tenant_state_input',
       'tenant_state_writer',
       'tenants',
+      'webhook_deliveries',
+      'webhooks',
     ])
   })
 
