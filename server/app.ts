@@ -9,6 +9,8 @@ import type { Config } from './config.js'
 import { errorHandler, notFound } from './errors.js'
 import type { JsonWorkers } from './ingest/json-workers.js'
 import { webhooksRouter } from './routes/webhooks.js'
+import { sharingRouter } from './routes/sharing.js'
+import type { ShareLinks } from './sharing/links.js'
 import type { Deliverer } from './webhooks/deliver.js'
 import type { WebhookStore } from './webhooks/store.js'
 import type { IngestPipeline } from './ingest/types.js'
@@ -36,6 +38,8 @@ export interface AppDeps {
   jsonWorkers: JsonWorkers
   /** Webhooks (SPEC §6): their tables and the outbox's sender. */
   webhooks: { hooks: WebhookStore; deliverer: Deliverer }
+  /** Share links (SPEC §8): tokens for one incident or one tenant's status. */
+  links: ShareLinks
   log: Logger
   telemetry: Telemetry
   /** The clock behind "now" (as_of default, ETA, stale); injected so tests can pin it. */
@@ -56,6 +60,7 @@ export function createApp(deps: AppDeps): Express {
   app.use('/api/v1', ingestRouter(deps))
   app.use('/api/v1', queryRouter(deps))
   app.use('/api/v1', webhooksRouter(deps))
+  app.use('/api/v1', sharingRouter(deps))
   app.use('/api', () => {
     throw notFound('no such API endpoint')
   })
@@ -64,6 +69,9 @@ export function createApp(deps: AppDeps): Express {
   if (clientDir && existsSync(join(clientDir, 'index.html'))) {
     // The dashboard's static files hold no data: they load without a token, then ask for one.
     app.use(express.static(clientDir, { index: 'index.html', maxAge: '1h', setHeaders: noCacheHtml }))
+    // The customer status page (SPEC §8): its own small page, not the dashboard.
+    const statusPage = join(clientDir, 'status.html')
+    app.get('/status', (_req, res, next) => (existsSync(statusPage) ? res.setHeader('Cache-Control', 'no-cache').sendFile(statusPage) : next()))
     app.get('/{*splat}', (_req, res) => res.sendFile(join(clientDir, 'index.html')))
   }
   app.use(() => {

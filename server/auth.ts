@@ -1,17 +1,34 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from 'node:fs'
 import { join } from 'node:path'
-import type { RequestHandler } from 'express'
+import type { Request, RequestHandler, Response } from 'express'
 import type { Config, Scope } from './config.js'
 import { HttpError } from './errors.js'
+import { linkStatus, type ShareLink } from './sharing/links.js'
 
 export type TokenEntry = { scope: Scope; token: string }
+
+/** Who a request's token is: a configured token's scope, or a share link (SPEC §8). */
+export type Principal = { kind: 'token'; scope: Scope } | { kind: 'link'; link: ShareLink }
+
+/** Share links as auth sees them (sharing/links.ts). */
+export interface LinkResolver {
+  resolve(token: string): ShareLink | undefined
+  recordUse(id: string, nowMs: number): void
+}
 
 export interface Auth {
   /** The scope of a presented token, or null. Constant time in the token's content. */
   scopeOf(token: string): Scope | null
-  /** Express middleware: 401 without a valid token, 403 when its scope is not enough. */
+  /**
+   * Express middleware: 401 without a valid token, 403 when its scope is not enough. An
+   * incident link passes `read` only on a route whose `:id` is its incident.
+   */
   require(scope: Scope): RequestHandler
+  /** Any valid token or link (res.locals.principal says which); for /whoami. */
+  identify(): RequestHandler
+  /** Only a tenant link (the customer status): every other token gets 403. */
+  requireTenantLink(): RequestHandler
 }
 
 /** Where the generated admin token is kept. */
@@ -76,8 +93,9 @@ class FailureThrottle {
 }
 const MAX_THROTTLED_ADDRESSES = 100_000
 
-export function createAuth(tokens: TokenEntry[], opts: { failuresPerMin?: number } = {}): Auth {
+export function createAuth(tokens: TokenEntry[], opts: { failuresPerMin?: number; links?: LinkResolver; now?: () => number } = {}): Auth {
   const throttle = opts.failuresPerMin ? new FailureThrottle(opts.failuresPerMin) : null
+  const now = opts.now ?? Date.now
   // Compare fixed-length digests with timingSafeEqual, and always against every token, so
   // neither the content nor the position of a match leaks through timing.
   const entries = tokens.map((t) => ({ scope: t.scope, hash: digest(t.token) }))
@@ -87,27 +105,73 @@ export function createAuth(tokens: TokenEntry[], opts: { failuresPerMin?: number
     for (const e of entries) if (timingSafeEqual(h, e.hash) && found === null) found = e.scope
     return found
   }
+
+  /** The principal of a request, stored in res.locals; throws 401/429. */
+  const identify = (req: Request, res: Response): Principal => {
+    const address = req.socket.remoteAddress ?? ''
+    const wallMs = Date.now()
+    const wait = throttle?.blockedFor(address, wallMs) ?? 0
+    if (wait > 0) throw new HttpError(429, 'too_many_failed_auth', `too many failed authentications from this address; retry in ${wait} s`, { 'Retry-After': String(wait) })
+    const header = req.get('authorization') ?? ''
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
+    if (!match) {
+      throttle?.fail(address, wallMs)
+      throw new HttpError(401, 'unauthorized', 'missing bearer token: send Authorization: Bearer <token>', { 'WWW-Authenticate': 'Bearer' })
+    }
+    const token = match[1]!
+    const scope = scopeOf(token)
+    let principal: Principal
+    if (scope) {
+      principal = { kind: 'token', scope }
+      res.locals.tokenKey = digest(token).toString('hex').slice(0, 16)
+    } else {
+      const link = opts.links?.resolve(token)
+      if (!link) {
+        throttle?.fail(address, wallMs)
+        throw new HttpError(401, 'unauthorized', 'invalid token', { 'WWW-Authenticate': 'Bearer error="invalid_token"' })
+      }
+      // A known link that no longer works is not a guess: it does not count against the address.
+      const status = linkStatus(link, now())
+      if (status === 'revoked') throw new HttpError(401, 'link_revoked', 'this link was revoked; ask for a new one', { 'WWW-Authenticate': 'Bearer error="invalid_token"' })
+      if (status === 'expired') throw new HttpError(401, 'link_expired', 'this link has expired; ask for a new one', { 'WWW-Authenticate': 'Bearer error="invalid_token"' })
+      principal = { kind: 'link', link }
+      res.locals.tokenKey = link.id
+    }
+    res.locals.principal = principal
+    return principal
+  }
+  /** Count a link's use once it is allowed through. */
+  const used = (p: Principal) => {
+    if (p.kind === 'link') opts.links?.recordUse(p.link.id, now())
+  }
+
   return {
     scopeOf,
     require(scope) {
       return (req, res, next) => {
-        const address = req.socket.remoteAddress ?? ''
-        const nowMs = Date.now()
-        const wait = throttle?.blockedFor(address, nowMs) ?? 0
-        if (wait > 0) throw new HttpError(429, 'too_many_failed_auth', `too many failed authentications from this address; retry in ${wait} s`, { 'Retry-After': String(wait) })
-        const header = req.get('authorization') ?? ''
-        const match = /^Bearer\s+(\S+)\s*$/i.exec(header)
-        if (!match) {
-          throttle?.fail(address, nowMs)
-          throw new HttpError(401, 'unauthorized', 'missing bearer token: send Authorization: Bearer <token>', { 'WWW-Authenticate': 'Bearer' })
+        const p = identify(req, res)
+        if (p.kind === 'token') {
+          if (p.scope !== 'admin' && p.scope !== scope) throw new HttpError(403, 'forbidden', `this token has scope "${p.scope}"; this endpoint needs "${scope}"`)
+        } else {
+          const { link } = p
+          if (link.tenant_id !== null) throw new HttpError(403, 'forbidden', 'this is a customer status link: it reads only GET /api/v1/status')
+          if (scope !== 'read' || req.params.id !== link.incident_id) throw new HttpError(403, 'forbidden', `this share link reads only the views of incident "${link.incident_id}"`)
         }
-        const has = scopeOf(match[1]!)
-        if (!has) {
-          throttle?.fail(address, nowMs)
-          throw new HttpError(401, 'unauthorized', 'invalid token', { 'WWW-Authenticate': 'Bearer error="invalid_token"' })
-        }
-        if (has !== 'admin' && has !== scope) throw new HttpError(403, 'forbidden', `this token has scope "${has}"; this endpoint needs "${scope}"`)
-        res.locals.tokenKey = digest(match[1]!).toString('hex').slice(0, 16)
+        used(p)
+        next()
+      }
+    },
+    identify() {
+      return (req, res, next) => {
+        used(identify(req, res))
+        next()
+      }
+    },
+    requireTenantLink() {
+      return (req, res, next) => {
+        const p = identify(req, res)
+        if (p.kind !== 'link' || p.link.tenant_id === null) throw new HttpError(403, 'forbidden', 'only a customer status link (a share link for one tenant) reads this')
+        used(p)
         next()
       }
     },

@@ -8,6 +8,7 @@ import { JsonWorkers } from './ingest/json-workers.js'
 import { AlertLoop } from './webhooks/alerts.js'
 import { Deliverer } from './webhooks/deliver.js'
 import { WebhookStore } from './webhooks/store.js'
+import { ShareLinks } from './sharing/links.js'
 import { createIngestPipeline } from './ingest/pipeline.js'
 import { createLogger } from './log.js'
 import { createStateSync } from './metrics/state-sync.js'
@@ -75,12 +76,14 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
   const hooks = new WebhookStore(store)
   const deliverer = new Deliverer({ hooks, log, backoffMs: config.webhookBackoffMs, timeoutMs: config.webhookTimeoutMs })
   const alerts = new AlertLoop({ store, state, hooks, deliverer, log, now }, config.alertIntervalMs)
+  const links = await ShareLinks.open(store, log, { refreshMs: config.shareLinkRefreshMs, flushMs: config.shareLinkFlushMs })
   const app = createApp({
     config,
     store,
     state,
     ingest,
-    auth: createAuth(tokens, { failuresPerMin: config.authFailuresPerMin }),
+    auth: createAuth(tokens, { failuresPerMin: config.authFailuresPerMin, links, now: () => now().getTime() }),
+    links,
     heavy: new HeavyAdmission(config.heavyQueries, config.heavyQueriesPerToken),
     log,
     telemetry,
@@ -118,6 +121,8 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
           server.close(() => resolve())
           server.closeIdleConnections()
         })
+        // After the last request: every counted use is written.
+        await links.close()
         await ingest.close()
         await jsonWorkers.close()
         await state.close()

@@ -102,6 +102,15 @@ const envSchema = z.object({
   AFTERMATH_WEBHOOK_BACKOFF_MS: intFrom(10_000, 10, 3_600_000),
   /** A delivery attempt that gets no answer within this long fails. */
   AFTERMATH_WEBHOOK_TIMEOUT_MS: intFrom(10_000, 100, 120_000),
+  /** The address share links point at (e.g. https://status.example.com); default: the address the creating request came to. */
+  AFTERMATH_PUBLIC_URL: z
+    .url()
+    .refine((u) => /^https?:\/\//.test(u), 'must be an http:// or https:// URL')
+    .optional(),
+  /** Share links written by other servers on the same database (new links, revocations) are read this often (ms). */
+  AFTERMATH_SHARE_LINK_REFRESH_MS: intFrom(2000, 100, 600_000),
+  /** Counted uses of share links are written this often (ms). */
+  AFTERMATH_SHARE_LINK_FLUSH_MS: intFrom(5000, 100, 600_000),
 })
 
 export type Config = {
@@ -142,6 +151,9 @@ export type Config = {
   alertIntervalMs: number
   webhookBackoffMs: number
   webhookTimeoutMs: number
+  publicUrl: string | undefined
+  shareLinkRefreshMs: number
+  shareLinkFlushMs: number
 }
 
 export class ConfigError extends Error {}
@@ -196,5 +208,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     alertIntervalMs: e.AFTERMATH_ALERT_INTERVAL_MS,
     webhookBackoffMs: e.AFTERMATH_WEBHOOK_BACKOFF_MS,
     webhookTimeoutMs: e.AFTERMATH_WEBHOOK_TIMEOUT_MS,
+    publicUrl: e.AFTERMATH_PUBLIC_URL?.replace(/\/+$/, ''),
+    shareLinkRefreshMs: e.AFTERMATH_SHARE_LINK_REFRESH_MS,
+    shareLinkFlushMs: e.AFTERMATH_SHARE_LINK_FLUSH_MS,
   }
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { commPolicyJson, DEFAULT_COMM_POLICY, type CommPolicy } from '../domain/comm-policy.js'
-import { parseDurationS } from '../domain/time.js'
+import { minuteToYearMs } from '../domain/duration.js'
 import { HttpError, StorageUnavailableError } from '../errors.js'
 import type { Store } from '../storage/client.js'
 import { INCIDENT_ID_RE, isWellFormed, LIMITS } from './validate.js'
@@ -14,20 +14,6 @@ const text = (max: number) =>
     .refine((s) => s.length <= max || [...s].length <= max, `must be at most ${max} characters`)
     .refine(isWellFormed, 'must be valid Unicode (lone surrogate)')
 
-/** A policy duration: at least a minute, at most a year (text such as 4h, 90m, 2d). */
-const policyDuration = z.string().transform((v, ctx) => {
-  const s = parseDurationS(v)
-  if (typeof s === 'string') {
-    ctx.addIssue({ code: 'custom', message: s })
-    return z.NEVER
-  }
-  if (s < 60 || s > 365 * 86400) {
-    ctx.addIssue({ code: 'custom', message: 'must be from 1m to 365d' })
-    return z.NEVER
-  }
-  return Math.round(s * 1000)
-})
-
 /** PUT body: every field optional; an absent (or null) field keeps its stored value. */
 export const incidentPatchSchema = z.strictObject({
   title: text(256).nullish(),
@@ -36,7 +22,7 @@ export const incidentPatchSchema = z.strictObject({
   status: z.enum(INCIDENT_STATUSES).nullish(),
   /** SPEC §6; each field given replaces the stored one, null resets it to the default. */
   comm_policy: z
-    .strictObject({ first_contact_within: policyDuration.nullish(), update_every: policyDuration.nullish(), stall_after: policyDuration.nullish() })
+    .strictObject({ first_contact_within: minuteToYearMs.nullish(), update_every: minuteToYearMs.nullish(), stall_after: minuteToYearMs.nullish() })
     .nullish(),
 })
 

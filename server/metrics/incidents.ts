@@ -75,11 +75,11 @@ export async function listIncidents(store: Store, asOfMs: number, filters: Query
   return rows.map((r) => ({ ...r, affected: Number(r.affected), restored: Number(r.restored) }))
 }
 
-/** The incident's title from its metadata, or its id. */
-export async function incidentTitle(store: Store, incidentId: string): Promise<string> {
-  const rows = await store.rows<{ title: string }>(
-    `SELECT title FROM ${store.db}.incidents FINAL WHERE incident_id = {incident:String} LIMIT 1`,
+/** The incident's title (its id without metadata) and status (`ongoing` without metadata). */
+export async function incidentHeader(store: Store, incidentId: string): Promise<{ title: string; status: string }> {
+  const rows = await store.rows<{ title: string; status: string }>(
+    `SELECT title, status FROM ${store.db}.incidents FINAL WHERE incident_id = {incident:String} LIMIT 1`,
     { incident: incidentId },
   )
-  return rows[0]?.title || incidentId
+  return { title: rows[0]?.title || incidentId, status: rows[0]?.status || 'ongoing' }
 }

@@ -31,6 +31,8 @@ export interface RowAt {
   down: boolean
   first_lost_ms: number
   last_restored_ms: number | null
+  /** Start of the outage interval open at T; null when up. */
+  down_since_ms: number | null
   downtime_ms: number
   outages: number
   restore_stage: 'not_started' | 'in_progress' | 'completed' | null
@@ -106,6 +108,7 @@ export function rowAt(s: StoredState, t: number, broadcasts?: BroadcastIndex): R
     down,
     first_lost_ms: s.first_lost_ms,
     last_restored_ms: down ? null : end,
+    down_since_ms: down ? curStart : null,
     downtime_ms: downtime,
     outages,
     restore_stage: stage,

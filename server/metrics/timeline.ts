@@ -4,7 +4,7 @@ import type { Store } from '../storage/client.js'
 import { incidentBroadcasts } from './broadcasts.js'
 import { chTime, inSegment, isoTime, type QueryScope } from './filters.js'
 import type { StateSync } from './state-sync.js'
-import { rowAt, storedState, STORED_STATE_COLUMNS } from './tenant-row.js'
+import { rowAt, storedState, STORED_STATE_COLUMNS, type StoredState } from './tenant-row.js'
 import { CARD_EVENTS } from './tenant-state.js'
 import { toTenantRow, type TenantRow } from './tenants.js'
 
@@ -47,30 +47,12 @@ type CardEvent = [string, number | string, number | string, number | null, strin
  * incident's broadcasts are read once per change of the incident.
  */
 export async function tenantTimeline(store: Store, state: StateSync, scope: QueryScope, tenantId: string): Promise<TenantTimeline> {
-  const cardKey = `t${scope.incidentId}\u0000${tenantId}`
-  const metaKey = `m${tenantId}`
-  const found = await store.rows<{ key: string; value: string }>(`SELECT key, value FROM ${store.db}.cards WHERE key IN ({card:String}, {meta:String})`, {
-    card: cardKey,
-    meta: metaKey,
-  })
-  const card = found.find((r) => r.key === cardKey)
+  const { card, meta } = await readTenantCard(store, scope.incidentId, tenantId)
   // Every tenant with an event in the incident has a card, affected or not.
-  if (tenantId === '' || !card) throw notFound(`no tenant "${tenantId.slice(0, 256)}" in incident "${scope.incidentId}"`)
-  const fields = elements(JSON.parse(card.value))
-  const stored = storedState(Object.fromEntries(STORED_STATE_COLUMNS.map((c, i) => [c, fields[i]])))
-  // A tenant without metadata has an empty name and no attributes, and is in no segment.
-  const metaRow = found.find((r) => r.key === metaKey)
-  const meta = metaRow ? metaOf(elements(JSON.parse(metaRow.value))) : undefined
-
+  if (!card) throw notFound(`no tenant "${tenantId.slice(0, 256)}" in incident "${scope.incidentId}"`)
+  const { stored } = card
   const upTo = scope.asOfMs
-  const events: TimelineEvent[] = []
-  for (const raw of elements(fields[STORED_STATE_COLUMNS.length])) {
-    const e = elements(raw) as CardEvent
-    const ms = Number(e[1])
-    // The card's events are in time order: the rest are after T.
-    if (ms > upTo) break
-    events.push({ event_id: e[0], type: EVENT_TYPES[Number(e[2]) - 1]!, occurred_at: isoTime(ms), direct: true, progress: e[3], channel: e[4], label: e[5], message: e[6] })
-  }
+  const events = card.eventsUpTo(upTo)
   const [broadcasts, index] = scope.includeBroadcast
     ? await Promise.all([broadcastEvents(store, scope.incidentId, upTo), incidentBroadcasts(store, state, scope.incidentId)])
     : [[], undefined]
@@ -84,6 +66,50 @@ export async function tenantTimeline(store: Store, state: StateSync, scope: Quer
     row: at ? toTenantRow(tenantId, at, meta) : null,
     diagnostics: { stray_restores: at?.strays ?? 0 },
   }
+}
+
+export interface TenantCard {
+  /** The stored facts rowAt evaluates a row from. */
+  stored: StoredState
+  /** The tenant's own events up to T, in §3 order. */
+  eventsUpTo(t: number): TimelineEvent[]
+}
+
+/**
+ * A tenant's card and metadata: one key-value lookup of two keys in `cards` (migration 6).
+ * `card` is null when the incident has no event of this tenant.
+ */
+export async function readTenantCard(
+  store: Store,
+  incidentId: string,
+  tenantId: string,
+): Promise<{ card: TenantCard | null; meta: { name: string; attributes: Record<string, string> } | undefined }> {
+  const cardKey = `t${incidentId}\u0000${tenantId}`
+  const metaKey = `m${tenantId}`
+  const found = await store.rows<{ key: string; value: string }>(`SELECT key, value FROM ${store.db}.cards WHERE key IN ({card:String}, {meta:String})`, {
+    card: cardKey,
+    meta: metaKey,
+  })
+  // A tenant without metadata has an empty name and no attributes, and is in no segment.
+  const metaRow = found.find((r) => r.key === metaKey)
+  const meta = metaRow ? metaOf(elements(JSON.parse(metaRow.value))) : undefined
+  const cardRow = tenantId === '' ? undefined : found.find((r) => r.key === cardKey)
+  if (!cardRow) return { card: null, meta }
+  const fields = elements(JSON.parse(cardRow.value))
+  const stored = storedState(Object.fromEntries(STORED_STATE_COLUMNS.map((c, i) => [c, fields[i]])))
+  const raw = elements(fields[STORED_STATE_COLUMNS.length])
+  const eventsUpTo = (t: number) => {
+    const events: TimelineEvent[] = []
+    for (const r of raw) {
+      const e = elements(r) as CardEvent
+      const ms = Number(e[1])
+      // The card's events are in time order: the rest are after T.
+      if (ms > t) break
+      events.push({ event_id: e[0], type: EVENT_TYPES[Number(e[2]) - 1]!, occurred_at: isoTime(ms), direct: true, progress: e[3], channel: e[4], label: e[5], message: e[6] })
+    }
+    return events
+  }
+  return { card: { stored, eventsUpTo }, meta }
 }
 
 /** A tuple as JSON gives it: an array, or an object of its elements when the engine names them. */

@@ -5,14 +5,15 @@ import type { AppDeps } from '../app.js'
 import { communicationsSeries } from '../metrics/communications.js'
 import { parseAsOf, parseFilters, parseScope, type QueryScope, type RawQuery } from '../metrics/filters.js'
 import { downtimeHistogram, parseBins } from '../metrics/histogram.js'
-import { assertIncident, incidentTitle, listIncidents } from '../metrics/incidents.js'
+import { assertIncident, incidentHeader, listIncidents } from '../metrics/incidents.js'
 import { overdueCsv, overdueTenants, parseOverduePage } from '../metrics/overdue.js'
 import { recoverySeries } from '../metrics/recovery.js'
 import { incidentReport } from '../metrics/report.js'
 import { parseSummaryParams, summary } from '../metrics/summary.js'
 import { tenantTimeline } from '../metrics/timeline.js'
 import { parseTenantPage, tenantPage, tenantsCsv } from '../metrics/tenants.js'
-import { badRequest } from '../errors.js'
+import type { Principal } from '../auth.js'
+import { badRequest, HttpError } from '../errors.js'
 import { withLane, type Lane } from '../storage/lanes.js'
 import { perTokenRateLimit } from './ingest.js'
 
@@ -56,10 +57,16 @@ export function queryRouter(deps: AppDeps): Router {
   /** Counting broadcasts for every tenant costs tenants × broadcasts. */
   const broadcastCost = (q: RawQuery): Lane => (q.include_broadcast === 'true' || q.include_broadcast === '1' ? 'heavy' : 'cheap')
 
-  // What the presented token may do: the dashboard shows the policy editor to admin tokens only.
-  r.get('/whoami', deps.auth.require('read'), (req, res) => {
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(req.get('authorization') ?? '')?.[1] ?? ''
-    res.json({ scope: deps.auth.scopeOf(token) })
+  // What the presented token may do: the dashboard shows the policy editor to admin tokens only,
+  // and opens an incident link's incident directly. A customer status link reads /status only.
+  r.get('/whoami', deps.auth.identify(), (_req, res) => {
+    const p = res.locals.principal as Principal
+    if (p.kind === 'token') {
+      if (p.scope === 'ingest') throw new HttpError(403, 'forbidden', 'this token has scope "ingest"; this endpoint needs "read"')
+      return void res.json({ scope: p.scope })
+    }
+    if (p.link.tenant_id !== null) throw new HttpError(403, 'forbidden', 'this is a customer status link: it reads only GET /api/v1/status')
+    res.json({ scope: 'share', incident_id: p.link.incident_id, expires_at: new Date(p.link.expires_ms).toISOString() })
   })
 
   get('/incidents', 'incidents', cheap, async (req, res) => {
@@ -112,7 +119,7 @@ export function queryRouter(deps: AppDeps): Router {
   })
   get('/incidents/:id/report.md', 'report', heavy, async (req, res) => {
     const scope = await scoped(req)
-    const md = await incidentReport(store, state, scope, await incidentTitle(store, scope.incidentId))
+    const md = await incidentReport(store, state, scope, (await incidentHeader(store, scope.incidentId)).title)
     res.type('text/markdown; charset=utf-8').send(md)
   })
   r.get('/incidents/:id/stream', ...read, async (req: Request, res: Response) => {

@@ -286,6 +286,24 @@ export const MIGRATIONS: Migration[] = [
       SETTINGS fsync_after_insert = 1, fsync_part_directory = 1`,
     ],
   },
+  {
+    version: 10,
+    name: 'share links and their use counts',
+    // SPEC §8. A link's token is never stored, only its SHA-256 (`token_hash`). Revocation is a
+    // new version of the row. Uses are counted in memory and added here every few seconds as
+    // rows that sum (and keep the latest use) when parts merge.
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.share_links (
+        id String, token_hash String, incident_id String, tenant_id Nullable(String),
+        created_at DateTime64(3, 'UTC'), expires_at DateTime64(3, 'UTC'), revoked_at Nullable(DateTime64(3, 'UTC')),
+        version UInt64
+      ) ENGINE = ReplacingMergeTree(version) ORDER BY id
+      SETTINGS fsync_after_insert = 1, fsync_part_directory = 1`,
+      `CREATE TABLE IF NOT EXISTS {db}.share_link_uses (
+        id String, uses SimpleAggregateFunction(sum, UInt64), last_used_at SimpleAggregateFunction(max, DateTime64(3, 'UTC'))
+      ) ENGINE = AggregatingMergeTree ORDER BY id`,
+    ],
+  },
 ]
 
 /** Apply every migration not applied yet (`upTo`: only those up to that version; tests build old databases with it). */

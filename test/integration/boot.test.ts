@@ -29,6 +29,8 @@ describe('server boot on embedded ClickHouse', () => {
       'events',
       'incidents',
       'schema_migrations',
+      'share_link_uses',
+      'share_links',
       'state_sync',
       'tenant_card_writer',
       'tenant_meta_writer',
