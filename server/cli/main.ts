@@ -9,6 +9,7 @@ import { importFiles, importTenants, type FileFormat } from './import.js'
 import { parseDurationMs, parseFraction, parseInteger, parsePositiveInt, parseSpeed, parseTimeMs } from './options.js'
 import { startProgress } from './progress.js'
 import { webhooksCommand } from './webhooks.js'
+import { shareLinksCommand } from './share-links.js'
 import { replayFile, replayScenario } from './replay.js'
 import type { EventSender } from './sender.js'
 
@@ -222,6 +223,7 @@ export function buildProgram(): Command {
   })
 
   program.addCommand(webhooksCommand())
+  program.addCommand(shareLinksCommand())
 
   program
     .command('login-link')

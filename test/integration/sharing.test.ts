@@ -1,5 +1,8 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { execFile } from 'node:child_process'
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { parse } from 'csv-parse/sync'
 import fc from 'fast-check'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -288,6 +291,37 @@ describe('share links and the customer status (SPEC §8)', () => {
     const text = JSON.stringify(s)
     expect(text).not.toContain('globex')
     expect(text).not.toContain('Globex')
+  })
+
+  it('the CLI makes a status link for every affected tenant as CSV (mail merge), lists and revokes', async () => {
+    const cli = (args: string[]) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'server/cli/main.ts', 'share-links', ...args, '--url', srv.url, '--token', TOKENS.admin], { timeout: 60_000 })
+    const csv = (await cli(['create', '--incident', A, '--all-affected', '--expires', '14d'])).stdout
+    const rows = parse(csv, { columns: true }) as { tenant_id: string; name: string; url: string; expires_at: string }[]
+    expect(rows.map((r) => [r.tenant_id, r.name])).toEqual([
+      ['acme', 'Acme Corporation'],
+      ['globex', 'Globex Industries'],
+    ])
+    for (const r of rows) {
+      expect(r.url).toMatch(new RegExp(`^${srv.url}/status#token=shl_`))
+      expect(Date.parse(r.expires_at)).toBe(nowMs + 14 * 24 * HOUR)
+      const doc = await status(r.url.split('#token=')[1]!)
+      expect(doc.tenant.id).toBe(r.tenant_id)
+    }
+    // Only the tenants down now, into a file readable by its owner only.
+    const file = join(srv.config.dataDir, '..', `links-${process.pid}.csv`)
+    await cli(['create', '--incident', A, '--all-affected', '--state', 'down', '--out', file])
+    const down = parse(readFileSync(file), { columns: true }) as { tenant_id: string }[]
+    expect(down.map((r) => r.tenant_id)).toEqual(['acme'])
+    expect(statSync(file).mode & 0o777).toBe(0o600)
+    rmSync(file)
+    const listed = JSON.parse((await cli(['list', '--incident', A, '--limit', '1000'])).stdout)
+    const first = rows[0]!.url.split('#token=')[1]!
+    const id = listed.share_links.find((l: { tenant_id: string; status: string; expires_at: string }) => l.tenant_id === 'acme' && l.expires_at === rows[0]!.expires_at).id
+    expect((await cli(['revoke', id])).stdout).toBe(`revoked ${id}\n`)
+    expect((await srv.api('/api/v1/status', { token: first })).status).toBe(401)
+    const single = JSON.parse((await cli(['create', '--incident', A, '--tenant', 'globex', '--expires', '1h'])).stdout)
+    expect(single).toMatchObject({ tenant_id: 'globex', expires_at: new Date(nowMs + HOUR).toISOString() })
   })
 
   it('stores only a hash of each token: no token in any table or any file of the data directory', async () => {
