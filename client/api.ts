@@ -5,6 +5,8 @@
 
 const BASE = '/api/v1'
 const TOKEN_KEY = 'aftermath.token'
+/** The customer status page keeps its link apart from a dashboard session in the same tab. */
+const STATUS_TOKEN_KEY = 'aftermath.status-token'
 
 // The response shapes are the server's own types (type-only imports: nothing of the server
 // reaches the bundle), so the client cannot drift from what the API sends.
@@ -16,7 +18,9 @@ import type { TenantRow, TenantSort } from '../server/metrics/tenants.js'
 import type { TimelineEvent, TenantTimeline as Timeline } from '../server/metrics/timeline.js'
 import type { DowntimeHistogram as Histogram } from '../server/metrics/histogram.js'
 import type { OverdueRow } from '../server/metrics/overdue.js'
-export type { Incident, Summary, RecoveryPoint, Recovery, CommPoint, Communications, TenantRow, TenantSort, TimelineEvent, Timeline, Histogram, OverdueRow }
+import type { CustomerStatus } from '../server/metrics/status.js'
+import type { ShareLinkView as ShareLink } from '../server/sharing/links.js'
+export type { Incident, Summary, RecoveryPoint, Recovery, CommPoint, Communications, TenantRow, TenantSort, TimelineEvent, Timeline, Histogram, OverdueRow, CustomerStatus, ShareLink }
 
 export interface TenantPage {
   total: number
@@ -36,13 +40,15 @@ export class ApiError extends Error {
     readonly status: number,
     readonly code: string,
     message: string,
+    /** Retry-After of a 429/503, in seconds; null when the server sent none. */
+    readonly retryAfterS: number | null = null,
   ) {
     super(message)
   }
 }
 
-let onUnauthorized: (message: string) => void = () => {}
-export function setUnauthorizedHandler(fn: (message: string) => void) {
+let onUnauthorized: (message: string, code: string) => void = () => {}
+export function setUnauthorizedHandler(fn: (message: string, code: string) => void) {
   onUnauthorized = fn
 }
 
@@ -54,6 +60,17 @@ export function setToken(token: string) {
 }
 export function clearToken() {
   sessionStorage.removeItem(TOKEN_KEY)
+}
+
+/** A customer status link's token (the status page's own key). */
+export function getStatusToken(): string | null {
+  return sessionStorage.getItem(STATUS_TOKEN_KEY)
+}
+export function setStatusToken(token: string) {
+  sessionStorage.setItem(STATUS_TOKEN_KEY, token)
+}
+export function clearStatusToken() {
+  sessionStorage.removeItem(STATUS_TOKEN_KEY)
 }
 
 function authHeaders(token = getToken()): Headers {
@@ -82,7 +99,14 @@ async function errorOf(res: Response): Promise<ApiError> {
   } catch {
     /* not JSON: keep the status text */
   }
-  return new ApiError(res.status, code, message)
+  return new ApiError(res.status, code, message, retryAfterS(res.headers.get('retry-after')))
+}
+
+/** Retry-After as delta-seconds or an HTTP date, in seconds from now. */
+function retryAfterS(value: string | null): number | null {
+  if (!value) return null
+  const s = /^\d+$/.test(value.trim()) ? Number(value) : (Date.parse(value) - Date.now()) / 1000
+  return Number.isFinite(s) ? Math.max(0, s) : null
 }
 
 async function request(path: string, init: RequestInit = {}, token?: string): Promise<Response> {
@@ -96,7 +120,7 @@ async function request(path: string, init: RequestInit = {}, token?: string): Pr
   }
   if (!res.ok) {
     const err = await errorOf(res)
-    if (res.status === 401 && token === undefined) onUnauthorized(err.message)
+    if (res.status === 401 && token === undefined) onUnauthorized(err.message, err.code)
     throw err
   }
   return res
@@ -171,14 +195,80 @@ export function getOverdue(id: string, view: ViewParams, limit: number, signal?:
   return getJson<{ total: number; rows: OverdueRow[] }>(`/incidents/${enc(id)}/overdue${query({ limit }, view)}`, { signal })
 }
 
-/** The scope of the token in use (the policy editor is for admin tokens). */
-export async function getScope(signal?: AbortSignal): Promise<'read' | 'ingest' | 'admin' | null> {
-  return (await getJson<{ scope: 'read' | 'ingest' | 'admin' | null }>('/whoami', { signal })).scope
+/**
+ * Who the token in use is: a configured token's scope, or an incident share link (SPEC §8),
+ * which reads that one incident until it expires. Asked once per token (every view needs it).
+ */
+export type Whoami =
+  | { scope: 'read' | 'ingest' | 'admin' }
+  | {
+      scope: 'share'
+      incident_id: string
+      expires_at: string
+      /** Not in the contract (yet): the incident's title and status, when the server adds them. */
+      title?: string
+      status?: string
+    }
+
+let whoamiCache: { token: string; answer: Promise<Whoami> } | null = null
+
+export function whoami(): Promise<Whoami> {
+  const token = getToken() ?? ''
+  if (whoamiCache?.token !== token) {
+    const answer = getJson<Whoami>('/whoami')
+    const entry = (whoamiCache = { token, answer })
+    // A failure is not kept: the next view asks again.
+    answer.catch(() => {
+      if (whoamiCache === entry) whoamiCache = null
+    })
+  }
+  return whoamiCache.answer
+}
+
+/** The scope of the token in use (the policy editor and sharing are for admin tokens). */
+export async function getScope(): Promise<Whoami['scope']> {
+  return (await whoami()).scope
 }
 
 /** Set the incident's communication policy (admin or ingest token): durations such as 4h, 24h. */
 export async function putCommPolicy(id: string, policy: { first_contact_within?: string; update_every?: string }): Promise<void> {
   await request(`/incidents/${enc(id)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ comm_policy: policy }) })
+}
+
+// ---------- share links (SPEC §8; admin) ----------
+
+/** A link just made: the only answer that holds its token and URL. */
+export interface CreatedShareLink {
+  id: string
+  token: string
+  url: string
+  expires_at: string
+  incident_id: string
+  tenant_id: string | null
+  created_at: string
+}
+
+/** A link to the incident (tenantId omitted) or to one customer's status page; expiresIn such as 7d. */
+export async function createShareLink(incidentId: string, tenantId: string | null, expiresIn: string): Promise<CreatedShareLink> {
+  const body = { incident_id: incidentId, expires_in: expiresIn, ...(tenantId ? { tenant_id: tenantId } : {}) }
+  return (await request('/share-links', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })).json() as Promise<CreatedShareLink>
+}
+
+/** The incident's links, newest first (never their tokens). */
+export function listShareLinks(incidentId: string, limit: number, signal?: AbortSignal) {
+  return getJson<{ total: number; share_links: ShareLink[] }>(`/share-links${query({ incident_id: incidentId, limit })}`, { signal })
+}
+
+/** Revoke a link: it stops working at once. */
+export async function revokeShareLink(id: string): Promise<void> {
+  await request(`/share-links/${enc(id)}`, { method: 'DELETE' })
+}
+
+// ---------- customer status (a tenant link's only read) ----------
+
+/** The customer's own state; the token is passed in (a 401 here is the page's to explain, not a logout). */
+export async function getStatus(token: string, signal?: AbortSignal): Promise<CustomerStatus> {
+  return (await request('/status', { signal, cache: 'no-store' }, token)).json() as Promise<CustomerStatus>
 }
 
 /** Exports fetched with the token (a plain link cannot carry it) and handed over as a Blob. */
@@ -214,7 +304,8 @@ export function subscribeStream(
           signal: ctrl.signal,
         })
         if (res.status === 401) {
-          onUnauthorized((await errorOf(res)).message)
+          const err = await errorOf(res)
+          onUnauthorized(err.message, err.code)
           return
         }
         if (!res.ok || !res.body) throw new Error(`stream answered ${res.status}`)

@@ -30,6 +30,18 @@ export function formatDuration(seconds: number | null | undefined): string {
   return h ? `${d} d ${h} h` : `${d} d`
 }
 
+/** A duration to the minute for people, not operators: "3 d 4 h", "2 h 5 min", "12 min"; under a minute "less than a minute". */
+export function formatMinutes(seconds: number | null | undefined): string {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '—'
+  if (seconds < MINUTE_S) return 'less than a minute'
+  return formatDuration(Math.floor(seconds / MINUTE_S) * MINUTE_S)
+}
+
+/** How long ago, to the minute: "just now", "12 min ago", "2 h 5 min ago". */
+export function formatAgo(seconds: number): string {
+  return seconds < MINUTE_S ? 'just now' : `${formatMinutes(seconds)} ago`
+}
+
 /** Short duration for axis ticks: one unit ("3 d", "4 h", "12 min"). */
 export function formatDurationShort(seconds: number): string {
   const s = Math.max(0, seconds)

@@ -1,11 +1,12 @@
 import './styles.css'
-import { clearToken, getToken, setToken, setUnauthorizedHandler } from './api.js'
+import { ApiError, clearToken, getToken, setStatusToken, setToken, setUnauthorizedHandler, whoami } from './api.js'
 import type { TimeZoneMode } from './format.js'
 import { applyTheme, currentTheme, initialTheme, initialTz, rememberTz } from './prefs.js'
 import { incidentView } from './views/incident.js'
 import { listView } from './views/list.js'
 import { loginView } from './views/login.js'
-import type { AppContext, View } from './views/view.js'
+import { stateMessage } from './views/parts.js'
+import type { AppContext, SharedView, View } from './views/view.js'
 
 applyTheme(initialTheme())
 let tz: TimeZoneMode = initialTz()
@@ -23,14 +24,20 @@ const app = document.getElementById('app')!
 const tzButton = document.getElementById('tz-toggle') as HTMLButtonElement
 const themeButton = document.getElementById('theme-toggle') as HTMLButtonElement
 const logoutButton = document.getElementById('logout') as HTMLButtonElement
+const brand = document.querySelector('.brand') as HTMLAnchorElement
 let current: View | null = null
+/** Set while the token is an incident link (SPEC §8). */
+let shared: SharedView | null = null
+/** Each route() call; an answer from /whoami for an older one is dropped. */
+let routeSeq = 0
 
 const ctx: AppContext = {
   navigate(path) {
     if (path !== location.pathname + location.search) history.pushState(null, '', path)
-    route()
+    void route()
   },
   tz: () => tz,
+  shared: () => shared,
 }
 
 function mount(view: View) {
@@ -39,10 +46,38 @@ function mount(view: View) {
   app.replaceChildren(view.el)
 }
 
-function route(loginMessage: string | null = null) {
+async function route(loginMessage: string | null = null) {
+  const seq = ++routeSeq
   syncToolbar()
-  if (!getToken()) {
+  const token = getToken()
+  if (!token) {
+    shared = null
     mount(loginView(ctx, loginMessage))
+    return
+  }
+  // Who the token is decides what may be shown: an incident link sees its incident only.
+  let who: Awaited<ReturnType<typeof whoami>> | null = null
+  if (!current) app.replaceChildren(stateMessage('loading', 'Opening…'))
+  try {
+    who = await whoami()
+  } catch (err) {
+    if (seq !== routeSeq) return // a 401 has already sent the viewer to login
+    if (err instanceof ApiError && err.status === 403 && token.startsWith('shl_')) {
+      // A customer status link opened on the dashboard: its page is /status.
+      clearToken()
+      setStatusToken(token)
+      location.replace('/status')
+      return
+    }
+    // Otherwise (server unreachable…) the views say what is wrong.
+  }
+  if (seq !== routeSeq) return
+  shared = who?.scope === 'share' ? { incidentId: who.incident_id, expiresAt: who.expires_at, title: who.title, status: who.status } : null
+  syncToolbar()
+  if (shared) {
+    const path = `/incidents/${encodeURIComponent(shared.incidentId)}`
+    if (location.pathname !== path) history.replaceState(null, '', path)
+    mount(incidentView(ctx, shared.incidentId))
     return
   }
   const m = /^\/incidents\/([^/]+)\/?$/.exec(location.pathname)
@@ -55,11 +90,19 @@ function syncToolbar() {
   tzButton.setAttribute('aria-pressed', String(tz === 'local'))
   themeButton.textContent = currentTheme() === 'dark' ? 'Light theme' : 'Dark theme'
   logoutButton.hidden = !getToken()
+  // An incident link has no list to return to: the brand leads to its incident.
+  brand.href = shared ? `/incidents/${encodeURIComponent(shared.incidentId)}` : '/'
 }
 
-setUnauthorizedHandler((message) => {
+setUnauthorizedHandler((message, code) => {
   clearToken()
-  route(`Your session needs a valid token (the server said: ${message}). Enter it again.`)
+  void route(
+    code === 'link_expired'
+      ? 'This shared link has expired. Ask the person who shared it for a new one.'
+      : code === 'link_revoked'
+        ? 'This shared link was revoked. Ask the person who shared it for a new one.'
+        : `Your session needs a valid token (the server said: ${message}). Enter it again.`,
+  )
 })
 
 tzButton.addEventListener('click', () => {
@@ -85,6 +128,6 @@ document.addEventListener('click', (e) => {
   e.preventDefault()
   ctx.navigate(a.getAttribute('href') ?? '/')
 })
-window.addEventListener('popstate', () => route())
+window.addEventListener('popstate', () => void route())
 
-route()
+void route()

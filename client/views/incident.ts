@@ -1,5 +1,6 @@
 import {
   downloadExport,
+  getScope,
   getCommunications,
   getHistogram,
   getRecovery,
@@ -22,9 +23,10 @@ import { RecoveryChart, type RecoveryChartData } from '../charts/recovery.js'
 import { downloadBlob, downloadDataUrl, h, setText } from '../dom.js'
 import { formatCount, formatDuration, formatPct, formatPctChange, formatTime, toIso } from '../format.js'
 import { Drilldown } from './drilldown.js'
+import { ShareDialog } from './share.js'
 import { stateBadge, statusBadge, stateMessage } from './parts.js'
 import { CustomersTable, type TableState } from './table.js'
-import type { AppContext, View } from './view.js'
+import type { AppContext, SharedView, View } from './view.js'
 
 /** Weighted recovery ("% of users") uses this numeric tenant attribute (SPEC §3). */
 const WEIGHT = 'seats'
@@ -103,6 +105,8 @@ function stateToUrl(s: State) {
 /** The incident view: header, hero, recovery and communications charts, downtime, customers. */
 export function incidentView(ctx: AppContext, incidentId: string): View {
   const state = stateFromUrl()
+  /** An incident link: this incident only, read-only (no list to go back to, no sharing). */
+  const shared = ctx.shared()
   const viewParams = (): ViewParams => ({ asOf: state.asOf ?? undefined, attrs: state.attrs, includeBroadcast: state.includeBroadcast })
   let meta: Incident | null = null
   let ctrl: AbortController | null = null
@@ -147,13 +151,31 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     ...STALE_AFTER.map(([value, label]) => h('option', { value }, label)),
   )
   staleSelect.value = state.staleAfter
+  const shareDialog = new ShareDialog(incidentId, () => ctx.tz())
+  // Sharing is for admin tokens; the button appears once /whoami says so.
+  const shareButton = h('button', { type: 'button', class: 'share-button', hidden: true, 'data-testid': 'share-button', onclick: () => shareDialog.open() }, '⤴ Share')
+  if (!shared)
+    void getScope()
+      .then((scope) => (shareButton.hidden = scope !== 'admin'))
+      .catch(() => {})
+  const sharedNote = shared ? h('span', { class: 'shared-note small muted', 'data-testid': 'shared-note' }, `Shared view · expires ${formatTime(shared.expiresAt, ctx.tz())}`) : null
   const csvButton = h('button', { type: 'button', class: 'ghost' }, '↓ Customers CSV')
   const reportButton = h('button', { type: 'button', class: 'ghost' }, '↓ Report (Markdown)')
 
   const header = h(
     'header',
     { class: 'inc-head' },
-    h('div', { class: 'inc-head-row' }, h('a', { href: '/', 'data-nav': true, class: 'back' }, '← All incidents'), title, statusSlot, liveIndicator),
+    h(
+      'div',
+      { class: 'inc-head-row' },
+      shared ? null : h('a', { href: '/', 'data-nav': true, class: 'back' }, '← All incidents'),
+      title,
+      statusSlot,
+      liveIndicator,
+      h('span', { class: 'spacer' }),
+      sharedNote,
+      shareButton,
+    ),
     h(
       'div',
       { class: 'inc-head-row time-row' },
@@ -275,6 +297,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     },
     onRows: (rows) => {
       noteAttributes(rows)
+      shareDialog.noteTenants(rows)
       // The default table order is the worst-hit order: its first rows are that list.
       if (tableIsWorstOrder()) renderWorst(rows.slice(0, WORST_LIMIT))
     },
@@ -299,6 +322,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     h('div', { class: 'grid2' }, hist.card, worstCard),
     customersCard,
     drill.dialog,
+    shareDialog.dialog,
   )
 
   // ---------- interactions ----------
@@ -556,9 +580,14 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
       // are fetched on the first load and on live refreshes (time travel and filters keep them).
       const view = viewParams()
       const tz = ctx.tz()
-      const metaP: Promise<Incident | null> =
-        !meta || (soft && !state.asOf) ? listIncidents(signal).then((list) => list.find((i) => i.incident_id === incidentId) ?? null) : Promise.resolve(meta)
       const summaryP = getSummary(incidentId, view, { weight: WEIGHT, staleAfter: state.staleAfter || undefined }, signal)
+      const metaP: Promise<Incident | null> = shared
+        ? meta
+          ? Promise.resolve(meta)
+          : summaryP.then((s) => sharedMeta(shared, s))
+        : !meta || (soft && !state.asOf)
+          ? listIncidents(signal).then((list) => list.find((i) => i.incident_id === incidentId) ?? null)
+          : Promise.resolve(meta)
       const histP = getHistogram(incidentId, view, HIST_BINS, signal)
       // A resolved incident's timeline ends at its last event, not at now (which may be years on).
       const seriesTo = (m: Incident | null) => (m?.status === 'resolved' && !state.asOf && m.last_event_at ? { to: m.last_event_at } : {})
@@ -581,7 +610,9 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
       if (!meta) {
         el.replaceChildren(
           header,
-          stateMessage('empty', `No incident “${incidentId}” has any events yet. Check the id, or go back to the incident list.`, { label: 'All incidents', onClick: () => ctx.navigate('/') }),
+          shared
+            ? stateMessage('empty', 'This incident has no events yet. Reload the page later.')
+            : stateMessage('empty', `No incident “${incidentId}” has any events yet. Check the id, or go back to the incident list.`, { label: 'All incidents', onClick: () => ctx.navigate('/') }),
         )
         return
       }
@@ -792,6 +823,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
       if (histData) histChart.update(histData)
       syncSlider()
       table.rerender()
+      if (sharedNote && shared) setText(sharedNote, `Shared view · expires ${formatTime(shared.expiresAt, ctx.tz())}`)
     },
     destroy() {
       destroyed = true
@@ -803,6 +835,25 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
       histChart.destroy()
       table.destroy()
       drill.destroy()
+      shareDialog.destroy()
     },
+  }
+}
+
+/**
+ * An incident link cannot read the incident list, which holds the title, status and first
+ * event: the title and status come from /whoami when the server sends them, the start of the
+ * time slider from the summary's first impact.
+ */
+function sharedMeta(shared: SharedView, s: Summary): Incident {
+  return {
+    incident_id: shared.incidentId,
+    title: shared.title || shared.incidentId,
+    status: shared.status || 'ongoing',
+    first_event_at: s.milestones.first_impact_at,
+    last_event_at: null,
+    affected: s.affected,
+    restored: s.restored,
+    recovery_pct: s.recovery_pct,
   }
 }
