@@ -33,12 +33,13 @@ export interface ServerUnderTest {
 
 /**
  * The real server (`node --import tsx server/main.ts`) as a child process on a fresh data
- * directory, port 0, no demo, an ingest token, and the per-token rate limit off
+ * directory (or `dataDir`, kept), port 0, no demo, an ingest token, and the per-token rate limit off
  * (AFTERMATH_RATE_LIMIT_RPS=0) so the bench measures the server, not the limiter.
  * `nodeArgs` adds flags such as --cpu-prof for profiling.
  */
-export async function startServer(opts: { entry?: string; nodeArgs?: string[]; env?: Record<string, string> } = {}): Promise<ServerUnderTest> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'aftermath-bench-'))
+export async function startServer(opts: { entry?: string; nodeArgs?: string[]; env?: Record<string, string>; dataDir?: string } = {}): Promise<ServerUnderTest> {
+  // A given data directory (prepared data) is kept at stop; a fresh one is removed.
+  const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'aftermath-bench-'))
   const token = 'bench-ingest-token-0123456789abcdef0123'
   const child: ChildProcess = spawn(process.execPath, [...(opts.nodeArgs ?? []), '--import', 'tsx', opts.entry ?? 'server/main.ts'], {
     env: {
@@ -79,7 +80,7 @@ export async function startServer(opts: { entry?: string; nodeArgs?: string[]; e
       const exited = new Promise((r) => child.once('exit', r))
       child.kill('SIGTERM')
       await exited
-      rmSync(dataDir, { recursive: true, force: true })
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true })
       return peak
     },
   }

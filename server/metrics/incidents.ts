@@ -1,6 +1,7 @@
 import { notFound } from '../errors.js'
 import type { Store } from '../storage/client.js'
 import { chTime, segmentWhere, type QueryScope } from './filters.js'
+import type { StateSync } from './state-sync.js'
 import { incidentExists } from './tenant-state.js'
 
 /**
@@ -75,11 +76,16 @@ export async function listIncidents(store: Store, asOfMs: number, filters: Query
   return rows.map((r) => ({ ...r, affected: Number(r.affected), restored: Number(r.restored) }))
 }
 
-/** The incident's title (its id without metadata) and status (`ongoing` without metadata). */
-export async function incidentHeader(store: Store, incidentId: string): Promise<{ title: string; status: string }> {
-  const rows = await store.rows<{ title: string; status: string }>(
-    `SELECT title, status FROM ${store.db}.incidents FINAL WHERE incident_id = {incident:String} LIMIT 1`,
-    { incident: incidentId },
-  )
-  return { title: rows[0]?.title || incidentId, status: rows[0]?.status || 'ongoing' }
+/**
+ * The incident's title (its id without metadata) and status (`ongoing` without metadata), read
+ * once per change of its metadata.
+ */
+export function incidentHeader(store: Store, state: StateSync, incidentId: string): Promise<{ title: string; status: string }> {
+  return state.cached(incidentId, 'header', 'incidents', async () => {
+    const rows = await store.rows<{ title: string; status: string }>(
+      `SELECT title, status FROM ${store.db}.incidents FINAL WHERE incident_id = {incident:String} LIMIT 1`,
+      { incident: incidentId },
+    )
+    return { title: rows[0]?.title || incidentId, status: rows[0]?.status || 'ongoing' }
+  })
 }

@@ -2,6 +2,7 @@ import type { Store } from '../storage/client.js'
 import { chTime, isoTime } from './filters.js'
 import { incidentHeader } from './incidents.js'
 import { readTenantCard } from './timeline.js'
+import type { StateSync } from './state-sync.js'
 import { rowAt } from './tenant-row.js'
 
 /** At most this many updates are listed, newest first. */
@@ -41,11 +42,11 @@ export interface CustomerStatus {
  * "When did we last hear from them" counts broadcasts as well as direct messages (a status page
  * post reaches every customer), whatever the dashboard's include_broadcast says.
  */
-export async function customerStatus(store: Store, incidentId: string, tenantId: string, nowMs: number): Promise<CustomerStatus> {
+export async function customerStatus(store: Store, state: StateSync, incidentId: string, tenantId: string, nowMs: number): Promise<CustomerStatus> {
   const [{ card, meta }, broadcasts, header] = await Promise.all([
     readTenantCard(store, incidentId, tenantId),
-    latestBroadcasts(store, incidentId, nowMs),
-    incidentHeader(store, incidentId),
+    latestBroadcasts(store, state, incidentId, nowMs),
+    incidentHeader(store, state, incidentId),
   ])
   const affected = card !== null && card.stored.first_lost_ms <= nowMs
   const row = affected ? rowAt(card.stored, nowMs) : null
@@ -69,14 +70,37 @@ export async function customerStatus(store: Store, incidentId: string, tenantId:
   }
 }
 
-/** The incident's latest broadcast communications at or before T. */
-async function latestBroadcasts(store: Store, incidentId: string, upToMs: number): Promise<StatusUpdate[]> {
-  const rows = await store.rows<{ at: string; channel: string; message: string }>(
-    `SELECT occurred_at AS at, channel, message FROM ${store.db}.events FINAL
-     WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication' AND occurred_at <= {as_of:DateTime64(3, 'UTC')}
-     ORDER BY occurred_at DESC, event_id DESC
-     LIMIT {limit:UInt32}`,
+/**
+ * The incident's latest broadcast communications at or before T. Every status page of the
+ * incident shows the same ones: they are read once per change of the incident, as of the moment
+ * of reading (t0), with the time of the first broadcast after t0 (one sent with a time a few
+ * minutes ahead). The copy answers for any T from t0 until that broadcast's time; outside that,
+ * the statement runs for the request itself.
+ */
+async function latestBroadcasts(store: Store, state: StateSync, incidentId: string, nowMs: number): Promise<StatusUpdate[]> {
+  const kept = await state.cached(incidentId, 'status broadcasts', false, async () => ({ t0: nowMs, ...(await readBroadcasts(store, incidentId, nowMs)) }))
+  if (kept.t0 <= nowMs && nowMs < kept.nextMs) return kept.updates
+  return (await readBroadcasts(store, incidentId, nowMs)).updates
+}
+
+async function readBroadcasts(store: Store, incidentId: string, upToMs: number): Promise<{ updates: StatusUpdate[]; nextMs: number }> {
+  const where = `incident_id = {incident:String} AND tenant_id = '' AND type = 'communication'`
+  const [row] = await store.rows<{ latest: [string, string, string][]; next_ms: number | string }>(
+    `SELECT
+       (SELECT groupArray((at, channel, message)) FROM (
+          SELECT occurred_at AS at, channel, message FROM ${store.db}.events FINAL
+          WHERE ${where} AND occurred_at <= {as_of:DateTime64(3, 'UTC')}
+          ORDER BY occurred_at DESC, event_id DESC LIMIT {limit:UInt32})) AS latest,
+       (SELECT min(toUnixTimestamp64Milli(occurred_at)) FROM ${store.db}.events WHERE ${where} AND occurred_at > {as_of:DateTime64(3, 'UTC')}) AS next_ms`,
     { incident: incidentId, as_of: chTime(upToMs), limit: STATUS_UPDATES },
   )
-  return rows.map((r) => ({ at: isoTime(Date.parse(r.at)), channel: r.channel, message: r.message, broadcast: true }))
+  const next = Number(row?.next_ms ?? 0)
+  return {
+    updates: (row?.latest ?? []).map((t) => {
+      const [at, channel, message] = Array.isArray(t) ? t : (Object.values(t) as string[])
+      return { at: isoTime(Date.parse(at)), channel, message, broadcast: true }
+    }),
+    // min() over no rows is 0: no broadcast after T.
+    nextMs: next > upToMs ? next : Infinity,
+  }
 }

@@ -75,8 +75,62 @@ export interface TenantCard {
   eventsUpTo(t: number): TimelineEvent[]
 }
 
+/** Keys of a batch: what one statement asks for at most. */
+export const MAX_BATCH_KEYS = 2000
+
 /**
- * A tenant's card and metadata: one key-value lookup of two keys in `cards` (migration 6).
+ * Key-value lookups in `cards` of concurrent requests, one statement for many: while one runs,
+ * the keys asked for meanwhile wait and go together in the next. A lookup of one key and of a
+ * thousand cost about the same (the statement's fixed cost dominates), so a crowd of status
+ * pages or timelines costs a statement per round trip, not one each. A lookup never joins a
+ * statement already running: it sees everything committed before it was asked.
+ */
+class CardLookups {
+  private waiting: { keys: string[]; resolve(rows: Map<string, string>): void; reject(err: unknown): void }[] = []
+  private running = false
+
+  constructor(private readonly store: Store) {}
+
+  get(keys: string[]): Promise<Map<string, string>> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ keys, resolve, reject })
+      if (!this.running) void this.run()
+    })
+  }
+
+  private async run() {
+    this.running = true
+    while (this.waiting.length) {
+      const batch: typeof this.waiting = []
+      let n = 0
+      while (this.waiting.length && n + this.waiting[0]!.keys.length <= MAX_BATCH_KEYS) {
+        const w = this.waiting.shift()!
+        batch.push(w)
+        n += w.keys.length
+      }
+      if (batch.length === 0) batch.push(this.waiting.shift()!)
+      try {
+        const keys = [...new Set(batch.flatMap((w) => w.keys))]
+        const rows = await this.store.rows<{ key: string; value: string }>(`SELECT key, value FROM ${this.store.db}.cards WHERE key IN {keys:Array(String)}`, { keys })
+        const all = new Map(rows.map((r) => [r.key, r.value]))
+        for (const w of batch) w.resolve(new Map(w.keys.flatMap((k) => (all.has(k) ? [[k, all.get(k)!] as const] : []))))
+      } catch (err) {
+        for (const w of batch) w.reject(err)
+      }
+    }
+    this.running = false
+  }
+}
+const lookups = new WeakMap<Store, CardLookups>()
+function cardLookups(store: Store): CardLookups {
+  let l = lookups.get(store)
+  if (!l) lookups.set(store, (l = new CardLookups(store)))
+  return l
+}
+
+/**
+ * A tenant's card and metadata: a key-value lookup of two keys in `cards` (migration 6), shared
+ * with the lookups of concurrent requests.
  * `card` is null when the incident has no event of this tenant.
  */
 export async function readTenantCard(
@@ -86,16 +140,13 @@ export async function readTenantCard(
 ): Promise<{ card: TenantCard | null; meta: { name: string; attributes: Record<string, string> } | undefined }> {
   const cardKey = `t${incidentId}\u0000${tenantId}`
   const metaKey = `m${tenantId}`
-  const found = await store.rows<{ key: string; value: string }>(`SELECT key, value FROM ${store.db}.cards WHERE key IN ({card:String}, {meta:String})`, {
-    card: cardKey,
-    meta: metaKey,
-  })
+  const found = await cardLookups(store).get([cardKey, metaKey])
   // A tenant without metadata has an empty name and no attributes, and is in no segment.
-  const metaRow = found.find((r) => r.key === metaKey)
-  const meta = metaRow ? metaOf(elements(JSON.parse(metaRow.value))) : undefined
-  const cardRow = tenantId === '' ? undefined : found.find((r) => r.key === cardKey)
-  if (!cardRow) return { card: null, meta }
-  const fields = elements(JSON.parse(cardRow.value))
+  const metaValue = found.get(metaKey)
+  const meta = metaValue ? metaOf(elements(JSON.parse(metaValue))) : undefined
+  const cardValue = tenantId === '' ? undefined : found.get(cardKey)
+  if (!cardValue) return { card: null, meta }
+  const fields = elements(JSON.parse(cardValue))
   const stored = storedState(Object.fromEntries(STORED_STATE_COLUMNS.map((c, i) => [c, fields[i]])))
   const raw = elements(fields[STORED_STATE_COLUMNS.length])
   const eventsUpTo = (t: number) => {

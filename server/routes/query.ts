@@ -59,14 +59,16 @@ export function queryRouter(deps: AppDeps): Router {
 
   // What the presented token may do: the dashboard shows the policy editor to admin tokens only,
   // and opens an incident link's incident directly. A customer status link reads /status only.
-  r.get('/whoami', deps.auth.identify(), (_req, res) => {
+  r.get('/whoami', deps.auth.identify(), async (_req, res) => {
     const p = res.locals.principal as Principal
     if (p.kind === 'token') {
       if (p.scope === 'ingest') throw new HttpError(403, 'forbidden', 'this token has scope "ingest"; this endpoint needs "read"')
       return void res.json({ scope: p.scope })
     }
     if (p.link.tenant_id !== null) throw new HttpError(403, 'forbidden', 'this is a customer status link: it reads only GET /api/v1/status')
-    res.json({ scope: 'share', incident_id: p.link.incident_id, expires_at: new Date(p.link.expires_ms).toISOString() })
+    // The incident list is not the link's to read: its incident's title and status come with it.
+    const header = await withLane('cheap', () => incidentHeader(store, state, p.link.incident_id))
+    res.json({ scope: 'share', incident_id: p.link.incident_id, expires_at: new Date(p.link.expires_ms).toISOString(), ...header })
   })
 
   get('/incidents', 'incidents', cheap, async (req, res) => {
@@ -119,7 +121,7 @@ export function queryRouter(deps: AppDeps): Router {
   })
   get('/incidents/:id/report.md', 'report', heavy, async (req, res) => {
     const scope = await scoped(req)
-    const md = await incidentReport(store, state, scope, (await incidentHeader(store, scope.incidentId)).title)
+    const md = await incidentReport(store, state, scope, (await incidentHeader(store, state, scope.incidentId)).title)
     res.type('text/markdown; charset=utf-8').send(md)
   })
   r.get('/incidents/:id/stream', ...read, async (req: Request, res: Response) => {

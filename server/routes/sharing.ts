@@ -102,7 +102,7 @@ export function sharingRouter(deps: AppDeps): Router {
     try {
       const doc = await withLane('cheap', async () => {
         await deps.state.fresh(link.incident_id)
-        return customerStatus(deps.store, link.incident_id, link.tenant_id!, nowMs())
+        return customerStatus(deps.store, deps.state, link.incident_id, link.tenant_id!, nowMs())
       })
       res.set('Cache-Control', 'no-store').json(doc)
     } finally {

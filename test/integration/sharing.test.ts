@@ -183,7 +183,7 @@ describe('share links and the customer status (SPEC §8)', () => {
     const revoked = await srv.api('/api/v1/status', { token: revokedLink.token })
     expect((await revoked.json()).error.code).toBe('link_revoked')
     const who = await (await srv.api('/api/v1/whoami', { token: incidentLink.token })).json()
-    expect(who).toEqual({ scope: 'share', incident_id: A, expires_at: incidentLink.expires_at })
+    expect(who).toEqual({ scope: 'share', incident_id: A, expires_at: incidentLink.expires_at, title: 'Sites unavailable', status: 'ongoing' })
   })
 
   it('a link expires at its expiry time on the server clock', async () => {
@@ -324,6 +324,17 @@ describe('share links and the customer status (SPEC §8)', () => {
     expect(single).toMatchObject({ tenant_id: 'globex', expires_at: new Date(nowMs + HOUR).toISOString() })
   })
 
+  it('a broadcast sent with a time ahead shows once that time has come, with no other change', async () => {
+    const before = await status(tenantLink.token) // the incident's broadcasts are now read and kept
+    await ingest([broadcast(nowMs + 2 * MIN, { incident_id: A, message: 'Scheduled: restore wave 2.' })])
+    const soon = await status(tenantLink.token)
+    expect(soon.updates).toEqual(before.updates)
+    nowMs += 2 * MIN
+    const then = await status(tenantLink.token)
+    expect(then.updates[0]).toEqual({ at: new Date(nowMs).toISOString(), channel: 'status_page', message: 'Scheduled: restore wave 2.', broadcast: true })
+    expect(then.last_update_at).toBe(new Date(nowMs).toISOString())
+  })
+
   it('stores only a hash of each token: no token in any table or any file of the data directory', async () => {
     await srv.close() // every use count and part is on disk
     const all = [incidentLink, tenantLink, expiredLink, revokedLink]
@@ -403,11 +414,14 @@ describe('the status document never holds another tenant\'s data (random inciden
           expect(made.status).toBe(201)
           const { links } = (await made.json()) as { links: { token: string; tenant_id: string }[] }
           const ref = referenceTenants(events, meta, { incidentId, asOfMs: nowMs })
+          // Asked at once, the lookups share statements: each answer is still its own tenant's.
+          const together = await Promise.all(links.map(async (l) => (await srv.api('/api/v1/status', { token: l.token })).json()))
           for (const link of links) {
             const r = await srv.api('/api/v1/status', { token: link.token })
             const text = await r.text()
             expect(r.status, text).toBe(200)
             const doc = JSON.parse(text)
+            expect(together[links.indexOf(link)]).toEqual(doc)
             const own = ts.find((t) => t.id === link.tenant_id)!
             for (const other of ts) {
               if (other === own) continue
