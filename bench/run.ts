@@ -3,7 +3,7 @@
  * written to bench-results.json (repo root). `npm run bench -- --quick` is a ~2-3 minute version
  * (shorter runs, 1M-event queries of the endpoints with a target only, one dashboard load).
  *
- *   npm run bench [-- --quick] [--only ingest,single,queries,dashboard,crowd] [--no-10m] [--profile DIR] [--out FILE]
+ *   npm run bench [-- --quick] [--only ingest,single,queries,dashboard,crowd,status] [--no-10m] [--profile DIR] [--out FILE]
  *
  * Each figure is a median of several runs; ingest and the engine baseline alternate run by run,
  * so their ratio is measured side by side under the same machine load. Every load generator
@@ -32,10 +32,10 @@ const { values: args } = parseArgs({
   },
 })
 const quick = args.quick
-const sections = new Set((args.only ?? 'ingest,single,queries,dashboard,crowd').split(','))
+const sections = new Set((args.only ?? 'ingest,single,queries,dashboard,crowd,status').split(','))
 const plan = quick
-  ? { runs: 3, ingestS: 4, nullRuns: 1, singleS: 4, queryEvents: [1_000_000], queryRequests: 5, dashboardRuns: 1, crowdS: 20 }
-  : { runs: 3, ingestS: 20, nullRuns: 3, singleS: 15, queryEvents: args['no-10m'] ? [1_000_000] : [1_000_000, 10_000_000], queryRequests: 20, dashboardRuns: 5, crowdS: 60 }
+  ? { runs: 3, ingestS: 4, nullRuns: 1, singleS: 4, queryEvents: [1_000_000], queryRequests: 5, dashboardRuns: 1, crowdS: 20, statusS: 10 }
+  : { runs: 3, ingestS: 20, nullRuns: 3, singleS: 15, queryEvents: args['no-10m'] ? [1_000_000] : [1_000_000, 10_000_000], queryRequests: 20, dashboardRuns: 5, crowdS: 60, statusS: 20 }
 /** At 10M events a query takes seconds (the tenants page ~30 s on the loaded machine): 3 timed requests each. */
 const QUERIES_10M_REQUESTS = 10
 const serverOpts = args.profile ? { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${args.profile}`] } : {}
@@ -328,6 +328,33 @@ async function crowd() {
   )
 }
 
+interface StatusResults {
+  links: number
+  tenants: number
+  serial_ms: { p50: number; p95: number }
+  load: { clients: number; seconds: number; requests_per_s: number; latency_ms: { p50: number; p95: number; p99: number }; statuses: Record<string, number> }
+  open_pages_at_5s_poll: number
+  healthz_ms: { p50: number; p99: number }
+  server_peak_rss_mb: number
+}
+
+async function status() {
+  log(`status: the customer status API (SPEC §8) on a 100,000-tenant incident, 1,000 links, 64 clients for ${plan.statusS} s (bench/status.ts)`)
+  const r = await runJsonScript<StatusResults>('bench/status.ts', ['--seconds', String(plan.statusS)], { echo: true })
+  results.status = r
+  const ok = r.load.statuses['200'] ?? 0
+  const all = Object.values(r.load.statuses).reduce((a, b) => a + b, 0)
+  rows.push(
+    { figure: `status page API, one request at a time (${r.tenants.toLocaleString('en')} tenants)`, measured: `p50 ${r.serial_ms.p50} ms, p95 ${r.serial_ms.p95} ms`, target: 'informative', met: null },
+    {
+      figure: `status page API, ${r.load.clients} clients over ${r.links.toLocaleString('en')} links`,
+      measured: `${r.load.requests_per_s.toLocaleString('en')} req/s (${r.open_pages_at_5s_poll.toLocaleString('en')} pages polling every 5 s), p95 ${r.load.latency_ms.p95} ms, ${ok}/${all} answered 200; /healthz p99 ${r.healthz_ms.p99} ms`,
+      target: 'none in #18 (April 2022: 775 customers)',
+      met: null,
+    },
+  )
+}
+
 const stealPct: Record<string, number> = {}
 results.cpu_steal_pct = stealPct
 
@@ -355,6 +382,7 @@ memoryRow()
 await section('queries', queries)
 await section('dashboard', dashboard)
 await section('crowd', crowd)
+await section('status', status)
 results.wall_s = round((performance.now() - started) / 1000, 1)
 save()
 rmSync(scratch, { recursive: true, force: true })

@@ -141,6 +141,8 @@ async function main() {
       server_peak_rss_mb: round(server.peakRssMb()),
     }
     if (args.out) writeFileSync(args.out, JSON.stringify(out, null, 2) + '\n')
+    // The last line: what bench/run.ts reads.
+    console.log(JSON.stringify(out))
   } finally {
     await server.stop()
   }
