@@ -150,8 +150,9 @@ export class ShareLinks {
 
   /** A page of links, newest first, with their use counts (stored plus not yet written). */
   async list(opts: { incidentId?: string; limit: number; offset: number }, nowMs: number): Promise<{ total: number; share_links: ShareLinkView[] }> {
-    const all = [...this.byId.values()].filter((l) => opts.incidentId === undefined || l.incident_id === opts.incidentId)
-    all.sort((a, b) => b.created_ms - a.created_ms || (a.id < b.id ? -1 : 1))
+    // byId is in creation order (links are remembered as created or read in version order, and a
+    // revocation keeps its link's place): newest first without a sort, in one pass.
+    const all = [...this.byId.values()].filter((l) => opts.incidentId === undefined || l.incident_id === opts.incidentId).reverse()
     const page = all.slice(opts.offset, opts.offset + opts.limit)
     const stored = new Map<string, { uses: number; last_ms: number }>()
     if (page.length) {
