@@ -1,6 +1,7 @@
 import express, { type Express } from 'express'
 import helmet from 'helmet'
 import { existsSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { requestLogger } from './log.js'
@@ -18,10 +19,14 @@ import type { StateSync } from './metrics/state-sync.js'
 import { healthRouter } from './routes/health.js'
 import { ingestRouter } from './routes/ingest.js'
 import { queryRouter } from './routes/query.js'
+import { openapiRouter } from './routes/openapi.js'
 import type { Store } from './storage/client.js'
 import type { HeavyAdmission } from './storage/lanes.js'
 import type { StreamHub } from './routes/stream.js'
 import type { Telemetry } from './telemetry.js'
+
+/** The API's version in the OpenAPI document: the package's. */
+const API_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version
 
 export interface AppDeps {
   config: Config
@@ -56,11 +61,10 @@ export function createApp(deps: AppDeps): Express {
   app.use(securityHeaders())
   app.use(requestLogger(deps.log))
 
-  app.use(healthRouter(deps))
-  app.use('/api/v1', ingestRouter(deps))
-  app.use('/api/v1', queryRouter(deps))
-  app.use('/api/v1', webhooksRouter(deps))
-  app.use('/api/v1', sharingRouter(deps))
+  // Every API route is declared with its contract (routes/api-route.ts); the OpenAPI document is built from them.
+  const routers = [healthRouter(deps), ingestRouter(deps), queryRouter(deps), webhooksRouter(deps), sharingRouter(deps)]
+  routers.push(openapiRouter(routers.flatMap((r) => r.specs), API_VERSION))
+  for (const r of routers) app.use(r.mount || '/', r.router)
   app.use('/api', () => {
     throw notFound('no such API endpoint')
   })

@@ -1,59 +1,93 @@
-import { Router, type RequestHandler } from 'express'
-import { rateLimit, type RateLimitInfo } from 'express-rate-limit'
+import { z } from 'zod'
 import type { AppDeps } from '../app.js'
-import { HttpError } from '../errors.js'
+import { incidentPatchSchema } from '../ingest/incidents.js'
 import { putIncident } from '../ingest/incidents.js'
 import { LargeBodies } from '../ingest/parse-body.js'
 import { incidentBody, ingestEventsRequest, upsertTenantsRequest } from '../ingest/request.js'
+import { tenantSchema } from '../ingest/tenants.js'
+import { ApiRouter, type RouteSpec } from './api-route.js'
+import { incidentPath } from './schemas/common.js'
+import * as s from './schemas/ingest.js'
+import { perTokenRateLimit } from './rate-limit.js'
+
+const ndjson = z.string().meta({ description: 'one JSON object per line, streamed (not buffered whole)' })
+/** Body errors every ingest route can answer: malformed (400), too slow (408), too large (413), wrong media type (415), storage and spool unavailable (503). */
+const BODY_ERRORS = [400, 408, 413, 415, 503]
+
+const events: RouteSpec = {
+  method: 'post',
+  path: '/api/v1/events',
+  operationId: 'ingestEvents',
+  summary: 'Ingest events: JSON, NDJSON, or CloudEvents (structured, batch, binary)',
+  description:
+    'Valid events are kept even when others in the request are invalid; each rejection is listed with its index and field. A 200 means every accepted event is durable (in ClickHouse or the fsynced local spool). CloudEvents binary mode: the ce-* headers carry the attributes and the body (Content-Type application/json) the data.',
+  tag: 'ingest',
+  access: 'ingest',
+  query: s.eventsQuery,
+  headers: s.cloudEventHeaders,
+  body: {
+    description: 'events',
+    required: true,
+    content: {
+      'application/json': z.union([s.eventSchema, z.array(s.eventSchema)]),
+      'application/x-ndjson': ndjson,
+      'application/cloudevents+json': s.cloudEventSchema,
+      'application/cloudevents-batch+json': z.array(s.cloudEventSchema),
+    },
+  },
+  responses: {
+    200: { description: 'how many events were accepted and rejected, with the reasons', schema: s.ingestResult },
+    422: { description: 'atomic=true and some event invalid: nothing kept', schema: s.atomicRejected },
+  },
+  errors: BODY_ERRORS,
+  rateLimited: true,
+}
+
+const tenants: RouteSpec = {
+  method: 'post',
+  path: '/api/v1/tenants',
+  operationId: 'upsertTenants',
+  summary: 'Upsert tenant metadata (merge: a field given replaces, one not given is kept, an attribute given as null is removed)',
+  tag: 'ingest',
+  access: 'ingest',
+  query: s.tenantsQuery,
+  body: { description: 'tenants', required: true, content: { 'application/json': z.union([tenantSchema, z.array(tenantSchema)]), 'application/x-ndjson': ndjson } },
+  responses: { 200: { description: 'how many records were accepted and rejected', schema: s.ingestResult } },
+  errors: BODY_ERRORS,
+  rateLimited: true,
+}
+
+const incident: RouteSpec = {
+  method: 'put',
+  path: '/api/v1/incidents/{id}',
+  operationId: 'putIncident',
+  summary: "Create or update an incident's metadata and communication policy",
+  tag: 'ingest',
+  access: 'ingest',
+  params: incidentPath,
+  body: { description: 'the fields to change; absent or null keeps the stored value (null resets a policy field)', content: { 'application/json': incidentPatchSchema } },
+  responses: { 200: { description: 'the incident as stored', schema: s.incidentBodyOut } },
+  errors: BODY_ERRORS,
+  rateLimited: true,
+}
 
 /** Ingest API (SPEC §4 "Ingest"): events, tenants, incidents; scope `ingest` (admin passes). */
-export function ingestRouter(deps: AppDeps): Router {
+export function ingestRouter(deps: AppDeps): ApiRouter {
   const { config, auth, store } = deps
   const largeBodies = new LargeBodies(config.largeBodies)
   const ctx = { pipeline: deps.ingest, telemetry: deps.telemetry, now: deps.now, largeBodies, jsonWorkers: deps.jsonWorkers }
   const guard = [auth.require('ingest'), perTokenRateLimit(config.rateLimitRps)]
-  const r = Router()
+  const api = new ApiRouter('/api/v1')
 
-  r.post('/events', ...guard, async (req, res) => {
+  api.route(events, ...guard, async (req, res) => {
     const outcome = await ingestEventsRequest(ctx, config, req)
     res.status(outcome.status).json(outcome.body)
   })
-
-  r.post('/tenants', ...guard, async (req, res) => {
+  api.route(tenants, ...guard, async (req, res) => {
     res.json(await upsertTenantsRequest(store, config, largeBodies, req))
   })
-
-  r.put('/incidents/:incident_id', ...guard, async (req, res) => {
-    res.json(await putIncident(store, req.params.incident_id as string, await incidentBody(req, config)))
+  api.route(incident, ...guard, async (req, res) => {
+    res.json(await putIncident(store, String(req.params.id), await incidentBody(req, config)))
   })
-
-  return r
-}
-
-/**
- * Requests per second per token, counted over a 2 s window so a burst of 2 s worth passes;
- * 0 disables. Keyed on the token digest that auth leaves in res.locals. Each call makes its
- * own budget (ingest and query routes are counted apart).
- */
-export function perTokenRateLimit(rps: number): RequestHandler {
-  if (rps <= 0) return (_req, _res, next) => next()
-  const windowMs = 2000
-  return rateLimit({
-    windowMs,
-    limit: rps * (windowMs / 1000),
-    standardHeaders: 'draft-8',
-    legacyHeaders: false,
-    validate: false,
-    keyGenerator: (_req, res) => String(res.locals.tokenKey),
-    handler: (req, _res, next) => {
-      const resetTime = (req as typeof req & { rateLimit?: RateLimitInfo }).rateLimit?.resetTime
-      const resetMs = resetTime ? resetTime.getTime() - Date.now() : windowMs
-      const retryAfterS = Math.max(1, Math.ceil(resetMs / 1000))
-      next(
-        new HttpError(429, 'rate_limited', `more than ${rps} requests per second with this token; retry in ${retryAfterS} s`, {
-          'Retry-After': String(retryAfterS),
-        }),
-      )
-    },
-  })
+  return api
 }

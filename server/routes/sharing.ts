@@ -1,4 +1,4 @@
-import express, { Router, type Request } from 'express'
+import express, { type Request } from 'express'
 import { z } from 'zod'
 import type { AppDeps } from '../app.js'
 import type { Principal } from '../auth.js'
@@ -9,7 +9,10 @@ import { assertIncident } from '../metrics/incidents.js'
 import { customerStatus } from '../metrics/status.js'
 import type { ShareLink } from '../sharing/links.js'
 import { withLane } from '../storage/lanes.js'
-import { perTokenRateLimit } from './ingest.js'
+import { perTokenRateLimit } from './rate-limit.js'
+import { ApiRouter, type RouteSpec } from './api-route.js'
+import { time } from './schemas/common.js'
+import { statusBody } from './schemas/views.js'
 
 /** A link lives this long unless the request says otherwise. */
 export const DEFAULT_LINK_LIFETIME_MS = 7 * 86_400_000
@@ -35,6 +38,71 @@ const listSchema = z.strictObject({
   offset: z.coerce.number().int().min(0).max(10_000_000).default(0),
 })
 
+const createdLink = z.strictObject({
+  id: z.string(),
+  token: z.string().meta({ description: 'shown in this answer only; only its hash is stored' }),
+  url: z.string().meta({ description: 'the dashboard (incident link) or the status page (tenant link), token in the fragment' }),
+  incident_id: z.string(),
+  tenant_id: z.string().nullable(),
+  created_at: time,
+  expires_at: time,
+})
+const linkView = z.strictObject({
+  id: z.string(),
+  kind: z.enum(['incident', 'tenant']),
+  incident_id: z.string(),
+  tenant_id: z.string().nullable(),
+  created_at: time,
+  expires_at: time,
+  revoked_at: time.nullable(),
+  status: z.enum(['active', 'expired', 'revoked']),
+  last_used_at: time.nullable(),
+  uses: z.int(),
+})
+const spec = (s: Omit<RouteSpec, 'tag'>): RouteSpec => ({ tag: 'sharing', ...s })
+const create = spec({
+  method: 'post',
+  path: '/api/v1/share-links',
+  operationId: 'createShareLinks',
+  summary: 'Create a share link, or up to 10,000 for one incident at once (an incident link without tenant_id, a customer status link with it)',
+  access: 'admin',
+  body: { description: 'one link, or an array of links of one incident', required: true, content: { 'application/json': z.union([linkSchema, batchSchema]) } },
+  responses: {
+    201: { description: 'the link (for an array: { links: [...] }); the token is shown only here', schema: z.union([createdLink, z.strictObject({ links: z.array(createdLink) })]) },
+  },
+  errors: [400, 404, 413, 503],
+})
+const list = spec({
+  method: 'get',
+  path: '/api/v1/share-links',
+  operationId: 'listShareLinks',
+  summary: 'Share links, newest first, with their use count and last use',
+  access: 'admin',
+  query: listSchema,
+  responses: { 200: { description: 'a page of links and how many there are', schema: z.strictObject({ total: z.int(), share_links: z.array(linkView) }) } },
+  errors: [400, 503],
+})
+const revoke = spec({
+  method: 'delete',
+  path: '/api/v1/share-links/{id}',
+  operationId: 'revokeShareLink',
+  summary: 'Revoke a share link (at once on this server, within seconds on the others)',
+  access: 'admin',
+  params: z.object({ id: z.string().max(128) }),
+  responses: { 204: { description: 'revoked' } },
+  errors: [404, 503],
+})
+const status = spec({
+  method: 'get',
+  path: '/api/v1/status',
+  operationId: 'customerStatus',
+  summary: "A customer's own status in its incident (customer status links only)",
+  access: 'tenant_link',
+  responses: { 200: { description: "the tenant's state, restore progress, downtime and updates", schema: statusBody } },
+  errors: [503],
+  rateLimited: true,
+})
+
 const issues = (e: z.ZodError) =>
   e.issues
     .slice(0, 10)
@@ -46,9 +114,9 @@ const issues = (e: z.ZodError) =>
  * Sharing (SPEC §8): share links (scope admin) and the customer status a tenant link reads.
  * Which routes a link may use is decided in auth.ts; the status document in metrics/status.ts.
  */
-export function sharingRouter(deps: AppDeps): Router {
+export function sharingRouter(deps: AppDeps): ApiRouter {
   const { links } = deps
-  const r = Router()
+  const r = new ApiRouter('/api/v1')
   const admin = deps.auth.require('admin')
   const nowMs = () => deps.now().getTime()
   /** Where links point: the configured public address, or the one this request came to. */
@@ -64,7 +132,7 @@ export function sharingRouter(deps: AppDeps): Router {
     expires_at: new Date(m.link.expires_ms).toISOString(),
   })
 
-  r.post('/share-links', admin, express.json({ limit: '4mb', type: () => true }), async (req, res) => {
+  r.route(create, admin, express.json({ limit: '4mb', type: () => true }), async (req, res) => {
     const many = Array.isArray(req.body)
     const parsed = many ? batchSchema.safeParse(req.body) : linkSchema.safeParse(req.body)
     if (!parsed.success) throw new HttpError(400, 'invalid_share_link', issues(parsed.error))
@@ -84,19 +152,19 @@ export function sharingRouter(deps: AppDeps): Router {
     const out = made.map((m) => created(req, m))
     res.status(201).json(many ? { links: out } : out[0])
   })
-  r.get('/share-links', admin, async (req, res) => {
+  r.route(list, admin, async (req, res) => {
     const parsed = listSchema.safeParse(req.query)
     if (!parsed.success) throw badRequest(issues(parsed.error))
     const q = parsed.data
     res.json(await withLane('cheap', () => links.list({ incidentId: q.incident_id, limit: q.limit, offset: q.offset }, nowMs())))
   })
-  r.delete('/share-links/:id', admin, async (req, res) => {
+  r.route(revoke, admin, async (req, res) => {
     const id = String(req.params.id)
     if (!(await links.revoke(id, nowMs()))) throw notFound(`no share link "${id.slice(0, 64)}"`)
     res.status(204).end()
   })
 
-  r.get('/status', deps.auth.requireTenantLink(), perTokenRateLimit(deps.config.queryRateLimitRps), async (_req, res) => {
+  r.route(status, deps.auth.requireTenantLink(), perTokenRateLimit(deps.config.queryRateLimitRps), async (_req, res) => {
     const { link } = res.locals.principal as Extract<Principal, { kind: 'link' }>
     const end = deps.telemetry.querySeconds.startTimer({ view: 'status' })
     try {
