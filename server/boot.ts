@@ -1,5 +1,6 @@
 import { chmodSync, mkdirSync } from 'node:fs'
 import type { Server } from 'node:http'
+import type { Express } from 'express'
 import type { AddressInfo } from 'node:net'
 import { createApp } from './app.js'
 import { createAuth, loadTokens } from './auth.js'
@@ -23,6 +24,8 @@ export interface Running {
   url: string
   port: number
   server: Server
+  /** The Express app (tests walk its routes). */
+  app: Express
   store: Store
   /** Resolves true once every acknowledged event is in ClickHouse (false: storage failing or not within timeoutMs). */
   drained(timeoutMs: number): Promise<boolean>
@@ -107,6 +110,7 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
     url: `http://${config.host}:${port}`,
     port,
     server,
+    app,
     store: raw,
     drained: (timeoutMs) => ingest.drained(timeoutMs),
     generatedToken: generated,

@@ -35,7 +35,7 @@ export function single(q: RawQuery, name: string): string | undefined {
 export function parseTimestamp(value: string, name: string): number {
   const ms = parseRfc3339(value)
   if (typeof ms === 'string') throw badRequest(`${name} ${ms} (got "${value.slice(0, 64)}")`)
-  if (ms < 0 || ms > Date.UTC(2299, 11, 31)) throw badRequest(`${name} is out of range (1970 to 2299)`)
+  if (ms < 0 || ms >= Date.UTC(2300, 0, 1)) throw badRequest(`${name} is out of range (1970 to 2299)`)
   return ms
 }
 

@@ -19,8 +19,17 @@ export const errorBody = z.strictObject({
 /** RFC 3339 UTC with milliseconds, as every timestamp is written out. */
 export const time = z.iso.datetime().meta({ description: 'RFC 3339, UTC, milliseconds' })
 
-/** RFC 3339 as accepted in parameters (seconds required, any offset; sub-millisecond digits truncated), 1970–2299. */
-export const timeParam = z.iso.datetime({ offset: true })
+/** A calendar date YYYY-MM-DD (no Feb 30; Feb 29 in leap years only). */
+const DATE = String.raw`(?:(?:\d\d[2468][048]|\d\d[13579][26]|\d\d0[48]|[02468][048]00|[13579][26]00)-02-29|\d{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)-(?:0[1-9]|[12]\d|30)|02-(?:0[1-9]|1\d|2[0-8])))`
+/** RFC 3339 date-time as domain/time.ts parses it: T, t or space; seconds required; 1–9 fraction digits; Z, z or ±hh:mm. */
+const RFC3339 = new RegExp(String.raw`^${DATE}[Tt ](?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(?:\.\d{1,9})?(?:[Zz]|[+-](?:[01]\d|2[0-3]):[0-5]\d)$`)
+
+/** RFC 3339 as accepted in parameters and events (sub-millisecond digits truncated), years 1970–2299. */
+export const timeParam = z
+  .string()
+  .regex(RFC3339)
+  .regex(/^(?:19[7-9]\d|2[0-2]\d\d)-/)
+  .meta({ format: 'date-time' })
 
 /** `30s`, `5m`, `1.5h`, `1d`, `2w`, `250ms`, or plain seconds; at most 10 years. */
 export const durationParam = z
