@@ -5,7 +5,8 @@ import type { Store } from '../storage/client.js'
 import { ingestCandidates, ingestNdjson, storeValidated, type IngestContext, type IngestOutcome, type IngestResult } from './events.js'
 import type { JsonWorkers } from './json-workers.js'
 import { bodyStream, parseJsonBody, readBody, type BodyPace, type LargeBodies } from './parse-body.js'
-import { binaryCloudEventAttrs, cloudEventField, mapCloudEvent, type MappedCloudEvent } from './parse-cloudevents.js'
+import { isJsonMediaType } from './cloudevents-attributes.js'
+import { cloudEventField, isBinaryCloudEvent, mapBinaryCloudEvent, type MappedCloudEvent } from './parse-cloudevents.js'
 import { decodeJsonBody } from './parse-json-array.js'
 import { upsertTenants, upsertTenantsNdjson } from './tenants.js'
 
@@ -40,7 +41,6 @@ const unsupported = (type: string, accepted: string[]) =>
   new HttpError(415, 'unsupported_media_type', `Content-Type ${type ? `"${type}"` : '(missing)'} is not supported; send one of ${accepted.join(', ')}`)
 
 const EVENT_TYPES = ['application/json', 'application/x-ndjson', 'application/cloudevents+json', 'application/cloudevents-batch+json']
-const JSONISH = /^application\/(?:[\w.-]+\+)?json$/
 
 const fromMapped = (m: MappedCloudEvent) => (m.errors ? { errors: m.errors } : { input: m.event })
 
@@ -60,16 +60,22 @@ async function withJsonBody<T>(req: Request, config: Config, large: LargeBodies,
 /** What ingest requests need beside the pipeline: the large-body permits and the threads that decode large JSON bodies. */
 export type EventsRequestContext = IngestContext & { largeBodies: LargeBodies; jsonWorkers: JsonWorkers }
 
-/** POST /api/v1/events: pick the parser by Content-Type (or ce-* headers), validate, store. */
+/**
+ * POST /api/v1/events: pick the parser by Content-Type, validate, store. CloudEvents modes as the
+ * HTTP binding tells them apart (§3): a Content-Type starting application/cloudevents is structured
+ * or batched (any ce-* headers beside it are ignored: the body holds every attribute, §3.2.3);
+ * otherwise ce-* headers make it binary mode, whose Content-Type is the datacontenttype.
+ */
 export async function ingestEventsRequest(ctx: EventsRequestContext, config: Config, req: Request): Promise<IngestOutcome> {
   const atomic = booleanParam(req, 'atomic')
   const type = mediaType(req)
-  const ceAttrs = binaryCloudEventAttrs(req.headers)
-  if (ceAttrs) {
-    if (!JSONISH.test(type)) throw unsupported(type, ['application/json (CloudEvents binary mode data)'])
+  if (!type.startsWith('application/cloudevents') && isBinaryCloudEvent(req.headersDistinct)) {
+    if (!isJsonMediaType(type)) throw unsupported(type, ['application/json or another */json or */*+json type (the data of a binary-mode CloudEvent is read as JSON)'])
     const { buf, release } = await readBody(req, config.maxJsonBytes, paceOf(config), ctx.largeBodies)
     try {
-      return await ingestCandidates(ctx, [fromMapped(mapCloudEvent(ceAttrs, parseJsonBody(buf)))], { atomic, fieldName: cloudEventField })
+      // An empty body is an event without data (rejected for its missing incident_id, not as malformed JSON).
+      const data = buf.length === 0 ? undefined : parseJsonBody(buf)
+      return await ingestCandidates(ctx, [fromMapped(mapBinaryCloudEvent(req.headersDistinct, data))], { atomic, fieldName: cloudEventField })
     } finally {
       release()
     }

@@ -20,7 +20,7 @@ describe('CloudEvents mapping', () => {
 
   it('rejects a wrong specversion, non-object data, and event attributes hidden in data', () => {
     expect(cloudEventsFromBody([{ ...ce, specversion: '0.3' }, { ...ce, data: [1] }, { ...ce, data: { incident_id: 'i', event_id: 'x' } }], true)).toEqual([
-      { errors: [{ field: 'specversion', message: 'must be "1.0"' }] },
+      { errors: [{ field: 'specversion', message: 'CloudEvents 1.0: must be "1.0", the version implemented here (got "0.3")' }] },
       { errors: [{ field: 'data', message: 'must be a JSON object holding incident_id and the other event fields' }] },
       { errors: [{ field: 'data.event_id', message: 'set this as the CloudEvent attribute "id", not in data' }] },
     ])
@@ -32,11 +32,14 @@ describe('CloudEvents mapping', () => {
 
   it('reads binary-mode attributes from ce-* headers, percent-decoded', () => {
     expect(binaryCloudEventAttrs({ 'ce-specversion': '1.0', 'ce-id': 'x', 'ce-subject': 'caf%C3%A9', 'content-type': 'application/json', host: 'h' })).toEqual({
-      specversion: '1.0',
-      id: 'x',
-      subject: 'café',
-      datacontenttype: 'application/json',
+      attrs: { specversion: '1.0', id: 'x', subject: 'café', datacontenttype: 'application/json' },
+      errors: [],
     })
     expect(binaryCloudEventAttrs({ 'content-type': 'application/json' })).toBeNull()
+  })
+
+  it('takes a request carrying any REQUIRED attribute header as binary mode, so a missing ce-specversion is named', () => {
+    expect(binaryCloudEventAttrs({ 'ce-id': 'x', 'content-type': ['application/json'] })).toEqual({ attrs: { id: 'x', datacontenttype: 'application/json' }, errors: [] })
+    expect(binaryCloudEventAttrs({ 'ce-comexampleextension1': 'v', 'content-type': 'application/json' })).toBeNull()
   })
 })
