@@ -15,7 +15,8 @@ export const CE = 'CloudEvents 1.0:'
 
 const REQUIRED = ['id', 'source', 'specversion', 'type'] as const
 const OPTIONAL = ['datacontenttype', 'dataschema', 'subject', 'time'] as const
-const CORE = new Set<string>([...REQUIRED, ...OPTIONAL])
+const CORE_LIST = [...REQUIRED, ...OPTIONAL]
+const CORE = new Set<string>(CORE_LIST)
 /** Members of a JSON-format event that are not attributes (json-format §3.1). */
 export const DATA_MEMBERS = new Set(['data', 'data_base64'])
 /** At most this many bad extension names or values are listed per event: a million of them must not cost a million messages. */
@@ -146,7 +147,7 @@ export function attributeErrors(attrs: Record<string, unknown>, from: AttributeS
   for (const name of REQUIRED) {
     if (attrs[name] === undefined) errors.push(fieldError(name, from === 'headers' ? `is required (header ce-${name})` : 'is required'))
   }
-  for (const name of [...REQUIRED, ...OPTIONAL]) {
+  for (const name of CORE_LIST) {
     if (attrs[name] === undefined) continue
     const problem = coreProblem(name, attrs[name])
     if (problem) errors.push(fieldError(name, problem))

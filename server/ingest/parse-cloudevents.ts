@@ -138,16 +138,17 @@ function decodeJsonFormatData(members: Record<string, unknown>, contentType: str
   return { value: undefined, error: { field: 'data_base64', message: `Aftermath reads event data as JSON: data_base64 must decode to UTF-8 JSON text, as datacontenttype is ${contentType ?? 'absent (application/json implied)'}` } }
 }
 
-type Headers = Record<string, string | string[] | undefined>
+/** Request headers by lower-case name: one value, or each line's value (IncomingMessage.headersDistinct). */
+type HeaderValues = Record<string, string | string[] | undefined>
 
 /** HTTP binding §3: a request without a cloudevents Content-Type that carries a REQUIRED attribute's `ce-` header is a binary-mode CloudEvent. */
-export const isBinaryCloudEvent = (headers: Headers): boolean => BINARY_MARKERS.some((h) => headers[h] !== undefined)
+export const isBinaryCloudEvent = (headers: HeaderValues): boolean => BINARY_MARKERS.some((h) => headers[h] !== undefined)
 
 /**
  * Binary mode (HTTP binding §3.1): attributes from `ce-*` headers (one header each, decoded per
  * §3.1.3.2), datacontenttype from Content-Type. Null when the request is not binary mode.
  */
-export function binaryCloudEventAttrs(headers: Headers): { attrs: Record<string, unknown>; errors: FieldError[] } | null {
+export function binaryCloudEventAttrs(headers: HeaderValues): { attrs: Record<string, unknown>; errors: FieldError[] } | null {
   if (!isBinaryCloudEvent(headers)) return null
   const attrs: Record<string, unknown> = Object.create(null)
   const errors: FieldError[] = []
@@ -175,7 +176,7 @@ export function binaryCloudEventAttrs(headers: Headers): { attrs: Record<string,
 }
 
 /** A binary-mode CloudEvent: its headers, and the body already decoded as JSON (undefined when empty). */
-export function mapBinaryCloudEvent(headers: Headers, data: unknown): MappedCloudEvent {
+export function mapBinaryCloudEvent(headers: HeaderValues, data: unknown): MappedCloudEvent {
   const binary = binaryCloudEventAttrs(headers) ?? { attrs: {}, errors: [] }
   // A header that could not be decoded is reported once, not again as a missing attribute.
   const reported = new Set(binary.errors.map((e) => e.field))

@@ -16,8 +16,8 @@ import type { EventRow } from '../../server/ingest/types.js'
 const NOW_MS = Date.parse('2022-04-10T12:00:00Z')
 
 type Ev = Record<string, unknown>
-type Headers = Record<string, string | string[]>
-type BinaryInput = { mode: 'binary'; headers: Headers; data?: unknown }
+type HeaderMap = Record<string, string | string[]>
+type BinaryInput = { mode: 'binary'; headers: HeaderMap; data?: unknown }
 type Input = { mode: 'structured' | 'batch'; body: unknown } | BinaryInput
 type Err = { index: number; field: string; message: string }
 type Expected = { stored: EventRow[]; errors: Err[] } | { status: 400; message: string }
@@ -42,7 +42,7 @@ const without = (e: Ev, ...names: string[]): Ev => Object.fromEntries(Object.ent
 const structured = (body: unknown): Input => ({ mode: 'structured', body })
 const batch = (body: unknown): Input => ({ mode: 'batch', body })
 
-const HEADERS: Headers = {
+const HEADERS: HeaderMap = {
   'ce-specversion': '1.0',
   'ce-id': 'e1',
   'ce-source': '/restore-bot',
@@ -52,7 +52,7 @@ const HEADERS: Headers = {
   'content-type': 'application/json',
 }
 const binary = (over: Record<string, string | string[] | undefined> = {}, data: unknown = { incident_id: 'inc-1' }): BinaryInput => {
-  const headers: Headers = {}
+  const headers: HeaderMap = {}
   for (const [k, v] of Object.entries({ ...HEADERS, ...over })) if (v !== undefined) headers[k] = v
   return { mode: 'binary', headers, data }
 }
