@@ -81,9 +81,13 @@ export function isRfc3339(s: string): boolean {
 /** RFC 4648 §4 base64, padded, nothing outside the alphabet (§3.3: such data MUST be rejected). */
 export const isBase64 = (s: string): boolean => /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/.test(s)
 
-/** spec.md "Type System", String: no control characters (U+0000–001F, U+007F–009F) and no Unicode noncharacters. */
-const DISALLOWED = /[\u0000-\u001f\u007f-\u009f\ufdd0-\ufdef\ufffe\uffff]|[\ud800-\udbff][\udffe\udfff]/
-/** Why `s` is not a CloudEvents String, or null. (A surrogate pair whose low half is DFFE/DFFF is a plane 1–16 noncharacter U+xFFFE/U+xFFFF.) */
+/**
+ * spec.md "Type System", String: no control characters (U+0000–001F, U+007F–009F) and no Unicode
+ * noncharacters (U+FDD0–FDEF, and the last two code points of each of the 17 planes).
+ */
+const PLANE_ENDS = Array.from({ length: 16 }, (_, i) => `\\u{${(i + 1).toString(16)}fffe}\\u{${(i + 1).toString(16)}ffff}`).join('')
+const DISALLOWED = new RegExp(`[\\u0000-\\u001f\\u007f-\\u009f\\ufdd0-\\ufdef\\ufffe\\uffff${PLANE_ENDS}]`, 'u')
+/** Why `s` is not a CloudEvents String, or null. */
 function stringProblem(s: string): string | null {
   if (!isWellFormed(s)) return 'contains an unpaired surrogate, which a String may not'
   const bad = DISALLOWED.exec(s)

@@ -222,6 +222,18 @@ const ROWS: Row[] = [
     expected: rejected({ field: 'subject', message: 'CloudEvents 1.0: contains U+FFFE, a control character or noncharacter, which a String may not' }),
   },
   {
+    name: 'subject with the plane-1 noncharacter U+1FFFF',
+    rule: 'String: "code points identified as noncharacters by Unicode" are disallowed (spec.md, Type System)',
+    input: structured(ce({ subject: 'acme\u{1ffff}' })),
+    expected: rejected({ field: 'subject', message: 'CloudEvents 1.0: contains U+1FFFF, a control character or noncharacter, which a String may not' }),
+  },
+  {
+    name: 'subject with an emoji skin-tone modifier (U+1F3FE, a character)',
+    rule: 'String - "Sequence of allowable Unicode characters" (spec.md, Type System): only the listed code points are disallowed',
+    input: structured(ce({ subject: 'acme \u{1f44d}\u{1f3fe}' })),
+    expected: accepted(stored({ tenant_id: 'acme \u{1f44d}\u{1f3fe}' })),
+  },
+  {
     name: 'id with an unpaired surrogate',
     rule: 'String: \'"\\uDEAD" is invalid because it is an unpaired surrogate\' (spec.md, Type System)',
     input: structured(ce({ id: 'e\udead' })),
