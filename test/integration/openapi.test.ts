@@ -364,4 +364,43 @@ describe('OpenAPI 3.1 document', () => {
     expect(refused.size).toBeGreaterThan(10)
     expect(events.length - refused.size).toBeGreaterThan(10)
   })
+
+  it('CloudEvents (structured): the server accepts and refuses what the document\'s CloudEvent schema says', async () => {
+    const schema = doc.paths['/api/v1/events']!.post!.requestBody!.content['application/cloudevents-batch+json']!.schema as { items: object }
+    const v = new Ajv2020({ strict: false })
+    addFormats(v)
+    const documented = v.compile(schema.items)
+    const ok = { specversion: '1.0', source: '/restore-bot', type: 'com.example.outage.access_lost', subject: 't-ce', time: iso(T0 + 3 * HOUR), data: { incident_id: INC } }
+    const b64 = Buffer.from(JSON.stringify({ incident_id: INC })).toString('base64')
+    const cases: Record<string, unknown>[] = [
+      {},
+      { subject: null, type: 'com.example.communication', datacontenttype: null, dataschema: null },
+      { region: 'eu', tier: 3, beta: true, gone: null },
+      { Region: 'eu' },
+      { my_ext: 'x' },
+      { region: { nested: 1 } },
+      { region: 1.5 },
+      { region: 2 ** 31 },
+      { specversion: '0.3' },
+      { source: undefined },
+      { source: '' },
+      { id: 5 },
+      { type: '' },
+      { time: undefined },
+      { time: '2026-04-05T11:00Z' },
+      { dataschema: 'https://example.com/schema.json' },
+      { dataschema: 'relative/schema.json' },
+      { dataschema: 'https://example.com/schema.json#v1' },
+      { data: undefined, data_base64: b64, datacontenttype: 'application/json' },
+      { data_base64: b64 },
+      { subject: '' },
+    ]
+    const batch = cases.map((c, i) => JSON.parse(JSON.stringify({ id: `ce-${i}`, ...ok, ...c })) as Record<string, unknown>)
+    const res = await srv.api('/api/v1/events', { method: 'POST', token: TOKENS.ingest, headers: { 'content-type': 'application/cloudevents-batch+json' }, body: JSON.stringify(batch) })
+    expect(res.status).toBe(200)
+    const out = (await res.json()) as { errors: { index: number }[] }
+    const refused = new Set(out.errors.map((e) => e.index))
+    expect(batch.map((e, i) => [i, refused.has(i) ? 'refused' : 'accepted'])).toEqual(batch.map((e, i) => [i, documented(e) ? 'accepted' : 'refused']))
+    expect(refused.size).toBeGreaterThan(8)
+  })
 })

@@ -40,21 +40,29 @@ export const eventSchema = z
   ])
   .meta({ id: 'Event' })
 
-/** A CloudEvent (structured mode) carrying one event; see README "CloudEvents" for every rule checked. */
+/** A context attribute: a non-empty string (CloudEvents 1.0 "String"; null means absent). */
+const attr = (description: string) => z.string().min(1).nullish().meta({ description })
+
+/**
+ * A CloudEvent (JSON format, structured mode) carrying one event. Every rule checked is listed in
+ * README "CloudEvents 1.0" (server/ingest/cloudevents-attributes.ts); Aftermath also needs `time`
+ * and data holding incident_id.
+ */
 export const cloudEventSchema = z
-  .looseObject({
+  .object({
     specversion: z.literal('1.0'),
     id: z.string().min(1).meta({ description: '→ event_id' }),
-    source: z.string().min(1).meta({ description: 'URI-reference' }),
+    source: z.string().min(1).meta({ description: 'URI-reference (RFC 3986)' }),
     type: z.string().min(1).meta({ description: 'its last .-separated segment is the event type, e.g. com.example.outage.access_lost' }),
-    subject: z.string().nullish().meta({ description: '→ tenant_id' }),
-    time: z.string().nullish().meta({ description: '→ occurred_at (required by Aftermath)' }),
-    datacontenttype: z.string().nullish(),
-    dataschema: z.string().nullish().meta({ description: 'URI' }),
+    subject: attr('→ tenant_id'),
+    time: timeParam.meta({ description: '→ occurred_at (required by Aftermath)' }),
+    datacontenttype: attr('a media type; data_base64 is read as JSON when it is */json or */*+json (or absent)'),
+    dataschema: z.string().regex(/^[^#]+$/).nullish().meta({ description: 'absolute URI (RFC 3986 §4.3: no fragment)', format: 'uri' }),
     data: z.record(z.string(), z.unknown()).nullish().meta({ description: 'incident_id and the other event fields (progress, channel, label, message)' }),
-    data_base64: z.string().nullish().meta({ description: 'base64 of a JSON data object, instead of data' }),
+    data_base64: z.string().nullish().meta({ description: 'base64 of the JSON data object, instead of data (not both)' }),
   })
-  .meta({ id: 'CloudEvent', description: 'extension attributes (lower-case a-z0-9 names) are allowed and ignored' })
+  .catchall(z.union([z.string(), z.boolean(), z.int32(), z.null()]).meta({ description: 'extension attribute: string, boolean or 32-bit integer' }))
+  .meta({ description: 'attribute names are a-z and 0-9 only (and data_base64); data and data_base64 exclude each other', propertyNames: { pattern: '^(?:[a-z0-9]+|data_base64)$' }, not: { required: ['data', 'data_base64'] } })
 
 export const ingestResult = z.strictObject({
   accepted: z.int(),
