@@ -17,6 +17,7 @@ import { summary } from './metrics/summary.js'
 import { StreamHub } from './routes/stream.js'
 import { openStore, type Store } from './storage/client.js'
 import { HeavyAdmission } from './storage/lanes.js'
+import { openLease, soleLease } from './storage/lease.js'
 import { migrate } from './storage/migrations.js'
 import { createTelemetry } from './telemetry.js'
 
@@ -58,9 +59,12 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
   const { tokens, generated, created } = loadTokens(config)
   const telemetry = createTelemetry()
   const ingest = await createIngestPipeline({ config, store, telemetry, log })
+  // Work done once per database, not per server: deriving, alerting, delivering (SPEC §9).
+  const lease = store.kind === 'remote' ? await openLease(store, 'shared-work', log) : soleLease()
   const state = await createStateSync({
     store,
     log,
+    lease,
     acknowledgedStored: (incidentId) => ingest.drained(config.storageTimeoutMs, incidentId),
     logMode: () => config.incidentLog,
   })
@@ -70,15 +74,23 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
       await state.fresh(scope.incidentId)
       return summary(store, state, scope, p)
     },
-    onChange: (listener) => ingest.onCommitted(listener),
+    // Our own commits at once; changes through other servers once the lease holder derived them.
+    onChange: (listener) => {
+      const offCommitted = ingest.onCommitted(listener)
+      const offDerived = lease.holder === 'local' ? () => {} : state.onChange(listener)
+      return () => {
+        offCommitted()
+        offDerived()
+      }
+    },
     now,
     log,
     limits: { total: config.streamsMax, perToken: config.streamsPerToken, bufferBytes: config.streamBufferBytes },
   })
   const jsonWorkers = new JsonWorkers()
   const hooks = new WebhookStore(store)
-  const deliverer = new Deliverer({ hooks, log, backoffMs: config.webhookBackoffMs, timeoutMs: config.webhookTimeoutMs })
-  const alerts = new AlertLoop({ store, state, hooks, deliverer, log, now }, config.alertIntervalMs)
+  const deliverer = new Deliverer({ hooks, log, backoffMs: config.webhookBackoffMs, timeoutMs: config.webhookTimeoutMs, leader: () => lease.held })
+  const alerts = new AlertLoop({ store, state, hooks, deliverer, log, now, leader: () => lease.held }, config.alertIntervalMs)
   const links = await ShareLinks.open(store, log, { refreshMs: config.shareLinkRefreshMs, flushMs: config.shareLinkFlushMs })
   const app = createApp({
     config,
@@ -130,6 +142,7 @@ export async function boot(config: Config, opts: BootOptions = {}): Promise<Runn
         await ingest.close()
         await jsonWorkers.close()
         await state.close()
+        await lease.close()
         await raw.close()
       })()
       return closing

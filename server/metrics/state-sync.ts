@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import type { Store } from '../storage/client.js'
 import type { CommPolicy } from '../domain/comm-policy.js'
 import { withLane } from '../storage/lanes.js'
+import { soleLease, type Lease } from '../storage/lease.js'
 import { incidentLogBytes, loadIncidentLog, type IncidentLog } from './incident-log.js'
 import { deriveTenantStateSql } from './tenant-state.js'
 
@@ -45,6 +46,11 @@ export interface StateSync {
    * off never builds it.
    */
   incidentLog(incidentId: string, policy: CommPolicy): Promise<IncidentLog | null>
+  /**
+   * Be told of incidents whose derived state changed through events that reached ClickHouse by
+   * any server (live streams follow other servers with this). Returns an unsubscribe.
+   */
+  onChange(listener: (incidentIds: Set<string>) => void): () => void
   close(): Promise<void>
 }
 
@@ -78,9 +84,19 @@ export interface StateSyncDeps {
   logMode?: () => 'auto' | 'always' | 'off'
   /** Events per part of a large derivation (tests make it small), default DERIVE_PART_EVENTS. */
   derivePartEvents?: number
+  /**
+   * Several servers on one database (SPEC §9): only the holder of this lease derives; the others
+   * follow its progress (state_sync) every FOLLOW_MS. Default: a server alone on its storage.
+   */
+  lease?: Lease
 }
 
-export async function createStateSync({ store, log, acknowledgedStored, logMode = () => 'auto', derivePartEvents = DERIVE_PART_EVENTS }: StateSyncDeps): Promise<StateSync> {
+/** With a shared database, how often a server looks for changes made through the others (ms). */
+export const FOLLOW_MS = 500
+/** A server without the lease waits at most this long for the holder to derive what a query needs (ms). */
+const CATCH_UP_MS = 5_000
+
+export async function createStateSync({ store, log, acknowledgedStored, logMode = () => 'auto', derivePartEvents = DERIVE_PART_EVENTS, lease = soleLease() }: StateSyncDeps): Promise<StateSync> {
   const db = store.db
   const events = `${db}.events`
   const [pos] = await store.rows<{ scan_from: number; version: number }>(
@@ -125,9 +141,20 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
 
 
   const changedAt = new Map<string, number>()
+  const listeners = new Set<(incidentIds: Set<string>) => void>()
   const bump = (incidentId: string) => {
     generations.set(incidentId, (generations.get(incidentId) ?? 0) + 1)
     changedAt.set(incidentId, Date.now())
+  }
+  const announce = (incidentIds: Set<string>) => {
+    if (incidentIds.size === 0) return
+    for (const l of listeners) {
+      try {
+        l(incidentIds)
+      } catch (err) {
+        log.warn({ err: String(err) }, 'state change listener failed')
+      }
+    }
   }
   const logs = new Map<string, { gen: string; value: Promise<IncidentLog>; ready: boolean; bytes: number }>()
   const trimLogs = () => {
@@ -141,6 +168,7 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
   }
 
   async function sync(): Promise<void> {
+    if (!lease.held) return follow()
     dirty = false
     lastCheckMs = Date.now()
     // Inserts settled before the block position is read are derived by this sync.
@@ -177,6 +205,8 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
         bump(incidentId)
         merge ||= await needsMerge(incidentId)
       }
+      followed = bNow
+      announce(new Set(changed.map((c) => c.incident_id)))
       if (merge) mergeInBackground()
       await store.command(`INSERT INTO ${db}.state_sync (id, scan_from, version) VALUES (1, {s:UInt64}, {v:UInt64})`, { s: bNow, v: version })
       log.debug({ from, to: bNow, incidents: changed.length, ms: Math.round(performance.now() - started) }, 'tenant state derived')
@@ -231,6 +261,7 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
         const mine = pending.has(incidentId) || pendingUnknown
         if (!mine && (pending.size > 0 || running || Date.now() - lastCheckMs < EXTERNAL_CHECK_MS)) return
       }
+      if (!lease.held) return caughtUp()
       // A sync already running may have read the position before our caller's inserts committed:
       // let it finish, then look again (an insert that settled since has set `dirty`).
       while (running) await running.catch(() => {})
@@ -242,6 +273,102 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
       await running
     })()
   }
+
+  // ── several servers on one database (SPEC §9) ──────────────────────────────
+  /** The derived position (state_sync) this server has taken in: incidents up to it are bumped. */
+  let followed = scanFrom
+  let following: Promise<void> | null = null
+  /** Highest block of the metadata tables seen, to notice writes through other servers. */
+  const metaSeen = { tenants: -1, incidents: -1 }
+
+  /** The highest events block committed (no bound parameters: it runs beside the engine's queue). */
+  async function eventsTop(): Promise<number> {
+    const [top] = await store.rows<{ b: number }>(`SELECT max(max_block_number) AS b FROM system.parts WHERE database = '${db}' AND table = 'events' AND active`)
+    return Number(top?.b ?? 0)
+  }
+
+  /** Take in what the lease holder derived since we last looked: bump those incidents, tell listeners. */
+  function follow(): Promise<void> {
+    following ??= (async () => {
+      const [pos] = await store.rows<{ s: number; v: number }>(`SELECT max(scan_from) AS s, max(version) AS v FROM ${db}.state_sync FINAL`)
+      const s = Number(pos?.s ?? 0)
+      if (s <= followed) return
+      const changed = await store.rows<{ incident_id: string }>(
+        `SELECT DISTINCT incident_id FROM ${events} WHERE _block_number > {a:UInt64} AND _block_number <= {b:UInt64}`,
+        { a: followed, b: s },
+      )
+      followed = s
+      scanFrom = Math.max(scanFrom, s)
+      version = Math.max(version, Number(pos?.v ?? 0))
+      for (const { incident_id: id } of changed) bump(id)
+      announce(new Set(changed.map((c) => c.incident_id)))
+    })().finally(() => {
+      following = null
+    })
+    return following
+  }
+
+  /** Metadata written through other servers: tenants and incidents caches move on. */
+  async function followMeta(): Promise<void> {
+    const rows = await store.rows<{ table: string; b: number }>(
+      `SELECT table, max(max_block_number) AS b FROM system.parts WHERE database = '${db}' AND table IN ('tenants', 'incidents') AND active GROUP BY table`,
+    )
+    for (const { table, b } of rows) {
+      const key = table as keyof typeof metaSeen
+      if (metaSeen[key] >= 0 && Number(b) !== metaSeen[key]) {
+        if (key === 'tenants') metaGeneration++
+        else incidentsGeneration++
+      }
+      metaSeen[key] = Number(b)
+    }
+  }
+
+  /**
+   * A server without the lease: resolve once the holder has derived every events block committed
+   * now (ours included), or after the storage timeout (then answer with what is derived). Takes
+   * over when the lease falls to this server meanwhile.
+   */
+  async function caughtUp(): Promise<void> {
+    if (!dirty && Date.now() - lastCheckMs < EXTERNAL_CHECK_MS) return
+    dirty = false
+    lastCheckMs = Date.now()
+    const target = await eventsTop()
+    const deadline = Date.now() + CATCH_UP_MS
+    while (followed < target) {
+      if (lease.held) return fresh()
+      if (Date.now() > deadline) {
+        log.debug({ target, followed }, 'query served before the lease holder derived every committed event')
+        return
+      }
+      await new Promise((r) => setTimeout(r, 50))
+      await follow()
+    }
+  }
+
+  lease.onChange((held) => {
+    if (!held) return
+    // Taking over: continue from what the last holder recorded, with versions above its own.
+    dirty = true
+    void follow()
+      .then(async () => {
+        // A holder killed mid-derivation may have written versions past the last it recorded.
+        const [v] = await store.rows<{ v: number }>(`SELECT max(version) AS v FROM ${db}.tenant_state`)
+        version = Math.max(version, Number(v?.v ?? 0))
+      })
+      .then(() => fresh())
+      .catch((err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'takeover sync failed'))
+  })
+  // Alone on its storage, a server learns of changes from its own inserts; sharing a database, it
+  // also looks every FOLLOW_MS: the holder derives what others wrote, the others take it in.
+  const shared = lease.holder !== 'local'
+  const followTimer = shared
+    ? setInterval(() => {
+        if (closed) return
+        const work = lease.held ? fresh() : follow()
+        void Promise.all([work, followMeta()]).catch((err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'following other servers failed'))
+      }, FOLLOW_MS)
+    : undefined
+  followTimer?.unref()
 
   function scheduleBackground() {
     if (closed || timer) return
@@ -303,9 +430,14 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
       )
       return mode === 'always' ? entry.value : null
     },
+    onChange(listener) {
+      listeners.add(listener)
+      return () => listeners.delete(listener)
+    },
     async close() {
       closed = true
       clearTimeout(timer)
+      clearInterval(followTimer)
       unwatchEvents()
       unwatchTenants()
       unwatchIncidents()

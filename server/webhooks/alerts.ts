@@ -23,6 +23,8 @@ export interface AlertDeps {
   deliverer: Deliverer
   log: Logger
   now(): Date
+  /** Whether this server evaluates (the holder of the shared-work lease, SPEC §9); default always. */
+  leader?: () => boolean
 }
 
 /** Something to report once to each webhook that wants it: its key (what makes it the same report) and its data. */
@@ -172,7 +174,7 @@ export class AlertLoop {
   start() {
     const tick = () => {
       if (this.closed) return
-      void this.runOnce()
+      if (this.deps.leader?.() ?? true) void this.runOnce()
       this.timer = setTimeout(tick, this.intervalMs)
       this.timer.unref()
     }

@@ -20,6 +20,8 @@ export interface DelivererDeps {
   log: Logger
   backoffMs: number
   timeoutMs: number
+  /** Whether this server sends (the holder of the shared-work lease, SPEC §9); default always. */
+  leader?: () => boolean
 }
 
 /**
@@ -48,7 +50,7 @@ export class Deliverer {
 
   /** Look for due deliveries now (a new one was written). */
   wake() {
-    if (this.closed) return
+    if (this.closed || !(this.deps.leader?.() ?? true)) return
     if (this.running) {
       this.again = true
       return
