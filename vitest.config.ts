@@ -17,7 +17,9 @@ export default defineConfig({
         },
       },
       {
-        // Needs a ClickHouse server on 127.0.0.1:8123 (.ci/run starts Debian's).
+        // The remote store over ClickHouse's HTTP interface: old-server.test.ts needs a ClickHouse
+        // server on 127.0.0.1:8123 (.ci/run starts Debian's); the others start their own HTTP
+        // front over the embedded engine (test/helpers/clickhouse-front.ts).
         test: { name: 'remote', include: ['test/remote/**/*.test.ts'], pool: 'forks', testTimeout: 60_000 },
       },
       {

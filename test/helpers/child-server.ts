@@ -19,9 +19,31 @@ const ROOT = resolve(import.meta.dirname, '../..')
  * kill -9 or whose memory must be measured on its own.
  */
 export async function startChildServer(env: Record<string, string>, timeoutMs = 60_000): Promise<ChildServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'server/main.ts'], {
+  return startListeningProcess({
+    script: 'server/main.ts',
+    env: { AFTERMATH_PORT: '0', AFTERMATH_DEMO: '0', AFTERMATH_LOG_LEVEL: 'warn', ...env },
+    listening: /aftermath listening on (http:\/\/\S+)/,
+    what: 'server',
+    timeoutMs,
+  })
+}
+
+/**
+ * Run a TypeScript entry point of this repository as its own process (`node --import tsx <script>`,
+ * cwd the repository root, the test's environment plus `env`) and resolve once its output matches
+ * `listening`, whose first group is the URL it serves; reject if it exits first or takes longer than
+ * `timeoutMs`.
+ */
+export async function startListeningProcess(opts: {
+  script: string
+  env: Record<string, string>
+  listening: RegExp
+  what: string
+  timeoutMs: number
+}): Promise<ChildServer> {
+  const child = spawn(process.execPath, ['--import', 'tsx', opts.script], {
     cwd: ROOT,
-    env: { ...process.env, AFTERMATH_PORT: '0', AFTERMATH_DEMO: '0', AFTERMATH_LOG_LEVEL: 'warn', ...env },
+    env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let out = ''
@@ -29,9 +51,9 @@ export async function startChildServer(env: Record<string, string>, timeoutMs = 
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()))
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })))
   const url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within ${timeoutMs} ms:\n${out}`)), timeoutMs)
+    const timer = setTimeout(() => reject(new Error(`${opts.what} did not start within ${opts.timeoutMs} ms:\n${out}`)), opts.timeoutMs)
     const onData = () => {
-      const m = /aftermath listening on (http:\/\/\S+)/.exec(out)
+      const m = opts.listening.exec(out)
       if (m) {
         clearTimeout(timer)
         resolveUrl(m[1]!)
@@ -40,7 +62,7 @@ export async function startChildServer(env: Record<string, string>, timeoutMs = 
     child.stdout!.on('data', onData)
     void exited.then(({ code, signal }) => {
       clearTimeout(timer)
-      reject(new Error(`server exited (${code ?? signal}) before listening:\n${out}`))
+      reject(new Error(`${opts.what} exited (${code ?? signal}) before listening:\n${out}`))
     })
   })
   return { url, pid: child.pid!, child, exited, output: () => out }
