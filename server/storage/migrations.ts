@@ -466,6 +466,15 @@ export const MIGRATIONS: Migration[] = [
         FULL OUTER JOIN (SELECT incident_id, title, status, severity FROM {db}.incidents FINAL) AS m ON m.incident_id = e.incident_id`,
     ],
   },
+  {
+    version: 12,
+    name: 'leases: the work done once per database by one of several servers',
+    // server/storage/lease.ts: the newest claim of a name is the lease (who holds it, until when).
+    statements: [
+      `CREATE TABLE IF NOT EXISTS {db}.leases (name String, holder String, expires_ms Int64, claimed_us UInt64)
+       ENGINE = ReplacingMergeTree(claimed_us) ORDER BY name`,
+    ],
+  },
 ]
 
 /** Apply every migration not applied yet (`upTo`: only those up to that version; tests build old databases with it). */
