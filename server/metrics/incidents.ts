@@ -43,8 +43,8 @@ export interface IncidentListItem {
 
 /**
  * Every incident with events or metadata, most recent activity first, with affected/restored at
- * T (from tenant_state) and its first/last event times at or before T (from events: min and max
- * need no dedup). Without metadata the title is the incident id and the status `ongoing`.
+ * T (from tenant_state) and its first/last event times at or before T (from events, deduplicated:
+ * a re-sent copy with another time must not move them). Without metadata the title is the incident id and the status `ongoing`.
  * Segment filters narrow affected/restored; first/last event times stay incident-wide.
  */
 export async function listIncidents(store: Store, asOfMs: number, filters: QueryScope['filters'] = []): Promise<IncidentListItem[]> {
@@ -63,7 +63,7 @@ export async function listIncidents(store: Store, asOfMs: number, filters: Query
        if(s.affected = 0, NULL, 100 * s.restored / s.affected) AS recovery_pct
      FROM (
        SELECT incident_id, min(toUnixTimestamp64Milli(occurred_at)) AS first_ms, max(toUnixTimestamp64Milli(occurred_at)) AS last_ms
-       FROM ${db}.events WHERE occurred_at <= {as_of:DateTime64(3, 'UTC')} GROUP BY incident_id
+       FROM ${db}.events FINAL WHERE occurred_at <= {as_of:DateTime64(3, 'UTC')} GROUP BY incident_id
      ) AS e
      LEFT JOIN (
        SELECT incident_id, count() AS affected, countIf(ends[arrayCount(x -> x <= {as_of_ms:Int64}, starts)] <= {as_of_ms:Int64}) AS restored

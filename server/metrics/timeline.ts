@@ -91,6 +91,20 @@ class CardLookups {
 
   constructor(private readonly store: Store) {}
 
+  /**
+   * The cards' engine decides the read (migration 6): RocksDB keeps the last write of a key; where
+   * the target has no RocksDB (ClickHouse Cloud, a replicated database) cards is a
+   * ReplacingMergeTree, whose FINAL keeps the last inserted row of a key: the same answer.
+   */
+  private selectSql: Promise<string> | undefined
+  private select(): Promise<string> {
+    this.selectSql ??= this.store
+      .rows<{ engine: string }>(`SELECT engine FROM system.tables WHERE database = {db:String} AND name = 'cards'`, { db: this.store.db })
+      .then(([t]) => `SELECT key, value FROM ${this.store.db}.cards${t?.engine === 'EmbeddedRocksDB' ? '' : ' FINAL'}`)
+    this.selectSql.catch(() => (this.selectSql = undefined))
+    return this.selectSql
+  }
+
   get(keys: string[]): Promise<Map<string, string>> {
     return new Promise((resolve, reject) => {
       this.waiting.push({ keys, resolve, reject })
@@ -111,7 +125,7 @@ class CardLookups {
       if (batch.length === 0) batch.push(this.waiting.shift()!)
       try {
         const keys = [...new Set(batch.flatMap((w) => w.keys))]
-        const rows = await this.store.rows<{ key: string; value: string }>(`SELECT key, value FROM ${this.store.db}.cards WHERE key IN {keys:Array(String)}`, { keys })
+        const rows = await this.store.rows<{ key: string; value: string }>(`${await this.select()} WHERE key IN {keys:Array(String)}`, { keys })
         const all = new Map(rows.map((r) => [r.key, r.value]))
         for (const w of batch) w.resolve(new Map(w.keys.flatMap((k) => (all.has(k) ? [[k, all.get(k)!] as const] : []))))
       } catch (err) {
