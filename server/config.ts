@@ -43,6 +43,8 @@ const envSchema = z.object({
   CLICKHOUSE_USER: z.string().optional(),
   CLICKHOUSE_PASSWORD: z.string().optional(),
   CLICKHOUSE_DATABASE: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a plain identifier').default('aftermath'),
+  /** A self-managed cluster (SPEC §9): the database is created on it as a Replicated database. Needs CLICKHOUSE_URL. */
+  CLICKHOUSE_CLUSTER: z.string().regex(/^[A-Za-z0-9_.-]{1,128}$/, 'must be a cluster name of A-Z a-z 0-9 _ . -').optional(),
   /** Group commit: flush a batch when it holds this many events… */
   AFTERMATH_FLUSH_MAX_EVENTS: intFrom(20_000, 1, 10_000_000),
   /** …or when its oldest event has waited this long. */
@@ -120,7 +122,7 @@ export type Config = {
   tokens: { scope: Scope; token: string }[] | undefined
   demo: boolean
   logLevel: string
-  clickhouse: { url?: string; user?: string; password?: string; database: string }
+  clickhouse: { url?: string; user?: string; password?: string; database: string; cluster?: string }
   flushMaxEvents: number
   flushIntervalMs: number
   /** A trickle of acknowledged events goes from the spool into ClickHouse at most this often (ms), unless a query waits for it. */
@@ -166,6 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`)
   }
   const e = parsed.data
+  if (e.CLICKHOUSE_CLUSTER && !e.CLICKHOUSE_URL) throw new ConfigError('invalid configuration:\n  CLICKHOUSE_CLUSTER: needs CLICKHOUSE_URL (a cluster is reached over HTTP)')
   return {
     host: e.AFTERMATH_HOST,
     port: e.AFTERMATH_PORT,
@@ -178,6 +181,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       user: e.CLICKHOUSE_USER,
       password: e.CLICKHOUSE_PASSWORD,
       database: e.CLICKHOUSE_DATABASE,
+      cluster: e.CLICKHOUSE_CLUSTER,
     },
     flushMaxEvents: e.AFTERMATH_FLUSH_MAX_EVENTS,
     flushIntervalMs: e.AFTERMATH_FLUSH_INTERVAL_MS,

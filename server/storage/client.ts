@@ -6,6 +6,7 @@ import { resolve, join } from 'node:path'
 import { Readable } from 'node:stream'
 import type { Config } from '../config.js'
 import { StorageUnavailableError } from '../errors.js'
+import { clusterSettings, createDatabaseSql } from './ddl.js'
 import { currentLane, EngineGate, LANES, QueryRefused, type GateStats, type Lane } from './lanes.js'
 
 /**
@@ -110,7 +111,7 @@ export const MIN_SERVER_VERSION = [25, 3] as const
 
 export async function openStore(config: Config): Promise<Store> {
   const store = config.clickhouse.url ? await openRemote(config) : openEmbedded(config)
-  await store.command(`CREATE DATABASE IF NOT EXISTS ${store.db}`)
+  await store.command(createDatabaseSql(store.db, config.clickhouse.cluster))
   return store
 }
 
@@ -213,7 +214,7 @@ export function createRemoteStore(config: Config): Store {
       username: user,
       password,
       request_timeout: 2 * config.storageTimeoutMs + GUARD_SLACK_MS,
-      clickhouse_settings: CLICKHOUSE_SETTINGS,
+      clickhouse_settings: { ...CLICKHOUSE_SETTINGS, ...clusterSettings(config.clickhouse.cluster) },
       max_open_connections: 16,
     })
   // One HTTP client multiplexes concurrent queries over its own socket pool.

@@ -1,4 +1,5 @@
 import type { Store } from './client.js'
+import { createCards } from './ddl.js'
 
 /**
  * Versioned, idempotent schema migrations, applied in order at start. Each is a list of
@@ -9,6 +10,8 @@ export interface Migration {
   version: number
   name: string
   statements: string[]
+  /** A step run before the statements (what depends on the target); idempotent. */
+  before?: (store: Store) => Promise<void>
   /** Steps that need more than a statement list (run after the statements); idempotent too. */
   run?: (store: Store) => Promise<void>
 }
@@ -188,8 +191,11 @@ export const MIGRATIONS: Migration[] = [
     // insert into tenants goes to cards too. RocksDB keeps the last write of a key: tenant
     // upserts are inserted one at a time in version order (server/ingest/tenants.ts), and the
     // sync derives one incident at a time. Derived data: rebuilt by deriving everything again.
+    // Where RocksDB is missing (ClickHouse Cloud) or not shared (a cluster), cards is a
+    // ReplacingMergeTree instead (storage/ddl.ts createCards; the engine is chosen at this step,
+    // the only part of a migration that depends on the target).
+    before: (store) => createCards(store).then(() => undefined),
     statements: [
-      `CREATE TABLE IF NOT EXISTS {db}.cards (key String, value String) ENGINE = EmbeddedRocksDB PRIMARY KEY key`,
       `CREATE TABLE IF NOT EXISTS {db}.tenant_state_input (
         incident_id String, tenant_id String, version UInt64, min_ms Int64, first_lost_ms Int64,
         starts Array(Int64), ends Array(Int64), stray_ms Array(Int64), rk Array(Int64), prog_ms Array(Int64),
@@ -489,6 +495,7 @@ export async function migrate(store: Store, upTo = Number.POSITIVE_INFINITY): Pr
   const applied: number[] = []
   for (const m of MIGRATIONS) {
     if (done.has(m.version) || m.version > upTo) continue
+    await m.before?.(store)
     for (const statement of m.statements) await store.command(statement.replaceAll('{db}', store.db))
     await m.run?.(store)
     await store.command(`INSERT INTO ${store.db}.schema_migrations (version, name) VALUES ({v:UInt32}, {n:String})`, {

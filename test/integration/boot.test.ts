@@ -36,6 +36,7 @@ describe('server boot on embedded ClickHouse', () => {
       'grafana_tenant_figures',
       'grafana_tenants',
       'incidents',
+      'leases',
       'schema_migrations',
       'share_link_uses',
       'share_links',
