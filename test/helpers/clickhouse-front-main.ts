@@ -13,10 +13,22 @@ import type { ClickHouseFrontOptions } from './clickhouse-front.js'
  * emulated here. Run as its own process by startClickHouseFront (clickhouse-front.ts): chdb binds
  * one data directory per process.
  *
+ * Implemented: GET/HEAD /ping and / ("Ok.\n"); GET and POST / with the statement in `query`, in
+ * the body, or begun in `query` and continued in the body (an INSERT's rows); `param_<name>`
+ * query parameters; every other URL parameter as a setting of that request; `database`,
+ * `default_format`, `query_id`; GET read-only; request bodies in gzip, deflate or br; responses in
+ * gzip, deflate or br with enable_http_compression=1; credentials by basic auth, X-ClickHouse-User/Key
+ * or user/password (checked only when configured); the headers X-ClickHouse-Query-Id, -Format,
+ * -Summary, -Timezone and, on failure, -Exception-Code with the server's HTTP status and body.
+ *
+ * Not implemented, refused with NOT_IMPLEMENTED (501): session_id, ClickHouse's native
+ * compression (compress/decompress), multipart parameters. Results are sent whole once the
+ * statement has finished (as with wait_end_of_query=1), so an error never arrives mid-stream.
+ * Unlike a server, the engine accepts several statements separated by `;` in one request.
+ *
  * Each request gets a fresh chdb session, so the settings, query parameters and database of one
  * request never reach the next (a session keeps every SET). Requests run one at a time.
  */
-
 const opts = JSON.parse(process.env.CLICKHOUSE_FRONT_OPTIONS ?? 'null') as ClickHouseFrontOptions | null
 if (!opts?.dataDir) throw new Error('CLICKHOUSE_FRONT_OPTIONS must give a dataDir')
 const dataPath = resolve(opts.dataDir)
@@ -114,7 +126,6 @@ function preamble(url: URL, method: string): string[] {
   const out: string[] = []
   const database = url.searchParams.get('database')
   if (database) out.push(`USE ${quoteIdentifier(database)}`)
-  let readonlyGiven = false
   for (const [key, value] of url.searchParams) {
     if (HANDLER_PARAMS.has(key)) continue
     const isParam = key.startsWith('param_')
@@ -122,11 +133,10 @@ function preamble(url: URL, method: string): string[] {
     if (!IDENTIFIER.test(name)) {
       throw isParam ? new FrontError(36, 'BAD_ARGUMENTS', `Query parameter name '${name}' is not an identifier`) : new FrontError(115, 'UNKNOWN_SETTING', `Unknown setting '${key}'`)
     }
-    if (key === 'readonly') readonlyGiven = true
     out.push(`SET ${key} = ${literal(value)}`)
   }
-  // A GET request cannot change data (readonly = 2: settings may still change), as on a server.
-  if (method === 'GET' && !readonlyGiven) out.push(`SET readonly = '2'`)
+  // Only a POST may change data: a server turns readonly = 0 into 2 (settings may still change) for any other method.
+  if (method !== 'POST' && (url.searchParams.get('readonly') ?? '0') === '0') out.push(`SET readonly = '2'`)
   return out
 }
 

@@ -84,10 +84,10 @@ describe('ClickHouse front: transport', () => {
     expect([res.status, await res.text()]).toEqual([200, '0\t0\n1\t1\n'])
   })
 
-  it('runs a GET query read-only, as a server does', async () => {
+  it('runs a GET query read-only even when it asks for readonly=0, as a server does', async () => {
     const ok = await fetch(`${front.url}/?query=${encodeURIComponent('SELECT 41 + 1')}`)
     expect([ok.status, await ok.text()]).toEqual([200, '42\n'])
-    const refused = await fetch(`${front.url}/?query=${encodeURIComponent('CREATE TABLE default.get_made (a UInt8) ENGINE = Memory')}`)
+    const refused = await fetch(`${front.url}/?readonly=0&query=${encodeURIComponent('CREATE TABLE default.get_made (a UInt8) ENGINE = Memory')}`)
     expect(refused.headers.get('x-clickhouse-exception-code')).toBe('164')
     expect(await refused.text()).toMatch(/^Code: 164\. DB::Exception: .*readonly.* \(READONLY\) \(version 26\.[\d.]+ \(chdb\)\)\n$/)
   })
