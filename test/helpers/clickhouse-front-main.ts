@@ -328,6 +328,12 @@ server.listen(opts.port ?? 0, '127.0.0.1', () => {
   console.log(`clickhouse-front listening on http://127.0.0.1:${port}`)
 })
 
+/** A front whose test process is gone (killed before its afterAll) has no one left to serve: it goes too. */
+const parent = process.ppid
+setInterval(() => {
+  if (process.ppid !== parent) process.kill(process.pid, 'SIGTERM')
+}, 1000).unref()
+
 /** SIGTERM: stop listening, let the statements already taken finish, close the engine. */
 process.once('SIGTERM', () => {
   server.close()
