@@ -197,6 +197,11 @@ function remoteEqualsEmbedded(label: string, frontOptions: Omit<ClickHouseFrontO
       }
     }
 
+    it(`keeps cards on ${frontOptions.refuseEngines?.includes('EmbeddedRocksDB') ? 'a ReplacingMergeTree (the target has no RocksDB)' : 'RocksDB'}`, async () => {
+      const res = await fetch(`${front.url}/?query=${encodeURIComponent("SELECT engine FROM system.tables WHERE database = 'rv' AND name = 'cards'")}`)
+      expect((await res.text()).trim()).toBe(frontOptions.refuseEngines?.includes('EmbeddedRocksDB') ? 'ReplacingMergeTree' : 'EmbeddedRocksDB')
+    })
+
     it('accepts every ingest request alike (the duplicates and re-sends counted as accepted)', () => {
       expect(ingestAnswers.remote).toEqual(ingestAnswers.embedded)
       expect(ingestAnswers.embedded.map((a) => a.status)).toEqual(REQUESTS.map(() => 200))
@@ -229,3 +234,5 @@ function remoteEqualsEmbedded(label: string, frontOptions: Omit<ClickHouseFrontO
 
 remoteEqualsEmbedded('default', {}, 'off')
 remoteEqualsEmbedded('default', {}, 'always')
+// ClickHouse Cloud has no EmbeddedRocksDB: the server starts, cards are a ReplacingMergeTree, every view the same.
+remoteEqualsEmbedded('like ClickHouse Cloud', { refuseEngines: ['EmbeddedRocksDB'] }, 'off')
