@@ -214,7 +214,13 @@ export function createRemoteStore(config: Config): Store {
       username: user,
       password,
       request_timeout: 2 * config.storageTimeoutMs + GUARD_SLACK_MS,
-      clickhouse_settings: { ...CLICKHOUSE_SETTINGS, ...clusterSettings(config.clickhouse.cluster) },
+      clickhouse_settings: {
+        ...CLICKHOUSE_SETTINGS,
+        ...clusterSettings(config.clickhouse.cluster),
+        // A long statement (a derivation part) keeps its connection alive through load balancers that drop idle ones.
+        send_progress_in_http_headers: 1,
+        http_headers_progress_interval_ms: '10000',
+      },
       max_open_connections: 16,
     })
   // One HTTP client multiplexes concurrent queries over its own socket pool.

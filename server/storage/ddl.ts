@@ -40,12 +40,13 @@ export function createCardsSql(db: string, engine: CardsEngine): string {
 /**
  * Create `cards` on the fastest engine the target has. RocksDB is local to one server, so a
  * replicated database (a cluster; ClickHouse Cloud's Shared database) never gets it; elsewhere it
- * is tried, and a target that does not know it (ClickHouse Cloud refuses it) gets the MergeTree.
+ * is used where the server lists it, and a target that refuses it all the same gets the MergeTree.
  */
 export async function createCards(store: Store): Promise<CardsEngine> {
   const [d] = await store.rows<{ engine: string }>(`SELECT engine FROM system.databases WHERE name = {db:String}`, { db: store.db })
   const replicated = d?.engine === 'Replicated' || d?.engine === 'Shared'
-  if (!replicated) {
+  const [known] = await store.rows<{ n: number }>(`SELECT count() AS n FROM system.table_engines WHERE name = 'EmbeddedRocksDB'`)
+  if (!replicated && Number(known?.n ?? 0) > 0) {
     try {
       await store.command(createCardsSql(store.db, 'EmbeddedRocksDB'))
       return 'EmbeddedRocksDB'
