@@ -3,7 +3,7 @@
  * written to bench-results.json (repo root). `npm run bench -- --quick` is a ~2-3 minute version
  * (shorter runs, 1M-event queries of the endpoints with a target only, one dashboard load).
  *
- *   npm run bench [-- --quick] [--only ingest,single,queries,dashboard,crowd,status] [--no-10m] [--profile DIR] [--out FILE]
+ *   npm run bench [-- --quick] [--only ingest,single,queries,dashboard,crowd,status,remote] [--no-10m] [--profile DIR] [--out FILE]
  *
  * Each figure is a median of several runs; ingest and the engine baseline alternate run by run,
  * so their ratio is measured side by side under the same machine load. Every load generator
@@ -32,7 +32,7 @@ const { values: args } = parseArgs({
   },
 })
 const quick = args.quick
-const sections = new Set((args.only ?? 'ingest,single,queries,dashboard,crowd,status').split(','))
+const sections = new Set((args.only ?? 'ingest,single,queries,dashboard,crowd,status,remote').split(','))
 const plan = quick
   ? { runs: 3, ingestS: 4, nullRuns: 1, singleS: 4, queryEvents: [1_000_000], queryRequests: 5, dashboardRuns: 1, crowdS: 20, statusS: 10 }
   : { runs: 3, ingestS: 20, nullRuns: 3, singleS: 15, queryEvents: args['no-10m'] ? [1_000_000] : [1_000_000, 10_000_000], queryRequests: 20, dashboardRuns: 5, crowdS: 60, statusS: 20 }
@@ -100,7 +100,18 @@ const results: Record<string, unknown> = {
 }
 const rows: Row[] = []
 const errors: string[] = []
-const save = () => writeJson(args.out!, { ...results, loadavg_end: loadavg().map((x) => round(x, 2)), table: rows, errors })
+/**
+ * A run of some sections (--only) updates those in the results file and keeps the rest: their
+ * figures, and their rows of the table (rows carry the section that measured them).
+ */
+const previous = args.only && existsSync(args.out!) ? (JSON.parse(readFileSync(args.out!, 'utf8')) as Record<string, unknown> & { table?: (Row & { section?: string })[] }) : null
+const save = () => {
+  const run: Record<string, unknown> = { ...results, loadavg_end: loadavg().map((x) => round(x, 2)), table: rows, errors }
+  if (!previous) return writeJson(args.out!, run)
+  const { when, mode, machine: m, plan: p, loadavg_end, table: _t, errors: e, ...figures } = run
+  const kept = (previous.table ?? []).filter((r) => !r.section || !sections.has(r.section))
+  writeJson(args.out!, { ...previous, ...figures, table: [...kept, ...rows], partial_runs: { ...(previous.partial_runs as object), [[...sections].join(',')]: { when, mode, machine: m, plan: p, loadavg_end, errors: e } } })
+}
 
 /** HTTP ingest and the engine baseline, alternating run by run; plus the null-store ceiling. */
 async function ingest() {
@@ -355,6 +366,45 @@ async function status() {
   )
 }
 
+interface RemoteTarget {
+  generate_s: number
+  derive_s: number
+  summary: { p50_ms: number; p95_ms: number }
+  summary_segment: { p50_ms: number; p95_ms: number }
+  tenants_page: { p50_ms: number; p95_ms: number }
+  timeline: { p50_ms: number; p95_ms: number }
+  ingest_events_per_s: number
+}
+interface RemoteResults {
+  events: number
+  embedded: RemoteTarget
+  embedded_cards_mergetree: { timeline: { p50_ms: number; p95_ms: number }; derive_s: number }
+  remote: RemoteTarget
+  remote_stream_follow: { rounds: number; p50_ms: number; max_ms: number }
+}
+
+async function remote() {
+  const events = quick ? 100_000 : 1_000_000
+  log(`remote: the server over HTTP on the ClickHouse front (refusing EmbeddedRocksDB like ClickHouse Cloud) beside the embedded one, ${events.toLocaleString('en')} events (bench/remote.ts)`)
+  const r = await runJsonScript<RemoteResults>('bench/remote.ts', ['--events', String(events), '--requests', quick ? '10' : '20'], { echo: true, timeoutMs: 3_600_000 })
+  results.remote = r
+  const ms = (x: { p50_ms: number; p95_ms: number }) => `p50 ${x.p50_ms} ms, p95 ${x.p95_ms} ms`
+  const n = `${(r.events / 1e6).toLocaleString('en')}M events`
+  rows.push(
+    { figure: 'ingest, one server (4 clients, NDJSON of 1,000): embedded → remote', measured: `${r.embedded.ingest_events_per_s.toLocaleString('en')} → ${r.remote.ingest_events_per_s.toLocaleString('en')} events/s`, target: 'informative (#14)', met: null },
+    { figure: `summary at ${n}: embedded → remote`, measured: `${ms(r.embedded.summary)} → ${ms(r.remote.summary)}`, target: 'informative (#14)', met: null },
+    { figure: `tenants page at ${n}: embedded → remote`, measured: `${ms(r.embedded.tenants_page)} → ${ms(r.remote.tenants_page)}`, target: 'informative (#14)', met: null },
+    {
+      figure: `timeline at ${n}: RocksDB cards → MergeTree cards (embedded) → remote (MergeTree)`,
+      measured: `${ms(r.embedded.timeline)} → ${ms(r.embedded_cards_mergetree.timeline)} → ${ms(r.remote.timeline)}`,
+      target: 'p95 ≤ 10 ms (on the embedded engine)',
+      met: r.embedded_cards_mergetree.timeline.p95_ms <= 10,
+    },
+    { figure: `derivation of ${n}: embedded → remote`, measured: `${r.embedded.derive_s} s → ${r.remote.derive_s} s`, target: 'informative', met: null },
+    { figure: 'a stream on another server shows an ingested event', measured: `p50 ${r.remote_stream_follow.p50_ms} ms, max ${r.remote_stream_follow.max_ms} ms (${r.remote_stream_follow.rounds} rounds)`, target: '≤ 3 s', met: r.remote_stream_follow.max_ms <= 3000 },
+  )
+}
+
 const stealPct: Record<string, number> = {}
 results.cpu_steal_pct = stealPct
 
@@ -362,8 +412,10 @@ async function section(name: string, fn: () => Promise<void>) {
   if (!sections.has(name)) return
   log(`— ${name}`)
   const steal = stealMeter()
+  const first = rows.length
   try {
     await fn()
+    for (const r of rows.slice(first)) (r as Row & { section?: string }).section = name
   } catch (err) {
     const msg = `${name}: ${err instanceof Error ? err.message : String(err)}`
     errors.push(msg)
@@ -383,6 +435,7 @@ await section('queries', queries)
 await section('dashboard', dashboard)
 await section('crowd', crowd)
 await section('status', status)
+await section('remote', remote)
 results.wall_s = round((performance.now() - started) / 1000, 1)
 save()
 rmSync(scratch, { recursive: true, force: true })
