@@ -117,9 +117,16 @@ async function views(s: Running, label: string) {
   }
   const derivedS = (performance.now() - t1) / 1000
   const base = `/api/v1/incidents/${INCIDENT}`
+  // Storage per event, compressed on disk, by table (the sizing model in docs/deployment.md).
+  const sizes = await s.store.rows<{ table: string; bytes: number }>(
+    `SELECT table, sum(data_compressed_bytes) AS bytes FROM system.parts WHERE database = {db:String} AND active GROUP BY table`,
+    { db: s.store.db },
+  )
+  const [{ n }] = await s.store.rows<{ n: number }>(`SELECT count() AS n FROM ${s.store.db}.events`)
   const out = {
     generate_s: round(generatedS, 1),
     derive_s: round(derivedS, 1),
+    disk_bytes_per_event: Object.fromEntries(sizes.map((r) => [r.table, round(Number(r.bytes) / Number(n), 1)])),
     summary: await timed(s, () => `${base}/summary?as_of=${AS_OF}`),
     summary_segment: await timed(s, () => `${base}/summary?as_of=${AS_OF}&attr.tier=enterprise`),
     tenants_page: await timed(s, () => `${base}/tenants?as_of=${AS_OF}&limit=100`),

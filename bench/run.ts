@@ -367,6 +367,7 @@ async function status() {
 }
 
 interface RemoteTarget {
+  disk_bytes_per_event: Record<string, number>
   generate_s: number
   derive_s: number
   summary: { p50_ms: number; p95_ms: number }
@@ -401,6 +402,12 @@ async function remote() {
       met: r.embedded_cards_mergetree.timeline.p95_ms <= 10,
     },
     { figure: `derivation of ${n}: embedded → remote`, measured: `${r.embedded.derive_s} s → ${r.remote.derive_s} s`, target: 'informative', met: null },
+    {
+      figure: 'disk per event (compressed): events, tenant_state, cards',
+      measured: ['events', 'tenant_state', 'cards'].map((t) => `${r.embedded.disk_bytes_per_event[t] ?? '–'} B`).join(', '),
+      target: 'informative (sizing)',
+      met: null,
+    },
     { figure: 'a stream on another server shows an ingested event', measured: `p50 ${r.remote_stream_follow.p50_ms} ms, max ${r.remote_stream_follow.max_ms} ms (${r.remote_stream_follow.rounds} rounds)`, target: '≤ 3 s', met: r.remote_stream_follow.max_ms <= 3000 },
   )
 }
