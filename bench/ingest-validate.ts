@@ -3,7 +3,7 @@
  * Run: npx tsx bench/ingest-validate.ts
  */
 import { z } from 'zod'
-import { CHANNELS, EVENT_TYPES } from '../server/ingest/types.js'
+import { CHANNELS, EVENT_TYPES, INCIDENT_ID_RE } from '../server/domain/events.js'
 import { parseTimestamp } from '../server/domain/time.js'
 import { validateEvent } from '../server/ingest/validate.js'
 
@@ -22,7 +22,7 @@ const str = (max: number) => z.string().min(1).max(max)
 const zodEvent = z
   .strictObject({
     event_id: str(128),
-    incident_id: str(128).regex(/^[A-Za-z0-9._:-]+$/),
+    incident_id: str(128).regex(INCIDENT_ID_RE),
     type: z.enum(EVENT_TYPES),
     occurred_at: z.string().transform((s, ctx) => {
       const r = parseTimestamp(s)

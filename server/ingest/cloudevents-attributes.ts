@@ -1,5 +1,6 @@
 import { isIPv6 } from 'node:net'
-import { isWellFormed, type FieldError } from './validate.js'
+import { isWellFormed } from '../domain/events.js'
+import type { FieldError } from './validate.js'
 
 /**
  * The attribute rules of CloudEvents 1.0.2 (spec.md "Context Attributes", json-format.md §2, and

@@ -1,9 +1,9 @@
 import { z } from 'zod'
+import { isIncidentId, isWellFormed, LIMITS } from '../domain/events.js'
 import { commPolicyJson, DEFAULT_COMM_POLICY, type CommPolicy } from '../domain/comm-policy.js'
 import { minuteToYearMs } from '../domain/duration.js'
 import { HttpError, StorageUnavailableError } from '../errors.js'
 import type { Store } from '../storage/client.js'
-import { INCIDENT_ID_RE, isWellFormed, LIMITS } from './validate.js'
 import { nextVersion } from './version.js'
 
 export const INCIDENT_STATUSES = ['ongoing', 'resolved'] as const
@@ -39,7 +39,7 @@ export interface Incident {
 const patched = (v: number | null | undefined, stored: number | undefined, def: number) => (v === null ? def : (v ?? stored ?? def))
 
 export function checkIncidentId(id: string): void {
-  if (id.length === 0 || id.length > LIMITS.incidentId || !INCIDENT_ID_RE.test(id)) {
+  if (!isIncidentId(id)) {
     throw new HttpError(400, 'invalid_incident_id', `incident_id must be 1–${LIMITS.incidentId} characters of A-Z a-z 0-9 . _ : -`)
   }
 }

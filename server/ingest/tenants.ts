@@ -1,15 +1,12 @@
 import { z } from 'zod'
+import { ATTRIBUTE_NAME, isWellFormed, LIMITS, TENANT_LIMITS } from '../domain/events.js'
 import { HttpError, StorageUnavailableError } from '../errors.js'
 import type { Store } from '../storage/client.js'
 import type { IngestError, IngestResult } from './events.js'
 import { MAX_LISTED_ERRORS } from './events.js'
 import { ndjsonLines, NDJSON_MAX_LINE_BYTES } from './parse-ndjson.js'
-import { isWellFormed, LIMITS } from './validate.js'
 import { nextVersion } from './version.js'
 
-/** Tenant metadata limits (SPEC §4 POST /api/v1/tenants). */
-export const TENANT_LIMITS = { attributes: 64, attributeKey: 64, attributeValue: 256, name: 256 } as const
-const ATTRIBUTE_KEY_RE = /^[A-Za-z0-9_.-]{1,64}$/
 /** Tenants are inserted in chunks of this many rows (one part each). */
 const TENANT_CHUNK_ROWS = 10_000
 
@@ -28,7 +25,7 @@ export const tenantSchema = z.strictObject({
   /** An attribute given replaces the stored one, null removes it, one not given is kept. */
   attributes: z
     .record(
-      z.string().regex(ATTRIBUTE_KEY_RE, `keys must be 1–${TENANT_LIMITS.attributeKey} characters of A-Z a-z 0-9 _ . -`),
+      z.string().regex(ATTRIBUTE_NAME, `keys must be 1–${TENANT_LIMITS.attributeKey} characters of A-Z a-z 0-9 _ . -`),
       z.union([text(TENANT_LIMITS.attributeValue), z.number().finite(), z.null()], {
         error: 'values must be strings (≤ 256 characters), finite numbers, or null (to remove the attribute)',
       }),

@@ -1,17 +1,4 @@
-/** The event types of SPEC §2, in the order used for ties (access_lost before access_restored). */
-export const EVENT_TYPES = [
-  'access_lost',
-  'access_restored',
-  'restore_started',
-  'restore_progress',
-  'restore_completed',
-  'communication',
-  'milestone',
-] as const
-export type EventType = (typeof EVENT_TYPES)[number]
-
-export const CHANNELS = ['email', 'ticket', 'status_page', 'phone', 'chat', 'social', 'other'] as const
-export type Channel = (typeof CHANNELS)[number]
+import type { EventType } from '../domain/events.js'
 
 /** A validated event, shaped as the `events` table row (occurred_at as 'YYYY-MM-DD hh:mm:ss.sss' UTC). */
 export interface EventRow {

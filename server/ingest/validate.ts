@@ -1,5 +1,6 @@
+import { CHANNELS, EVENT_TYPES, INCIDENT_ID_RE, isWellFormed, LIMITS, type EventType } from '../domain/events.js'
 import { formatRowTime, parseTimestamp } from '../domain/time.js'
-import { CHANNELS, EVENT_TYPES, type EventRow, type EventType } from './types.js'
+import type { EventRow } from './types.js'
 
 /**
  * Event validation (SPEC §2): pure, no exceptions, every field checked at the edge.
@@ -19,16 +20,6 @@ export type ValidationOutcome = { ok: true; row: EventRow } | { ok: false; error
 
 /** Events may be late, but not more than this far in the future (clock skew allowance). */
 export const MAX_FUTURE_MS = 5 * 60 * 1000
-
-export const LIMITS = {
-  eventId: 128,
-  incidentId: 128,
-  tenantId: 256,
-  label: 256,
-  message: 4096,
-} as const
-
-export const INCIDENT_ID_RE = /^[A-Za-z0-9._:-]+$/
 
 const KNOWN_FIELDS = new Set(['event_id', 'incident_id', 'type', 'occurred_at', 'tenant_id', 'progress', 'channel', 'label', 'message'])
 const KNOWN_FIELD_LIST = [...KNOWN_FIELDS].join(', ')
@@ -56,9 +47,6 @@ function checkString(v: unknown, max: number, allowEmpty: boolean): string | nul
   if (!isWellFormed(v)) return 'must be valid Unicode (lone surrogate)'
   return null
 }
-
-/** String.prototype.isWellFormed (Node 20; not in the TS lib we target): no lone surrogates. */
-export const isWellFormed = (s: string): boolean => (s as unknown as { isWellFormed(): boolean }).isWellFormed()
 
 function describe(v: unknown): string {
   if (v === null) return 'null'

@@ -1,11 +1,10 @@
+import { ATTRIBUTE_NAME, isIncidentId, TENANT_LIMITS } from '../domain/events.js'
 import { parseDurationS, parseTimestamp as parseRfc3339 } from '../domain/time.js'
 import { badRequest } from '../errors.js'
 import type { Params } from '../storage/client.js'
 
-/** Attribute names (filters, group_by, weight) are bound as parameters, but still checked so errors are clear. */
-export const ATTRIBUTE_NAME = /^[A-Za-z0-9_.-]{1,64}$/
+// Attribute names (filters, group_by, weight) are bound as parameters, but still checked so errors are clear.
 const MAX_FILTER_VALUES = 100
-const MAX_ATTRIBUTE_VALUE = 256
 
 export type RawQuery = Record<string, unknown>
 
@@ -80,7 +79,7 @@ export function parseAttributeName(q: RawQuery, name: string): string | undefine
 }
 
 export function parseIncidentId(raw: string): string {
-  if (!/^[A-Za-z0-9._:-]{1,128}$/.test(raw)) throw badRequest('incident_id must be 1-128 characters of A-Z a-z 0-9 . _ : -')
+  if (!isIncidentId(raw)) throw badRequest('incident_id must be 1-128 characters of A-Z a-z 0-9 . _ : -')
   return raw
 }
 
@@ -106,7 +105,7 @@ export function parseFilters(q: RawQuery): QueryScope['filters'] {
     if (values.length > MAX_FILTER_VALUES) throw badRequest(`at most ${MAX_FILTER_VALUES} values per attribute filter`)
     for (const v of values) {
       if (typeof v !== 'string') throw badRequest(`attr.${name} must be a plain value`)
-      if (v.length > MAX_ATTRIBUTE_VALUE) throw badRequest(`attr.${name} values are at most ${MAX_ATTRIBUTE_VALUE} characters`)
+      if (v.length > TENANT_LIMITS.attributeValue) throw badRequest(`attr.${name} values are at most ${TENANT_LIMITS.attributeValue} characters`)
     }
     filters.push({ name, values: values as string[] })
   }

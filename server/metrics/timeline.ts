@@ -1,5 +1,5 @@
 import { notFound } from '../errors.js'
-import { EVENT_TYPES } from '../ingest/types.js'
+import { EVENT_TYPES } from '../domain/events.js'
 import type { Store } from '../storage/client.js'
 import { incidentBroadcasts } from './broadcasts.js'
 import { chTime, inSegment, isoTime, type QueryScope } from './filters.js'

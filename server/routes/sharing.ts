@@ -3,8 +3,8 @@ import { z } from 'zod'
 import type { AppDeps } from '../app.js'
 import type { Principal } from '../auth.js'
 import { minuteToYearMs } from '../domain/duration.js'
+import { INCIDENT_ID_RE, isWellFormed, LIMITS } from '../domain/events.js'
 import { badRequest, HttpError, notFound } from '../errors.js'
-import { INCIDENT_ID_RE, isWellFormed } from '../ingest/validate.js'
 import { assertIncident } from '../metrics/incidents.js'
 import { customerStatus } from '../metrics/status.js'
 import type { ShareLink } from '../sharing/links.js'
@@ -21,11 +21,11 @@ export const DEFAULT_LINK_LIFETIME_MS = 7 * 86_400_000
 export const MAX_LINKS_PER_REQUEST = 10_000
 
 const linkSchema = z.strictObject({
-  incident_id: z.string().min(1).max(128).regex(INCIDENT_ID_RE, 'may only contain letters, digits and . _ : -'),
+  incident_id: z.string().min(1).max(LIMITS.incidentId).regex(INCIDENT_ID_RE, 'may only contain letters, digits and . _ : -'),
   tenant_id: z
     .string()
     .min(1)
-    .refine((s) => s.length <= 256 || [...s].length <= 256, 'must be 1-256 characters')
+    .refine((s) => s.length <= LIMITS.tenantId || [...s].length <= LIMITS.tenantId, `must be 1-${LIMITS.tenantId} characters`)
     .refine(isWellFormed, 'must be valid Unicode (lone surrogate)')
     .nullish(),
   expires_in: minuteToYearMs.default(DEFAULT_LINK_LIFETIME_MS),

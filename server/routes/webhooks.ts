@@ -1,13 +1,12 @@
 import express from 'express'
 import { z } from 'zod'
 import type { AppDeps } from '../app.js'
+import { isIncidentId } from '../domain/events.js'
 import { HttpError, notFound } from '../errors.js'
 import { makeDelivery } from '../webhooks/alerts.js'
 import { WEBHOOK_EVENTS, type Webhook } from '../webhooks/store.js'
 import { ApiRouter, type RouteSpec } from './api-route.js'
 import { time } from './schemas/common.js'
-
-const INCIDENT_ID = /^[A-Za-z0-9._:-]{1,128}$/
 
 /** POST /webhooks body (SPEC §6). Only http(s) URLs; deliveries never follow redirects. */
 const webhookSchema = z.strictObject({
@@ -23,7 +22,7 @@ const webhookSchema = z.strictObject({
       }
     }, 'must be an http:// or https:// URL'),
   events: z.array(z.enum(WEBHOOK_EVENTS)).min(1).max(WEBHOOK_EVENTS.length),
-  incident_id: z.string().regex(INCIDENT_ID, 'must be 1-128 characters of A-Z a-z 0-9 . _ : -').nullish(),
+  incident_id: z.string().refine(isIncidentId, 'must be 1-128 characters of A-Z a-z 0-9 . _ : -').nullish(),
   format: z.enum(['json', 'slack']).default('json'),
 })
 

@@ -1,4 +1,5 @@
-import type { EventRow, EventType } from '../../server/ingest/types.js'
+import type { EventType } from '../../server/domain/events.js'
+import type { EventRow } from '../../server/ingest/types.js'
 import type { Store } from '../../server/storage/client.js'
 
 /** Builders of `events` rows for tests that write storage directly (no ingest path involved). */

@@ -1,6 +1,7 @@
 import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { EventRow, EventType } from '../../server/ingest/types.js'
+import type { EventType } from '../../server/domain/events.js'
+import type { EventRow } from '../../server/ingest/types.js'
 import { event, insertEvents, insertTenants, type TenantMeta } from '../helpers/factories.js'
 import { ms, quantile, referencePctReached, referenceSummary, referenceTenants, visibleEvents, type RefOptions } from '../helpers/reference.js'
 import { startTestServer, type TestServer } from '../helpers/server.js'

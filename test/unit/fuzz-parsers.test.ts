@@ -7,7 +7,7 @@ import { binaryCloudEventAttrs, cloudEventsFromBody, mapCloudEvent } from '../..
 import { eventsFromJson } from '../../server/ingest/parse-json.js'
 import { ndjsonLines, type NdjsonLine } from '../../server/ingest/parse-ndjson.js'
 import { validateTenant } from '../../server/ingest/tenants.js'
-import { CHANNELS, EVENT_TYPES } from '../../server/ingest/types.js'
+import { CHANNELS, EVENT_TYPES } from '../../server/domain/events.js'
 import { formatRowTime, parseTimestamp } from '../../server/domain/time.js'
 import { validateEvent } from '../../server/ingest/validate.js'
 import { parseScope, parseWindow } from '../../server/metrics/filters.js'

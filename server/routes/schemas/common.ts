@@ -1,6 +1,5 @@
 import { z } from 'zod'
-import { ATTRIBUTE_NAME } from '../../metrics/filters.js'
-import { INCIDENT_ID_RE } from '../../ingest/validate.js'
+import { ATTRIBUTE_NAME, INCIDENT_ID_RE, LIMITS } from '../../domain/events.js'
 
 /**
  * Schemas every route document shares. Query parameters are described as the handlers parse
@@ -39,7 +38,7 @@ export const durationParam = z
 
 export const attributeName = z.string().regex(ATTRIBUTE_NAME).meta({ description: 'a tenant attribute name' })
 
-export const incidentId = z.string().min(1).max(128).regex(INCIDENT_ID_RE).meta({ description: 'incident id: 1–128 of A-Z a-z 0-9 . _ : -' })
+export const incidentId = z.string().min(1).max(LIMITS.incidentId).regex(INCIDENT_ID_RE).meta({ description: 'incident id: 1–128 of A-Z a-z 0-9 . _ : -' })
 
 export const booleanParam = z.enum(['true', 'false', '1', '0'])
 

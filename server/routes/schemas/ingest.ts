@@ -1,8 +1,7 @@
 import { z } from 'zod'
 import type { IngestResult } from '../../ingest/events.js'
 import type { Incident } from '../../ingest/incidents.js'
-import { CHANNELS } from '../../ingest/types.js'
-import { LIMITS } from '../../ingest/validate.js'
+import { CHANNELS, LIMITS } from '../../domain/events.js'
 import { agree, incidentId, timeParam, type Same } from './common.js'
 
 /**
