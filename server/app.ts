@@ -3,55 +3,18 @@ import helmet from 'helmet'
 import { existsSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join, resolve } from 'node:path'
-import type { Logger } from 'pino'
+import type { AppDeps } from './deps.js'
 import { requestLogger } from './log.js'
-import type { Auth } from './auth.js'
-import type { Config } from './config.js'
 import { errorHandler, notFound } from './errors.js'
-import type { JsonWorkers } from './ingest/json-workers.js'
 import { webhooksRouter } from './routes/webhooks.js'
 import { sharingRouter } from './routes/sharing.js'
-import type { ShareLinks } from './sharing/links.js'
-import type { Deliverer } from './webhooks/deliver.js'
-import type { WebhookStore } from './webhooks/store.js'
-import type { IngestPipeline } from './ingest/types.js'
-import type { StateSync } from './metrics/state-sync.js'
 import { healthRouter } from './routes/health.js'
 import { ingestRouter } from './routes/ingest.js'
 import { queryRouter } from './routes/query.js'
 import { openapiRouter } from './routes/openapi.js'
-import type { Store } from './storage/client.js'
-import type { HeavyAdmission } from './storage/lanes.js'
-import type { StreamHub } from './routes/stream.js'
-import type { Telemetry } from './telemetry.js'
 
 /** The API's version in the OpenAPI document: the package's. */
 const API_VERSION = (createRequire(import.meta.url)('../package.json') as { version: string }).version
-
-export interface AppDeps {
-  config: Config
-  store: Store
-  /** Keeps the derived tenant state current; every query waits for it first. */
-  state: StateSync
-  ingest: IngestPipeline
-  auth: Auth
-  /** Permits for expensive reads (storage/lanes.ts). */
-  heavy: HeavyAdmission
-  /** Live streams, shared per view (routes/stream.ts). */
-  streams: StreamHub
-  /** Threads that decode large JSON bodies off the event loop. */
-  jsonWorkers: JsonWorkers
-  /** Webhooks (SPEC §6): their tables and the outbox's sender. */
-  webhooks: { hooks: WebhookStore; deliverer: Deliverer }
-  /** Share links (SPEC §8): tokens for one incident or one tenant's status. */
-  links: ShareLinks
-  log: Logger
-  telemetry: Telemetry
-  /** The clock behind "now" (as_of default, ETA, stale); injected so tests can pin it. */
-  now: () => Date
-  /** Built dashboard to serve; omitted in API-only tests. */
-  clientDir?: string
-}
 
 export function createApp(deps: AppDeps): Express {
   const app = express()

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { AppDeps } from '../app.js'
+import type { AppDeps } from '../deps.js'
 import { ApiRouter, type RouteSpec } from './api-route.js'
 import { textBody } from './schemas/common.js'
 

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { AppDeps } from '../app.js'
+import type { AppDeps } from '../deps.js'
 import { incidentPatchSchema } from '../ingest/incidents.js'
 import { putIncident } from '../ingest/incidents.js'
 import { LargeBodies } from '../ingest/parse-body.js'

@@ -1,7 +1,7 @@
 import type { Request, Response } from 'express'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import type { AppDeps } from '../app.js'
+import type { AppDeps } from '../deps.js'
 import { communicationsSeries } from '../metrics/communications.js'
 import { parseAsOf, parseFilters, parseScope, type QueryScope, type RawQuery } from '../metrics/filters.js'
 import { downtimeHistogram, parseBins } from '../metrics/histogram.js'

@@ -1,6 +1,6 @@
 import express, { type Request } from 'express'
 import { z } from 'zod'
-import type { AppDeps } from '../app.js'
+import type { AppDeps } from '../deps.js'
 import type { Principal } from '../auth.js'
 import { minuteToYearMs } from '../domain/duration.js'
 import { INCIDENT_ID_RE, isWellFormed, LIMITS } from '../domain/events.js'

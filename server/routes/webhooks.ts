@@ -1,6 +1,6 @@
 import express from 'express'
 import { z } from 'zod'
-import type { AppDeps } from '../app.js'
+import type { AppDeps } from '../deps.js'
 import { isIncidentId } from '../domain/events.js'
 import { HttpError, notFound } from '../errors.js'
 import { makeDelivery } from '../webhooks/alerts.js'
