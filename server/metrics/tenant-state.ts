@@ -15,7 +15,9 @@ import { chTime, segmentWhere, type QueryScope } from './filters.js'
  * 2. Reading (`tenantStateSql`): the state at T of every affected tenant, from those facts, with
  *    cheap array expressions and no grouping of events.
  *
- * tenant_state columns (times are Int64 ms since the epoch; OPEN_END = "never" / "still open"):
+ * tenant_state columns (times are Int64 ms since the epoch; OPEN_END = "never" / "still open"; the
+ * table as ClickHouse reports it: server/storage/schema.sql). A tenant's final state is not stored
+ * (tenant-row.ts evaluates rows from these facts): migration 13 dropped the retired fin_* columns.
  *   min_ms          earliest event of the tenant, any type
  *   first_lost_ms   start of the first outage (OPEN_END if never lost: such tenants are never affected)
  *   starts, ends    outage intervals [start, end), ascending; the last end is OPEN_END while down
@@ -28,8 +30,6 @@ import { chTime, segmentWhere, type QueryScope } from './filters.js'
  *   gap_prefix      gap_prefix[i] = the longest gap between consecutive points of
  *                   [first_lost_ms, gap_comms[1..i]] (for max_comm_gap_s at any T)
  *   last_ms         latest event of the tenant, any type
- *   fin_*           retired (the final state of a tenant; rows are now evaluated from the facts above
- *                   by tenant-row.ts): left at their defaults
  *   rdeltas         the tenant's changes to the recovery series, as ms * 16 + code (RECOVERY_CODES)
  *   cdeltas         its changes to the communications series for the default stale_after and direct
  *                   communications only, as ms * 16 + COMMS_CODES
