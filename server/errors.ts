@@ -17,6 +17,42 @@ export class HttpError extends Error {
 export const badRequest = (message: string, code = 'bad_request') => new HttpError(400, code, message)
 export const notFound = (message = 'not found') => new HttpError(404, 'not_found', message)
 
+/**
+ * Ingest's refusals, raised where they are found (deep in a body stream, a parser, a worker
+ * thread, the spool), in ingest's words: what is wrong with the input, or that there is no room
+ * for the work now. Their statuses are decided here, not where they are raised. They are
+ * HttpErrors so the one handler (and a caller that only knows HttpError) answers them as such.
+ */
+export abstract class Refusal extends HttpError {}
+
+/** What is wrong with a request's input: malformed, arriving too slowly, too large, or of a type the server cannot read. */
+export type InputProblem = 'malformed' | 'too_slow' | 'too_large' | 'unsupported'
+const INPUT_STATUS: Record<InputProblem, number> = { malformed: 400, too_slow: 408, too_large: 413, unsupported: 415 }
+
+/** The input cannot be taken as sent. `closeConnection`: the rest of the body is left unread, so the connection cannot be reused. */
+export class BadInput extends Refusal {
+  constructor(
+    readonly problem: InputProblem,
+    code: string,
+    message: string,
+    readonly closeConnection = false,
+  ) {
+    super(INPUT_STATUS[problem], code, message, closeConnection ? { Connection: 'close' } : {})
+  }
+}
+
+/** No room for the work now (busy, the spool full or unwritable, shutting down): retry after `retryAfterS`. */
+export class Unavailable extends Refusal {
+  constructor(
+    code: string,
+    message: string,
+    readonly retryAfterS: number,
+    readonly closeConnection = false,
+  ) {
+    super(503, code, message, { 'Retry-After': String(retryAfterS), ...(closeConnection ? { Connection: 'close' } : {}) })
+  }
+}
+
 /** Thrown by the storage layer when ClickHouse cannot be reached or fails. */
 export class StorageUnavailableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {

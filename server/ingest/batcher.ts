@@ -1,4 +1,4 @@
-import { HttpError } from '../errors.js'
+import { Unavailable } from '../errors.js'
 import type { RowFormat } from '../storage/client.js'
 import type { EventRow } from './types.js'
 import { formatRowTime } from '../domain/time.js'
@@ -109,7 +109,7 @@ export class Batcher {
 
   submit(rows: readonly EventRow[]): Promise<void> {
     if (rows.length === 0) return Promise.resolve()
-    if (this.closed) return Promise.reject(new HttpError(503, 'shutting_down', 'server is shutting down; retry later', { 'Retry-After': '5' }))
+    if (this.closed) return Promise.reject(new Unavailable('shutting_down', 'server is shutting down; retry later', 5))
     const incidents = new Set<string>()
     let last = ''
     for (const r of rows) {

@@ -1,4 +1,4 @@
-import { HttpError } from '../errors.js'
+import { BadInput, Refusal, Unavailable } from '../errors.js'
 import type { Telemetry } from '../telemetry.js'
 import { ndjsonLines, NDJSON_MAX_LINE_BYTES } from './parse-ndjson.js'
 import type { EventRow, IngestPipeline } from './types.js'
@@ -17,9 +17,15 @@ export interface IngestResult {
   errors: IngestError[]
 }
 
+/**
+ * What became of a request's events: `stored` (the valid ones are durable; the invalid ones are
+ * listed), `rejected` (atomic and some invalid: none were kept), or `unavailable` (no room for
+ * them now: retry after `retryAfterS`; `closeConnection` when the rest of the body was left unread).
+ */
 export type IngestOutcome =
-  | { status: 200; body: IngestResult }
-  | { status: 422; body: { error: { code: string; message: string } } & IngestResult }
+  | { kind: 'stored'; result: IngestResult }
+  | { kind: 'rejected'; result: IngestResult }
+  | { kind: 'unavailable'; code: string; message: string; retryAfterS: number; closeConnection: boolean }
 
 export interface IngestContext {
   pipeline: IngestPipeline
@@ -58,15 +64,17 @@ class Tally {
   }
 }
 
-function atomicFailure(t: Tally): IngestOutcome {
-  return {
-    status: 422,
-    body: {
-      error: { code: 'invalid_events', message: `${t.rejected} event(s) invalid; atomic=true, so none were kept` },
-      accepted: 0,
-      rejected: t.rejected,
-      errors: t.errors,
-    },
+const atomicFailure = (t: Tally): IngestOutcome => ({ kind: 'rejected', result: { accepted: 0, rejected: t.rejected, errors: t.errors } })
+
+const unavailable = (u: Unavailable, closeConnection = u.closeConnection): IngestOutcome => ({ kind: 'unavailable', code: u.code, message: u.message, retryAfterS: u.retryAfterS, closeConnection })
+
+/** Submit rows to the pipeline: undefined once durable, the `unavailable` outcome when it has no room for them. */
+async function submit(ctx: IngestContext, rows: EventRow[]): Promise<IngestOutcome | undefined> {
+  try {
+    await ctx.pipeline.submit(rows)
+  } catch (err) {
+    if (err instanceof Unavailable) return unavailable(err)
+    throw err
   }
 }
 
@@ -105,8 +113,8 @@ export async function validateCandidates(
 
 /**
  * Store validated events: valid events are kept even when others are invalid, unless `atomic`:
- * then any invalid event → 422, nothing kept. Called once the whole body has been decoded: a body
- * that turns out malformed halfway keeps nothing.
+ * then any invalid event rejects them all, nothing kept. Called once the whole body has been
+ * decoded: a body that turns out malformed halfway keeps nothing.
  */
 export async function storeValidated(ctx: IngestContext, v: ValidatedEvents, atomic: boolean): Promise<IngestOutcome> {
   ctx.telemetry.rejected.inc(v.rejected)
@@ -114,9 +122,10 @@ export async function storeValidated(ctx: IngestContext, v: ValidatedEvents, ato
   t.rejected = v.rejected
   t.errors = v.errors
   if (atomic && t.rejected > 0) return atomicFailure(t)
-  await ctx.pipeline.submit(v.rows)
+  const refused = await submit(ctx, v.rows)
+  if (refused) return refused
   t.accepted = v.rows.length
-  return { status: 200, body: t.result() }
+  return { kind: 'stored', result: t.result() }
 }
 
 /** Validate and store the events of a JSON body (validateCandidates, then storeValidated). */
@@ -163,7 +172,7 @@ export async function ingestNdjson(
   }
 
   // Iterated by hand: on a storage failure we stop reading without destroying the request, so
-  // the 503 still reaches the client (then the connection is closed).
+  // the refusal still reaches the client (then the connection is closed).
   const lineBatches = ndjsonLines(body, { maxLineBytes: NDJSON_MAX_LINE_BYTES, maxBodyBytes: opts.maxBodyBytes, limitNote: opts.limitNote })
   try {
     for (;;) {
@@ -188,22 +197,23 @@ export async function ingestNdjson(
     }
   } catch (err) {
     await Promise.all(inflight)
-    if (err instanceof HttpError) throw err
-    throw new HttpError(400, 'bad_body', `could not read the request body: ${(err as Error).message.slice(0, 200)}`)
+    if (err instanceof Refusal) throw err
+    throw new BadInput('malformed', 'bad_body', `could not read the request body: ${(err as Error).message.slice(0, 200)}`)
   }
   ctx.telemetry.rejected.inc(t.rejected)
   if (opts.atomic) {
     if (t.rejected > 0) return atomicFailure(t)
-    await ctx.pipeline.submit(held)
+    const refused = await submit(ctx, held)
+    if (refused) return refused
     t.accepted = held.length
-    return { status: 200, body: t.result() }
+    return { kind: 'stored', result: t.result() }
   }
   if (!failure && rows.length > 0) flushChunk()
   await Promise.all(inflight)
   if (failure) {
     // The rest of the body is left unread: the connection cannot be reused.
-    if (failure instanceof HttpError) throw new HttpError(failure.status, failure.code, failure.message, { ...failure.headers, Connection: 'close' })
+    if (failure instanceof Unavailable) return unavailable(failure, true)
     throw failure
   }
-  return { status: 200, body: t.result() }
+  return { kind: 'stored', result: t.result() }
 }

@@ -2,7 +2,7 @@ import { z } from 'zod'
 import { isIncidentId, isWellFormed, LIMITS } from '../domain/events.js'
 import { commPolicyJson, DEFAULT_COMM_POLICY, type CommPolicy } from '../domain/comm-policy.js'
 import { minuteToYearMs } from '../domain/duration.js'
-import { HttpError, StorageUnavailableError } from '../errors.js'
+import { StorageUnavailableError } from '../errors.js'
 import type { Store } from '../storage/client.js'
 import { nextVersion } from './version.js'
 
@@ -38,22 +38,21 @@ export interface Incident {
 /** A field of a policy patch: undefined keeps the stored value, null the default. */
 const patched = (v: number | null | undefined, stored: number | undefined, def: number) => (v === null ? def : (v ?? stored ?? def))
 
-export function checkIncidentId(id: string): void {
-  if (!isIncidentId(id)) {
-    throw new HttpError(400, 'invalid_incident_id', `incident_id must be 1–${LIMITS.incidentId} characters of A-Z a-z 0-9 . _ : -`)
-  }
-}
+/** What became of a PUT: the incident as stored, or why its id or body is invalid (then nothing is stored). */
+export type PutIncidentOutcome = { kind: 'stored'; incident: Incident } | { kind: 'invalid'; code: 'invalid_incident_id' | 'invalid_incident'; message: string }
 
 // Read-modify-write of one row: serialized in-process, so two PUTs never both read the old row.
 let chain: Promise<unknown> = Promise.resolve()
 
 /** Create or update an incident's metadata, keeping fields the patch does not name. */
-export async function putIncident(store: Store, incidentId: string, body: unknown): Promise<Incident> {
-  checkIncidentId(incidentId)
+export async function putIncident(store: Store, incidentId: string, body: unknown): Promise<PutIncidentOutcome> {
+  if (!isIncidentId(incidentId)) {
+    return { kind: 'invalid', code: 'invalid_incident_id', message: `incident_id must be 1–${LIMITS.incidentId} characters of A-Z a-z 0-9 . _ : -` }
+  }
   const parsed = incidentPatchSchema.safeParse(body ?? {})
   if (!parsed.success) {
     const first = parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ')
-    throw new HttpError(400, 'invalid_incident', first.slice(0, 500))
+    return { kind: 'invalid', code: 'invalid_incident', message: first.slice(0, 500) }
   }
   const patch = parsed.data
   const run = chain.then(async () => {
@@ -95,5 +94,5 @@ export async function putIncident(store: Store, incidentId: string, body: unknow
     }
   })
   chain = run.catch(() => {})
-  return run
+  return { kind: 'stored', incident: await run }
 }

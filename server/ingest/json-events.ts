@@ -1,4 +1,4 @@
-import { HttpError } from '../errors.js'
+import { BadInput, type InputProblem } from '../errors.js'
 import { validateCandidates, type Candidate, type ValidatedEvents } from './events.js'
 import { cloudEventField, cloudEventsFromBody, mapStructuredCloudEvent, type MappedCloudEvent } from './parse-cloudevents.js'
 import { eventsFromJson } from './parse-json.js'
@@ -7,7 +7,8 @@ import { decodeJsonBody } from './parse-json-array.js'
 /** How a JSON events body is written (its Content-Type). */
 export type JsonEventsFormat = 'json' | 'cloudevents' | 'cloudevents-batch'
 
-const fromMapped = (m: MappedCloudEvent): Candidate => (m.errors ? { errors: m.errors } : { input: m.event })
+/** A mapped CloudEvent as a candidate for validation: the event, or the attribute errors that stopped it. */
+export const fromMapped = (m: MappedCloudEvent): Candidate => (m.errors ? { errors: m.errors } : { input: m.event })
 
 /** Each element of a decoded array body as `map` gives it, chunk by chunk. */
 async function* mapChunks<T>(chunks: AsyncIterable<unknown[]>, map: (v: unknown) => T): AsyncGenerator<T[]> {
@@ -17,7 +18,7 @@ async function* mapChunks<T>(chunks: AsyncIterable<unknown[]>, map: (v: unknown)
 /**
  * Decode and validate a whole JSON events body: plain events (an object or an array of them) or
  * CloudEvents (one, or a batch). Pure: it runs on the event loop for small bodies and on a worker
- * thread for large ones (json-workers.ts). A malformed body throws its HttpError (400/413).
+ * thread for large ones (json-workers.ts). A malformed or too large body throws its BadInput.
  */
 export async function validateJsonEvents(buf: Buffer, format: JsonEventsFormat, nowMs: number): Promise<ValidatedEvents> {
   const body = decodeJsonBody(buf)
@@ -35,7 +36,7 @@ export async function validateJsonEvents(buf: Buffer, format: JsonEventsFormat, 
   return validateCandidates(candidates, nowMs, cloudEventField)
 }
 
-/** An HttpError as plain data, and back (errors cross the worker boundary as messages). */
-export type PlainHttpError = { status: number; code: string; message: string; headers: Record<string, string> }
-export const toPlain = (e: HttpError): PlainHttpError => ({ status: e.status, code: e.code, message: e.message, headers: e.headers })
-export const fromPlain = (e: PlainHttpError) => new HttpError(e.status, e.code, e.message, e.headers)
+/** A BadInput as plain data, and back (errors cross the worker boundary as messages). */
+export type PlainBadInput = { problem: InputProblem; code: string; message: string; closeConnection: boolean }
+export const toPlain = (e: BadInput): PlainBadInput => ({ problem: e.problem, code: e.code, message: e.message, closeConnection: e.closeConnection })
+export const fromPlain = (e: PlainBadInput) => new BadInput(e.problem, e.code, e.message, e.closeConnection)

@@ -1,6 +1,6 @@
 import { setPriority } from 'node:os'
 import { parentPort } from 'node:worker_threads'
-import { HttpError } from '../errors.js'
+import { BadInput } from '../errors.js'
 import { toPlain, validateJsonEvents, type JsonEventsFormat } from './json-events.js'
 
 /** Worker thread: decodes and validates large JSON events bodies off the event loop (json-workers.ts). */
@@ -18,7 +18,7 @@ parentPort!.on('message', async (m: { buf: Uint8Array; format: JsonEventsFormat;
     const v = await validateJsonEvents(Buffer.from(m.buf.buffer, m.buf.byteOffset, m.buf.byteLength), m.format, m.nowMs)
     parentPort!.postMessage({ ok: v })
   } catch (err) {
-    if (err instanceof HttpError) parentPort!.postMessage({ httpError: toPlain(err) })
+    if (err instanceof BadInput) parentPort!.postMessage({ badInput: toPlain(err) })
     else parentPort!.postMessage({ failure: err instanceof Error ? err.message : String(err) })
   }
 })

@@ -1,11 +1,11 @@
 import { Worker } from 'node:worker_threads'
 import type { ValidatedEvents } from './events.js'
-import { fromPlain, validateJsonEvents, type JsonEventsFormat, type PlainHttpError } from './json-events.js'
+import { fromPlain, validateJsonEvents, type JsonEventsFormat, type PlainBadInput } from './json-events.js'
 
 /** Bodies up to this size are decoded on the event loop (a few ms); larger ones on a worker thread. */
 export const INLINE_JSON_BYTES = 256 * 1024
 
-type Reply = { ok?: ValidatedEvents; httpError?: PlainHttpError; failure?: string }
+type Reply = { ok?: ValidatedEvents; badInput?: PlainBadInput; failure?: string }
 interface Thread {
   worker: Worker
   current: { resolve(v: ValidatedEvents): void; reject(e: unknown): void } | null
@@ -54,11 +54,11 @@ export class JsonWorkers {
     thread.worker.unref()
     thread.worker.on('message', (r: Reply) => {
       if (r.ok) thread.current?.resolve(r.ok)
-      else if (r.httpError) thread.current?.reject(fromPlain(r.httpError))
+      else if (r.badInput) thread.current?.reject(fromPlain(r.badInput))
       else thread.current?.reject(new Error(`JSON body worker failed: ${r.failure}`))
     })
     const die = (err: unknown) => {
-      // What it was decoding fails (a 500); the next body gets a new thread.
+      // What it was decoding fails (an internal error); the next body gets a new thread.
       thread.dead = true
       this.all.delete(thread)
       thread.current?.reject(err instanceof Error ? err : new Error(`JSON body worker exited (${String(err)})`))

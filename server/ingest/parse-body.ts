@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http'
 import { isUtf8 } from 'node:buffer'
 import { createGunzip, createInflate } from 'node:zlib'
-import { HttpError } from '../errors.js'
+import { BadInput, Refusal, Unavailable } from '../errors.js'
 
 /** A body that sends no bytes for this long while we wait for them is cut (slow-loris); see config.bodyIdleTimeoutMs. */
 export const DEFAULT_BODY_IDLE_TIMEOUT_MS = 30_000
@@ -18,8 +18,8 @@ const DEFAULT_PACE: BodyPace = { idleTimeoutMs: DEFAULT_BODY_IDLE_TIMEOUT_MS, mi
 
 /**
  * The request body as a byte stream, decompressed when `Content-Encoding` is gzip or deflate
- * (limits apply to the decompressed bytes). Other encodings → 415. A body that stalls or
- * trickles (BodyPace) → 408 and the connection is closed.
+ * (limits apply to the decompressed bytes); other encodings are refused as unsupported. A body
+ * that stalls or trickles (BodyPace) is refused as too slow and the connection is closed.
  */
 export function bodyStream(req: IncomingMessage, pace: BodyPace = DEFAULT_PACE): AsyncIterable<Buffer> {
   const enc = (req.headers['content-encoding'] ?? 'identity').toLowerCase().trim()
@@ -27,12 +27,12 @@ export function bodyStream(req: IncomingMessage, pace: BodyPace = DEFAULT_PACE):
   if (enc === 'identity' || enc === '') src = req
   else if (enc === 'gzip' || enc === 'x-gzip') src = req.pipe(createGunzip())
   else if (enc === 'deflate') src = req.pipe(createInflate())
-  else throw new HttpError(415, 'unsupported_encoding', `Content-Encoding "${enc}" is not supported (use gzip, deflate or none)`)
+  else throw new BadInput('unsupported', 'unsupported_encoding', `Content-Encoding "${enc}" is not supported (use gzip, deflate or none)`)
   return paced(src, req, pace)
 }
 
 /**
- * Chunks of `src`, failing with 408 when one takes longer than `idleTimeoutMs` to arrive, or
+ * Chunks of `src`, failing as too slow when one takes longer than `idleTimeoutMs` to arrive, or
  * when, past `graceMs` of waiting in all, the bytes so far fall below minBytesPerS of
  * the time waited (one byte every few seconds would otherwise hold a connection forever). The
  * clock runs only while we wait for bytes: time the consumer spends on a chunk (backpressure
@@ -56,8 +56,8 @@ async function* paced(src: AsyncIterable<Buffer>, req: IncomingMessage, pace: Bo
         const message = tooSlow
           ? `the request body arrived slower than ${pace.minBytesPerS} bytes/s (${bytes} bytes in ${Math.round((waitedMs + limitMs) / 1000)} s); the upload was cut: resend it (resent events are deduplicated)`
           : `no request body bytes for ${pace.idleTimeoutMs / 1000} s; the upload was cut: resend it (resent events are deduplicated)`
-        reject(new HttpError(408, 'body_timeout', message, { Connection: 'close' }))
-        // Cut a client that ignores the 408 and keeps the connection open.
+        reject(new BadInput('too_slow', 'body_timeout', message, true))
+        // Cut a client that ignores the refusal and keeps the connection open.
         setTimeout(() => req.destroy(), 1000).unref()
       }, limitMs)
     })
@@ -76,13 +76,13 @@ async function* paced(src: AsyncIterable<Buffer>, req: IncomingMessage, pace: Bo
 
 /** A body past this many bytes is large: it needs one of the few LargeBodies permits to be read on and decoded. */
 export const LARGE_BODY_BYTES = 1024 * 1024
-/** How long a large body waits for a permit before 503 + Retry-After. */
+/** How long a large body waits for a permit before it is refused (retry later). */
 const LARGE_BODY_WAIT_MS = 5000
 
 /**
  * Permits for large bodies: a JSON body is held whole and decoded into objects (several times its
  * size in memory), so only a few large ones are read and decoded at once; the rest wait a
- * moment, then are refused with 503 + Retry-After (memory stays bounded however many arrive).
+ * moment, then are refused as unavailable (memory stays bounded however many arrive).
  */
 export class LargeBodies {
   private free: number
@@ -98,7 +98,7 @@ export class LargeBodies {
       await new Promise<void>((resolve, reject) => {
         const timer = setTimeout(() => {
           this.waiting.splice(this.waiting.indexOf(grant), 1)
-          reject(new HttpError(503, 'busy', 'too many large request bodies are being decoded; retry shortly, or send NDJSON (application/x-ndjson), which is streamed', { 'Retry-After': '2', Connection: 'close' }))
+          reject(new Unavailable('busy', 'too many large request bodies are being decoded; retry shortly, or send NDJSON (application/x-ndjson), which is streamed', 2, true))
         }, LARGE_BODY_WAIT_MS)
         const grant = () => {
           clearTimeout(timer)
@@ -125,7 +125,7 @@ export interface ReadBody {
 }
 
 /**
- * Read a whole body, at most `limitBytes` bytes after decompression, else 413. Past
+ * Read a whole body, at most `limitBytes` bytes after decompression, else too large. Past
  * LARGE_BODY_BYTES it takes a permit from `large` (when given) before reading on.
  */
 export async function readBody(req: IncomingMessage, limitBytes: number, pace?: BodyPace, large?: LargeBodies): Promise<ReadBody> {
@@ -144,29 +144,27 @@ export async function readBody(req: IncomingMessage, limitBytes: number, pace?: 
     }
   } catch (err) {
     release()
-    if (err instanceof HttpError) throw err
+    if (err instanceof Refusal) throw err
     // zlib errors (corrupt gzip) and aborted uploads are the client's fault.
-    throw new HttpError(400, 'bad_body', `could not read the request body: ${(err as Error).message.slice(0, 200)}`)
+    throw new BadInput('malformed', 'bad_body', `could not read the request body: ${(err as Error).message.slice(0, 200)}`)
   }
   return { buf: Buffer.concat(chunks, total), release }
 }
 
 const tooLarge = (limitBytes: number) =>
-  new HttpError(413, 'too_large', `request body exceeds ${limitBytes} bytes; split it, or send NDJSON (application/x-ndjson), which is streamed`, {
-    Connection: 'close',
-  })
+  new BadInput('too_large', 'too_large', `request body exceeds ${limitBytes} bytes; split it, or send NDJSON (application/x-ndjson), which is streamed`, true)
 
-/** Parse JSON text (UTF-8, optional BOM) or fail with a clear 400. */
+/** Parse JSON text (UTF-8, optional BOM) or refuse it as malformed, saying why. */
 export function parseJsonBody(buf: Buffer): unknown {
   // Decoding would silently turn invalid bytes into U+FFFD, changing ids and names: refuse them.
-  if (!isUtf8(buf)) throw new HttpError(400, 'invalid_utf8', `request body is not valid UTF-8 at byte ${firstInvalidUtf8(buf)}; send UTF-8`)
+  if (!isUtf8(buf)) throw new BadInput('malformed', 'invalid_utf8', `request body is not valid UTF-8 at byte ${firstInvalidUtf8(buf)}; send UTF-8`)
   let text = buf.toString('utf8')
   if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
-  if (text.trim() === '') throw new HttpError(400, 'malformed_json', 'request body is empty; expected JSON')
+  if (text.trim() === '') throw new BadInput('malformed', 'malformed_json', 'request body is empty; expected JSON')
   try {
     return JSON.parse(text)
   } catch (err) {
-    throw new HttpError(400, 'malformed_json', `malformed JSON: ${(err as Error).message.slice(0, 200)}`)
+    throw new BadInput('malformed', 'malformed_json', `malformed JSON: ${(err as Error).message.slice(0, 200)}`)
   }
 }
 

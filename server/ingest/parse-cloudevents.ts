@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer'
-import { HttpError } from '../errors.js'
+import { BadInput } from '../errors.js'
 import { attributeErrors, CE, DATA_MEMBERS, decodeHeaderValue, isBase64, isJsonMediaType } from './cloudevents-attributes.js'
 import type { FieldError } from './validate.js'
 
@@ -79,11 +79,11 @@ export function cloudEventField(field: string): string {
 /** `application/cloudevents+json` (one) or `application/cloudevents-batch+json` (array, possibly empty). */
 export function cloudEventsFromBody(body: unknown, batch: boolean): MappedCloudEvent[] {
   if (batch) {
-    if (!Array.isArray(body)) throw new HttpError(400, 'bad_request', 'a cloudevents-batch+json body must be a JSON array of CloudEvents')
+    if (!Array.isArray(body)) throw new BadInput('malformed', 'bad_request', 'a cloudevents-batch+json body must be a JSON array of CloudEvents')
     return body.map(mapStructuredCloudEvent)
   }
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
-    throw new HttpError(400, 'bad_request', 'a cloudevents+json body must be one CloudEvent object (use cloudevents-batch+json for arrays)')
+    throw new BadInput('malformed', 'bad_request', 'a cloudevents+json body must be one CloudEvent object (use cloudevents-batch+json for arrays)')
   }
   return [mapStructuredCloudEvent(body)]
 }

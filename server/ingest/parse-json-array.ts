@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer'
 import { setImmediate as yieldToLoop } from 'node:timers/promises'
-import { HttpError } from '../errors.js'
+import { BadInput } from '../errors.js'
 import { parseJsonBody } from './parse-body.js'
 
 /** Elements decoded between two turns of the event loop. */
@@ -23,9 +23,9 @@ export type JsonBody = { kind: 'array'; chunks: AsyncIterable<unknown[]> } | { k
 export function decodeJsonBody(buf: Buffer, chunkElements = JSON_CHUNK_ELEMENTS): JsonBody {
   let at = buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf ? 3 : 0
   at = skipSpace(buf, at)
-  // Not an array (or empty, or not UTF-8): the whole-body parser gives the value or the clear 400.
+  // Not an array (or empty, or not UTF-8): the whole-body parser gives the value or the clear refusal.
   if (buf[at] !== 0x5b) return { kind: 'value', value: parseJsonBody(buf) }
-  // Invalid UTF-8 gets the whole-body parser's 400, which says at which byte.
+  // Invalid UTF-8 gets the whole-body parser's refusal, which says at which byte.
   if (!isUtf8(buf)) parseJsonBody(buf)
   return { kind: 'array', chunks: arrayChunks(buf, at + 1, chunkElements) }
 }
@@ -47,7 +47,7 @@ async function* arrayChunks(buf: Buffer, from: number, chunkElements: number): A
     if (end <= at) throw malformed(`element ${index} is empty (byte ${at})`)
     index++
     if (index > MAX_JSON_ELEMENTS) {
-      throw new HttpError(413, 'too_many_elements', `a JSON body holds at most ${MAX_JSON_ELEMENTS.toLocaleString('en')} events; send more as NDJSON (application/x-ndjson), which is streamed`, { Connection: 'close' })
+      throw new BadInput('too_large', 'too_many_elements', `a JSON body holds at most ${MAX_JSON_ELEMENTS.toLocaleString('en')} events; send more as NDJSON (application/x-ndjson), which is streamed`, true)
     }
     at = skipSpace(buf, end)
     const c = buf[at]
@@ -83,7 +83,7 @@ function parseChunk(buf: Buffer, start: number, end: number, firstIndex: number)
   }
 }
 
-const malformed = (message: string) => new HttpError(400, 'malformed_json', `malformed JSON: ${message}`)
+const malformed = (message: string) => new BadInput('malformed', 'malformed_json', `malformed JSON: ${message}`)
 
 function skipSpace(buf: Buffer, at: number): number {
   while (at < buf.length) {

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer'
-import { HttpError } from '../errors.js'
+import { BadInput } from '../errors.js'
 
 /** One non-blank NDJSON line: its parsed value, or why it could not be parsed. */
 export type NdjsonLine = { index: number; value: unknown; error?: undefined } | { index: number; error: string; value?: undefined }
@@ -7,9 +7,9 @@ export type NdjsonLine = { index: number; value: unknown; error?: undefined } | 
 export interface NdjsonOptions {
   /** A longer line is reported as a per-line error and skipped without being buffered. */
   maxLineBytes: number
-  /** The whole body may not exceed this (413). */
+  /** The whole body may not exceed this (else BadInput too_large). */
   maxBodyBytes: number
-  /** Appended to the 413 message (why the limit is what it is). */
+  /** Appended to the too-large message (why the limit is what it is). */
   limitNote?: string
 }
 
@@ -39,9 +39,7 @@ export async function* ndjsonLines(stream: AsyncIterable<Buffer>, opts: NdjsonOp
   for await (const chunk of stream) {
     total += chunk.length
     if (total > opts.maxBodyBytes) {
-      throw new HttpError(413, 'too_large', `NDJSON body exceeds ${opts.maxBodyBytes} bytes${opts.limitNote ?? ''}; the first ${index} lines were processed`, {
-        Connection: 'close',
-      })
+      throw new BadInput('too_large', 'too_large', `NDJSON body exceeds ${opts.maxBodyBytes} bytes${opts.limitNote ?? ''}; the first ${index} lines were processed`, true)
     }
     const out: NdjsonLine[] = []
     const first = chunk.indexOf(NL)

@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { Config } from '../config.js'
-import { HttpError } from '../errors.js'
+import { Unavailable } from '../errors.js'
 import { JSON_EACH_ROW, type Store } from '../storage/client.js'
 import type { Telemetry } from '../telemetry.js'
 import { Batcher, EVENTS_FORMAT, LEGACY_EVENTS_FORMAT, type Batch } from './batcher.js'
@@ -17,7 +17,7 @@ export interface PipelineDeps {
 }
 
 /** Seconds a client should wait before retrying when neither storage nor spool can take events. */
-const RETRY_AFTER_S = '5'
+const RETRY_AFTER_S = 5
 const REPLAY_BACKOFF_MIN_MS = 100
 const REPLAY_BACKOFF_MAX_MS = 5_000
 /**
@@ -46,7 +46,7 @@ const PURGE_ALWAYS_ABOVE_RSS_BYTES = 440 * 1024 * 1024
  * durable before ClickHouse is involved, and survives kill -9 and power loss alike; ClickHouse
  * gets large inserts whatever the request sizes. When inserts fail (storage down or erroring),
  * the drain loop backs off and retries while the spool keeps acknowledging, up to
- * spoolMaxBytes; past that, 503 + Retry-After. Queries wait for drained() so they see every
+ * spoolMaxBytes; past that, refused as unavailable (retry later). Queries wait for drained() so they see every
  * acknowledged event.
  */
 export async function createIngestPipeline({ config, store, telemetry, log }: PipelineDeps): Promise<IngestPipeline> {
@@ -122,13 +122,13 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
     const needed = batch.body.length + 1024
     if (failing && spool.bytes + needed > config.spoolMaxBytes) {
       wake?.() // storage may be back: try the spool's head now rather than after the backoff
-      throw new HttpError(503, 'spool_full', 'storage is unavailable and the local spool is full; retry later', { 'Retry-After': RETRY_AFTER_S })
+      throw new Unavailable('spool_full', 'storage is unavailable and the local spool is full; retry later', RETRY_AFTER_S)
     }
     try {
       await spool.append({ rows: batch.rows, incidents: [...batch.incidents], body: batch.body, format: 'JSONCompactEachRow+stamps' })
     } catch (err) {
       log.error({ err: String(err) }, 'spool append failed')
-      throw new HttpError(503, 'spool_unavailable', 'the local spool cannot be written; retry later', { 'Retry-After': RETRY_AFTER_S })
+      throw new Unavailable('spool_unavailable', 'the local spool cannot be written; retry later', RETRY_AFTER_S)
     }
     appended += batch.rows
     for (const id of batch.incidents) appendedFor.set(id, appended)
@@ -139,7 +139,7 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
 
   const write = async (batch: Batch) => {
     // Healthy storage and a long queue (or a spool without room): let the drain loop catch up
-    // before taking more. Only while storage fails does a full spool mean 503.
+    // before taking more. Only while storage fails does a full spool refuse events.
     const tooMuch = () =>
       spool.events > HEALTHY_BACKLOG_INSERTS * config.flushMaxEvents || (!spool.empty && spool.bytes + batch.body.length + 1024 > config.spoolMaxBytes)
     while (!failing && !stopped && tooMuch()) await waitProgress()

@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { ATTRIBUTE_NAME, isWellFormed, LIMITS, TENANT_LIMITS } from '../domain/events.js'
-import { HttpError, StorageUnavailableError } from '../errors.js'
+import { BadInput, Refusal, StorageUnavailableError } from '../errors.js'
 import type { Store } from '../storage/client.js'
 import type { IngestError, IngestResult } from './events.js'
 import { MAX_LISTED_ERRORS } from './events.js'
@@ -173,9 +173,9 @@ export async function upsertTenantsNdjson(store: Store, stream: AsyncIterable<Bu
       }
     }
   } catch (err) {
-    if (err instanceof HttpError || err instanceof StorageUnavailableError) throw err
+    if (err instanceof Refusal || err instanceof StorageUnavailableError) throw err
     // zlib errors (corrupt gzip) and aborted uploads are the client's fault.
-    throw new HttpError(400, 'bad_body', `could not read the request body: ${(err as Error).message.slice(0, 200)}`)
+    throw new BadInput('malformed', 'bad_body', `could not read the request body: ${(err as Error).message.slice(0, 200)}`)
   }
   await writeTenants(store, items, replace, t)
   return t.result()

@@ -15,7 +15,7 @@ export interface EventRow {
 
 /** The durable write path: resolves only when every row is in the fsynced spool (and from there goes to ClickHouse). */
 export interface IngestPipeline {
-  /** Queue rows for the next group commit; resolves when durable. Rejects with HttpError(503) when neither storage nor spool can take them. */
+  /** Queue rows for the next group commit; resolves when durable. Rejects with Unavailable when neither storage nor spool can take them. */
   submit(rows: EventRow[]): Promise<void>
   /** Called with the incident ids of every committed batch (drives the SSE stream). */
   onCommitted(listener: (incidentIds: Set<string>) => void): () => void

@@ -1,11 +1,13 @@
+import type { Response } from 'express'
 import { z } from 'zod'
 import type { AppDeps } from '../deps.js'
-import { incidentPatchSchema } from '../ingest/incidents.js'
-import { putIncident } from '../ingest/incidents.js'
+import { HttpError } from '../errors.js'
+import type { IngestOutcome } from '../ingest/events.js'
+import { incidentPatchSchema, putIncident } from '../ingest/incidents.js'
 import { LargeBodies } from '../ingest/parse-body.js'
-import { incidentBody, ingestEventsRequest, upsertTenantsRequest } from '../ingest/request.js'
 import { tenantSchema } from '../ingest/tenants.js'
 import { ApiRouter, type RouteSpec } from './api-route.js'
+import { incidentBody, ingestEventsRequest, upsertTenantsRequest } from './ingest-request.js'
 import { incidentPath } from './schemas/common.js'
 import * as s from './schemas/ingest.js'
 import { perTokenRateLimit } from './rate-limit.js'
@@ -71,6 +73,20 @@ const incident: RouteSpec = {
   rateLimited: true,
 }
 
+/** An events request's outcome as SPEC §4 answers it: 200 stored, 422 rejected (atomic), 503 unavailable with Retry-After. */
+function sendOutcome(res: Response, o: IngestOutcome): void {
+  switch (o.kind) {
+    case 'stored':
+      res.json(o.result)
+      return
+    case 'rejected':
+      res.status(422).json({ error: { code: 'invalid_events', message: `${o.result.rejected} event(s) invalid; atomic=true, so none were kept` }, ...o.result })
+      return
+    case 'unavailable':
+      throw new HttpError(503, o.code, o.message, { 'Retry-After': String(o.retryAfterS), ...(o.closeConnection ? { Connection: 'close' } : {}) })
+  }
+}
+
 /** Ingest API (SPEC §4 "Ingest"): events, tenants, incidents; scope `ingest` (admin passes). */
 export function ingestRouter(deps: AppDeps): ApiRouter {
   const { config, auth, store } = deps
@@ -80,14 +96,15 @@ export function ingestRouter(deps: AppDeps): ApiRouter {
   const api = new ApiRouter('/api/v1')
 
   api.route(events, ...guard, async (req, res) => {
-    const outcome = await ingestEventsRequest(ctx, config, req)
-    res.status(outcome.status).json(outcome.body)
+    sendOutcome(res, await ingestEventsRequest(ctx, config, req))
   })
   api.route(tenants, ...guard, async (req, res) => {
     res.json(await upsertTenantsRequest(store, config, largeBodies, req))
   })
   api.route(incident, ...guard, async (req, res) => {
-    res.json(await putIncident(store, String(req.params.id), await incidentBody(req, config)))
+    const outcome = await putIncident(store, String(req.params.id), await incidentBody(req, config))
+    if (outcome.kind === 'invalid') throw new HttpError(400, outcome.code, outcome.message)
+    res.json(outcome.incident)
   })
   return api
 }

@@ -1,14 +1,21 @@
 import type { Request } from 'express'
 import type { Config } from '../config.js'
 import { HttpError } from '../errors.js'
+import { isJsonMediaType } from '../ingest/cloudevents-attributes.js'
+import { ingestCandidates, ingestNdjson, storeValidated, type IngestContext, type IngestOutcome, type IngestResult } from '../ingest/events.js'
+import type { JsonWorkers } from '../ingest/json-workers.js'
+import { bodyStream, parseJsonBody, readBody, type BodyPace, type LargeBodies } from '../ingest/parse-body.js'
+import { fromMapped } from '../ingest/json-events.js'
+import { cloudEventField, isBinaryCloudEvent, mapBinaryCloudEvent } from '../ingest/parse-cloudevents.js'
+import { decodeJsonBody } from '../ingest/parse-json-array.js'
+import { upsertTenants, upsertTenantsNdjson } from '../ingest/tenants.js'
 import type { Store } from '../storage/client.js'
-import { ingestCandidates, ingestNdjson, storeValidated, type IngestContext, type IngestOutcome, type IngestResult } from './events.js'
-import type { JsonWorkers } from './json-workers.js'
-import { bodyStream, parseJsonBody, readBody, type BodyPace, type LargeBodies } from './parse-body.js'
-import { isJsonMediaType } from './cloudevents-attributes.js'
-import { cloudEventField, isBinaryCloudEvent, mapBinaryCloudEvent, type MappedCloudEvent } from './parse-cloudevents.js'
-import { decodeJsonBody } from './parse-json-array.js'
-import { upsertTenants, upsertTenantsNdjson } from './tenants.js'
+
+/**
+ * The HTTP side of ingest: which parser a request's Content-Type and ce-* headers call for, its
+ * query flags, and its body read within the configured pace and limits. The parsers, validation
+ * and storage are ingest's; what they answer is mapped to statuses by routes/ingest.ts.
+ */
 
 /** How fast a body must arrive (config: AFTERMATH_BODY_IDLE_TIMEOUT_MS, AFTERMATH_BODY_MIN_BYTES_PER_S, AFTERMATH_BODY_RATE_GRACE_MS). */
 const paceOf = (config: Config): BodyPace => ({ idleTimeoutMs: config.bodyIdleTimeoutMs, minBytesPerS: config.bodyMinBytesPerS, graceMs: config.bodyRateGraceMs })
@@ -40,9 +47,7 @@ function booleanParam(req: Request, name: string): boolean {
 const unsupported = (type: string, accepted: string[]) =>
   new HttpError(415, 'unsupported_media_type', `Content-Type ${type ? `"${type}"` : '(missing)'} is not supported; send one of ${accepted.join(', ')}`)
 
-const EVENT_TYPES = ['application/json', 'application/x-ndjson', 'application/cloudevents+json', 'application/cloudevents-batch+json']
-
-const fromMapped = (m: MappedCloudEvent) => (m.errors ? { errors: m.errors } : { input: m.event })
+const EVENT_MEDIA_TYPES = ['application/json', 'application/x-ndjson', 'application/cloudevents+json', 'application/cloudevents-batch+json']
 
 /**
  * A whole JSON body, read (with a large-body permit past 1 MiB) and decoded a chunk of array
@@ -96,7 +101,7 @@ export async function ingestEventsRequest(ctx: EventsRequestContext, config: Con
       return withJsonBody(req, config, ctx.largeBodies, async (buf) => storeValidated(ctx, await ctx.jsonWorkers.validate(buf, format, ctx.now().getTime()), atomic))
     }
     default:
-      throw unsupported(type, EVENT_TYPES)
+      throw unsupported(type, EVENT_MEDIA_TYPES)
   }
 }
 
