@@ -24,6 +24,7 @@ import { loadConfig, type Config } from '../server/config.js'
 import { openStore } from '../server/storage/client.js'
 import { createCardsSql } from '../server/storage/ddl.js'
 import { startClickHouseFront } from '../test/helpers/clickhouse-front.js'
+import { updateFrames } from '../test/helpers/sse.js'
 import { generateIncident } from './lib/incident.js'
 import { latencySummary, round } from './lib/stats.js'
 
@@ -145,21 +146,8 @@ async function streamLag(a: Running, b: Running, rounds = 5) {
   for (let i = 0; i < 50 && (await fetch(`${b.url}/api/v1/incidents/bench-stream/summary`, { headers: { authorization: `Bearer ${TOKEN}` } })).status !== 200; i++) await new Promise((r) => setTimeout(r, 100))
   const ctl = new AbortController()
   const res = await fetch(`${b.url}/api/v1/incidents/bench-stream/stream`, { headers: { authorization: `Bearer ${TOKEN}` }, signal: ctl.signal })
-  const reader = res.body!.getReader()
-  const dec = new TextDecoder()
-  let buf = ''
-  const affected = async () => {
-    for (;;) {
-      const m = /event: update\nid: \d+\ndata: (.*)\n\n/.exec(buf)
-      if (m) {
-        buf = buf.slice(m.index + m[0].length)
-        return (JSON.parse(m[1]!) as { affected: number }).affected
-      }
-      const { value, done } = await reader.read()
-      if (done) throw new Error('stream ended')
-      buf += dec.decode(value)
-    }
-  }
+  const frames = updateFrames(res)
+  const affected = async () => (await frames.next()).affected
   let seen = await affected()
   while (seen < 1) seen = await affected()
   for (let n = 1; n <= rounds; n++) {

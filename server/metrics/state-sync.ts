@@ -4,6 +4,7 @@ import type { CommPolicy } from '../domain/comm-policy.js'
 import { withLane } from '../storage/lanes.js'
 import { soleLease, type Lease } from '../storage/lease.js'
 import { incidentLogBytes, loadIncidentLog, type IncidentLog } from './incident-log.js'
+import { Follower } from './state-follow.js'
 import { deriveTenantStateSql } from './tenant-state.js'
 
 /**
@@ -86,15 +87,12 @@ export interface StateSyncDeps {
   derivePartEvents?: number
   /**
    * Several servers on one database (SPEC §9): only the holder of this lease derives; the others
-   * follow its progress (state_sync) every FOLLOW_MS. Default: a server alone on its storage.
+   * follow its progress (state-follow.ts). Default: a server alone on its storage.
    */
   lease?: Lease
 }
 
-/** With a shared database, how often a server looks for changes made through the others (ms). */
-export const FOLLOW_MS = 500
-/** A server without the lease waits at most this long for the holder to derive what a query needs (ms). */
-const CATCH_UP_MS = 5_000
+
 
 export async function createStateSync({ store, log, acknowledgedStored, logMode = () => 'auto', derivePartEvents = DERIVE_PART_EVENTS, lease = soleLease() }: StateSyncDeps): Promise<StateSync> {
   const db = store.db
@@ -168,7 +166,7 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
   }
 
   async function sync(): Promise<void> {
-    if (!lease.held) return follow()
+    if (!lease.held) return follower.follow()
     dirty = false
     lastCheckMs = Date.now()
     // Inserts settled before the block position is read are derived by this sync.
@@ -205,7 +203,7 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
         bump(incidentId)
         merge ||= await needsMerge(incidentId)
       }
-      followed = bNow
+      follower.derivedTo(bNow)
       announce(new Set(changed.map((c) => c.incident_id)))
       if (merge) mergeInBackground()
       await store.command(`INSERT INTO ${db}.state_sync (id, scan_from, version) VALUES (1, {s:UInt64}, {v:UInt64})`, { s: bNow, v: version })
@@ -261,7 +259,7 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
         const mine = pending.has(incidentId) || pendingUnknown
         if (!mine && (pending.size > 0 || running || Date.now() - lastCheckMs < EXTERNAL_CHECK_MS)) return
       }
-      if (!lease.held) return caughtUp()
+      if (!lease.held) return follower.caughtUp()
       // A sync already running may have read the position before our caller's inserts committed:
       // let it finish, then look again (an insert that settled since has set `dirty`).
       while (running) await running.catch(() => {})
@@ -274,101 +272,37 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
     })()
   }
 
-  // ── several servers on one database (SPEC §9) ──────────────────────────────
-  /** The derived position (state_sync) this server has taken in: incidents up to it are bumped. */
-  let followed = scanFrom
-  let following: Promise<void> | null = null
-  /** Highest block of the metadata tables seen, to notice writes through other servers. */
-  const metaSeen = { tenants: -1, incidents: -1 }
-
-  /** The highest events block committed (no bound parameters: it runs beside the engine's queue). */
-  async function eventsTop(): Promise<number> {
-    const [top] = await store.rows<{ b: number }>(`SELECT max(max_block_number) AS b FROM system.parts WHERE database = '${db}' AND table = 'events' AND active`)
-    return Number(top?.b ?? 0)
-  }
-
-  /** Take in what the lease holder derived since we last looked: bump those incidents, tell listeners. */
-  function follow(): Promise<void> {
-    following ??= (async () => {
-      const [pos] = await store.rows<{ s: number; v: number }>(`SELECT max(scan_from) AS s, max(version) AS v FROM ${db}.state_sync FINAL`)
-      const s = Number(pos?.s ?? 0)
-      if (s <= followed) return
-      const changed = await store.rows<{ incident_id: string }>(
-        `SELECT DISTINCT incident_id FROM ${events} WHERE _block_number > {a:UInt64} AND _block_number <= {b:UInt64}`,
-        { a: followed, b: s },
-      )
-      followed = s
-      scanFrom = Math.max(scanFrom, s)
-      version = Math.max(version, Number(pos?.v ?? 0))
-      for (const { incident_id: id } of changed) bump(id)
-      announce(new Set(changed.map((c) => c.incident_id)))
-    })().finally(() => {
-      following = null
-    })
-    return following
-  }
-
-  /** Metadata written through other servers: tenants and incidents caches move on. */
-  async function followMeta(): Promise<void> {
-    const rows = await store.rows<{ table: string; b: number }>(
-      `SELECT table, max(max_block_number) AS b FROM system.parts WHERE database = '${db}' AND table IN ('tenants', 'incidents') AND active GROUP BY table`,
-    )
-    for (const { table, b } of rows) {
-      const key = table as keyof typeof metaSeen
-      if (metaSeen[key] >= 0 && Number(b) !== metaSeen[key]) {
-        if (key === 'tenants') metaGeneration++
+  // Several servers on one database (SPEC §9): see state-follow.ts.
+  const follower = new Follower(
+    {
+      store,
+      lease,
+      log,
+      advance(s, v) {
+        scanFrom = Math.max(scanFrom, s)
+        version = Math.max(version, v)
+      },
+      changed(ids) {
+        for (const id of ids) bump(id)
+        announce(ids)
+      },
+      metaChanged(table) {
+        if (table === 'tenants') metaGeneration++
         else incidentsGeneration++
-      }
-      metaSeen[key] = Number(b)
-    }
-  }
-
-  /**
-   * A server without the lease: resolve once the holder has derived every events block committed
-   * now (ours included), or after the storage timeout (then answer with what is derived). Takes
-   * over when the lease falls to this server meanwhile.
-   */
-  async function caughtUp(): Promise<void> {
-    if (!dirty && Date.now() - lastCheckMs < EXTERNAL_CHECK_MS) return
-    dirty = false
-    lastCheckMs = Date.now()
-    const target = await eventsTop()
-    const deadline = Date.now() + CATCH_UP_MS
-    while (followed < target) {
-      if (lease.held) return fresh()
-      if (Date.now() > deadline) {
-        log.debug({ target, followed }, 'query served before the lease holder derived every committed event')
-        return
-      }
-      await new Promise((r) => setTimeout(r, 50))
-      await follow()
-    }
-  }
-
-  lease.onChange((held) => {
-    if (!held) return
-    // Taking over: continue from what the last holder recorded, with versions above its own.
-    dirty = true
-    void follow()
-      .then(async () => {
-        // A holder killed mid-derivation may have written versions past the last it recorded.
-        const [v] = await store.rows<{ v: number }>(`SELECT max(version) AS v FROM ${db}.tenant_state`)
-        version = Math.max(version, Number(v?.v ?? 0))
-      })
-      .then(() => fresh())
-      .catch((err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'takeover sync failed'))
-  })
-  // Alone on its storage, a server learns of changes from its own inserts; sharing a database, it
-  // also looks every FOLLOW_MS: the holder derives what others wrote, the others take it in.
-  const shared = lease.holder !== 'local'
-  const followTimer = shared
-    ? setInterval(() => {
-        if (closed) return
-        const work = lease.held ? fresh() : follow()
-        void Promise.all([work, followMeta()]).catch((err) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'following other servers failed'))
-      }, FOLLOW_MS)
-    : undefined
-  followTimer?.unref()
+      },
+      shouldLook() {
+        if (!dirty && Date.now() - lastCheckMs < EXTERNAL_CHECK_MS) return false
+        dirty = false
+        lastCheckMs = Date.now()
+        return true
+      },
+      derive: () => {
+        if (!closed) dirty = true
+        return fresh()
+      },
+    },
+    scanFrom,
+  )
 
   function scheduleBackground() {
     if (closed || timer) return
@@ -437,7 +371,7 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
     async close() {
       closed = true
       clearTimeout(timer)
-      clearInterval(followTimer)
+      follower.close()
       unwatchEvents()
       unwatchTenants()
       unwatchIncidents()

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startChildServer, type ChildServer } from '../helpers/child-server.js'
 import { startClickHouseFront, type ClickHouseFront } from '../helpers/clickhouse-front.js'
+import { updateFrames } from '../helpers/sse.js'
 
 /**
  * SPEC §9 "any number of Aftermath servers may share one database": servers as separate processes
@@ -66,21 +67,8 @@ describe('many Aftermath servers on one database', () => {
     const ctl = new AbortController()
     const res = await api(b, '/api/v1/incidents/live-1/stream', { signal: ctl.signal })
     expect(res.status).toBe(200)
-    const reader = res.body!.getReader()
-    const decoder = new TextDecoder()
-    let buf = ''
-    const nextAffected = async (): Promise<number> => {
-      for (;;) {
-        const frame = /event: update\nid: \d+\ndata: (.*)\n\n/.exec(buf)
-        if (frame) {
-          buf = buf.slice(frame.index + frame[0].length)
-          return (JSON.parse(frame[1]!) as { affected: number }).affected
-        }
-        const { value, done } = await reader.read()
-        if (done) throw new Error('stream ended')
-        buf += decoder.decode(value)
-      }
-    }
+    const frames = updateFrames(res)
+    const nextAffected = async () => (await frames.next()).affected
     // B's first frame: what it has derived of A's event (the holder derives it; B follows).
     let affected = await nextAffected()
     while (affected < 1) affected = await nextAffected()
