@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import type { Config } from '../config.js'
 import { Unavailable } from '../errors.js'
 import { JSON_EACH_ROW, type Store } from '../storage/client.js'
+import { engineMemoryReleaser } from '../storage/memory.js'
 import type { Telemetry } from '../telemetry.js'
 import { Batcher, EVENTS_FORMAT, LEGACY_EVENTS_FORMAT, type Batch } from './batcher.js'
 import { Spool, type SpoolFormat } from './spool.js'
@@ -28,16 +29,6 @@ const REPLAY_BACKOFF_MAX_MS = 5_000
 const HEALTHY_BACKLOG_INSERTS = 2
 /** close() waits at most this long for the spool to drain into ClickHouse; what is left stays on disk. */
 const CLOSE_DRAIN_MS = 30_000
-/**
- * Embedded engine only: the engine shares our process, and its allocator (jemalloc) keeps freed
- * pages for reuse; under a long ingest that adds ~100-200 MB of RSS. Past this RSS, after an
- * insert, ask it to return them (SYSTEM JEMALLOC PURGE), at most every PURGE_MIN_INTERVAL_MS.
- * Not unconditionally: each purge makes the next inserts fault pages back in.
- */
-const PURGE_ABOVE_RSS_BYTES = 350 * 1024 * 1024
-const PURGE_MIN_INTERVAL_MS = 250
-/** Past this RSS, purge after every insert: keeps a 2M-line request's peak under its 500 MiB budget. */
-const PURGE_ALWAYS_ABOVE_RSS_BYTES = 440 * 1024 * 1024
 
 /**
  * The durable write path (SPEC §4 "Durability"), write-ahead: group commit into the local spool
@@ -80,22 +71,7 @@ export async function createIngestPipeline({ config, store, telemetry, log }: Pi
   const progressed = () => progressSignal.fire()
   const waitProgress = () => progressSignal.wait()
 
-  let lastPurgeMs = 0
-  let purging = false
-  const releaseEngineMemory = () => {
-    if (store.kind !== 'embedded' || purging) return
-    const rss = process.memoryUsage.rss()
-    if (rss < PURGE_ABOVE_RSS_BYTES) return
-    if (rss < PURGE_ALWAYS_ABOVE_RSS_BYTES && Date.now() - lastPurgeMs < PURGE_MIN_INTERVAL_MS) return
-    purging = true
-    void store
-      .command('SYSTEM JEMALLOC PURGE')
-      .catch(() => {}) // best effort: builds without jemalloc refuse it
-      .finally(() => {
-        purging = false
-        lastPurgeMs = Date.now()
-      })
-  }
+  const releaseEngineMemory = engineMemoryReleaser(store)
 
   const insert = async (batch: Batch, format: SpoolFormat) => {
     const stop = telemetry.insertSeconds.startTimer()
