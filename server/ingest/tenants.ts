@@ -34,8 +34,8 @@ export const tenantSchema = z.strictObject({
     .nullish(),
 })
 
-/** A tenant's stored metadata row. */
-export interface TenantRow {
+/** A tenant's metadata as stored (its row of the `tenants` table); metrics/tenants.ts TenantRow is a row of the tenants view. */
+export interface TenantRecord {
   tenant_id: string
   name: string
   attributes: Record<string, string>
@@ -62,7 +62,7 @@ export function validateTenant(input: unknown): { ok: true; patch: TenantPatch }
  * `{tenant_id}` never wipes the seats that weight every incident. `replace`: the record as
  * given is the whole row. Pure.
  */
-export function applyTenantPatch(stored: TenantRow | undefined, patch: TenantPatch, replace: boolean): TenantRow {
+export function applyTenantPatch(stored: TenantRecord | undefined, patch: TenantPatch, replace: boolean): TenantRecord {
   const base = replace || !stored ? { name: '', attributes: {}, num_attributes: {} } : stored
   const attributes: Record<string, string> = { ...base.attributes }
   const num_attributes: Record<string, number> = { ...base.num_attributes }
@@ -96,12 +96,12 @@ async function writeTenantsNow(store: Store, items: { index: number; patch: Tena
   if (items.length === 0) return
   try {
     const ids = [...new Set(items.map((x) => x.patch.tenant_id))]
-    const stored = new Map<string, TenantRow>()
+    const stored = new Map<string, TenantRecord>()
     if (!replace) {
-      const rows = await store.rows<TenantRow>(`SELECT tenant_id, name, attributes, num_attributes FROM ${store.db}.tenants FINAL WHERE tenant_id IN {ids:Array(String)}`, { ids })
+      const rows = await store.rows<TenantRecord>(`SELECT tenant_id, name, attributes, num_attributes FROM ${store.db}.tenants FINAL WHERE tenant_id IN {ids:Array(String)}`, { ids })
       for (const r of rows) stored.set(r.tenant_id, r)
     }
-    const merged = new Map<string, TenantRow>()
+    const merged = new Map<string, TenantRecord>()
     let accepted = 0
     for (const { index, patch } of items) {
       const row = applyTenantPatch(merged.get(patch.tenant_id) ?? stored.get(patch.tenant_id), patch, replace && !merged.has(patch.tenant_id))

@@ -1,5 +1,5 @@
 import { ATTRIBUTE_NAME, isIncidentId, TENANT_LIMITS } from '../domain/events.js'
-import { parseDurationS, parseTimestamp as parseRfc3339 } from '../domain/time.js'
+import { parseDurationS, parseTimestamp } from '../domain/time.js'
 import { badRequest } from '../errors.js'
 import type { Params } from '../storage/client.js'
 
@@ -28,11 +28,12 @@ export function single(q: RawQuery, name: string): string | undefined {
 }
 
 /**
- * RFC 3339 → ms since the epoch (sub-millisecond digits are truncated), by the same strict
- * parser as event times: no rolled-over dates (2022-02-30), no hour 24, seconds required.
+ * A time parameter (as_of, from, to): RFC 3339 → ms since the epoch (sub-millisecond digits are
+ * truncated), by the same strict parser as event times (no rolled-over dates such as 2022-02-30,
+ * no hour 24, seconds required), then bounded to the years 1970–2299; else 400 naming it.
  */
-export function parseTimestamp(value: string, name: string): number {
-  const ms = parseRfc3339(value)
+export function parseTimeParam(value: string, name: string): number {
+  const ms = parseTimestamp(value)
   if (typeof ms === 'string') throw badRequest(`${name} ${ms} (got "${value.slice(0, 64)}")`)
   if (ms < 0 || ms >= Date.UTC(2300, 0, 1)) throw badRequest(`${name} is out of range (1970 to 2299)`)
   return ms
@@ -90,7 +91,7 @@ export function parseScope(incidentId: string, q: RawQuery, now: Date): QuerySco
 
 export function parseAsOf(q: RawQuery, now: Date): number {
   const asOf = single(q, 'as_of')
-  return asOf === undefined || asOf === '' ? now.getTime() : parseTimestamp(asOf, 'as_of')
+  return asOf === undefined || asOf === '' ? now.getTime() : parseTimeParam(asOf, 'as_of')
 }
 
 /** attr.<name>=<value> segment filters. */
@@ -162,8 +163,8 @@ export interface Window {
 export function parseWindow(q: RawQuery, asOfMs: number, firstEventMs: number | null, maxBuckets = MAX_BUCKETS): Window {
   const from = single(q, 'from')
   const to = single(q, 'to')
-  const toMs = Math.min(to ? parseTimestamp(to, 'to') : asOfMs, asOfMs)
-  const fromMs = from ? parseTimestamp(from, 'from') : Math.min(firstEventMs ?? toMs, toMs)
+  const toMs = Math.min(to ? parseTimeParam(to, 'to') : asOfMs, asOfMs)
+  const fromMs = from ? parseTimeParam(from, 'from') : Math.min(firstEventMs ?? toMs, toMs)
   if (fromMs > toMs) throw badRequest('from must not be later than to (or as_of)')
   const bucket = single(q, 'bucket') ?? 'auto'
   const spanMs = toMs - fromMs

@@ -6,8 +6,12 @@ import { summary, type Summary } from './summary.js'
 import { overdueTenants, type OverdueRow } from './overdue.js'
 import { tenantPage, type TenantRow } from './tenants.js'
 
-/** "3 d 4 h", "5 h 12 min", "7 min 3 s", "12 s"; an em dash for null. */
-export function formatDuration(seconds: number | null | undefined): string {
+/**
+ * A duration in the Markdown report: its two largest units, rounded to the second ("3 d 4 h",
+ * "5 h 12 min", "7 min 3 s", "12 s"); an em dash for null. (The dashboard's client/format.ts
+ * rounds differently, for charts and tables.)
+ */
+export function formatReportDuration(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined || !Number.isFinite(seconds)) return '—'
   const s = Math.round(seconds)
   const d = Math.floor(s / 86400)
@@ -61,13 +65,13 @@ export function renderReport({ title, summary: s, worstDowntime, worstGaps, over
   out.push(`| Restored | ${s.restored} (${pct(s.recovery_pct)}) |`)
   out.push(`| Still down | ${s.down} |`)
   if (s.weighted) out.push(`| Restored, weighted by ${mdText(s.weighted.weight)} | ${pct(s.weighted.recovery_pct)} |`)
-  out.push(`| Downtime, median / p90 / max | ${formatDuration(s.downtime_s.median)} / ${formatDuration(s.downtime_s.p90)} / ${formatDuration(s.downtime_s.max)} |`)
-  out.push(`| Downtime, total over all tenants | ${formatDuration(s.downtime_s.total)} |`)
+  out.push(`| Downtime, median / p90 / max | ${formatReportDuration(s.downtime_s.median)} / ${formatReportDuration(s.downtime_s.p90)} / ${formatReportDuration(s.downtime_s.max)} |`)
+  out.push(`| Downtime, total over all tenants | ${formatReportDuration(s.downtime_s.total)} |`)
   out.push(
-    `| First contact latency, median / p90 / max | ${formatDuration(s.first_contact_latency_s.median)} / ${formatDuration(s.first_contact_latency_s.p90)} / ${formatDuration(s.first_contact_latency_s.max)} |`,
+    `| First contact latency, median / p90 / max | ${formatReportDuration(s.first_contact_latency_s.median)} / ${formatReportDuration(s.first_contact_latency_s.p90)} / ${formatReportDuration(s.first_contact_latency_s.max)} |`,
   )
   out.push(`| Waiting for first contact | ${s.waiting_first_contact} |`)
-  out.push(`| Stale (down, no update for more than ${formatDuration(s.stale_after_s)}) | ${s.stale} |`)
+  out.push(`| Stale (down, no update for more than ${formatReportDuration(s.stale_after_s)}) | ${s.stale} |`)
   if (s.down > 0) out.push(`| Restore stage of those down | ${s.stages.not_started} not started, ${s.stages.in_progress} in progress, ${s.stages.completed} completed |`)
   if (s.eta) out.push(`| Forecast full recovery | ${when(s.eta.at)} (range ${when(s.eta.low)} – ${when(s.eta.high)}) |`)
   out.push('')
@@ -93,7 +97,7 @@ export function renderReport({ title, summary: s, worstDowntime, worstGaps, over
   else {
     out.push('| Customer | Downtime | Outages | State | First contact after |', '|---|---|---|---|---|')
     for (const r of worstDowntime)
-      out.push(`| ${who(r)} | ${formatDuration(r.downtime_s)} | ${r.outages} | ${r.state === 'down' ? 'still down' : 'restored'} | ${formatDuration(r.first_contact_latency_s)} |`)
+      out.push(`| ${who(r)} | ${formatReportDuration(r.downtime_s)} | ${r.outages} | ${r.state === 'down' ? 'still down' : 'restored'} | ${formatReportDuration(r.first_contact_latency_s)} |`)
   }
   out.push('')
 
@@ -102,7 +106,7 @@ export function renderReport({ title, summary: s, worstDowntime, worstGaps, over
   if (worstGaps.length === 0) out.push('No affected tenants.')
   else {
     out.push('| Customer | Longest gap | Updates | First contact after |', '|---|---|---|---|')
-    for (const r of worstGaps) out.push(`| ${who(r)} | ${formatDuration(r.max_comm_gap_s)} | ${r.communications} | ${formatDuration(r.first_contact_latency_s)} |`)
+    for (const r of worstGaps) out.push(`| ${who(r)} | ${formatReportDuration(r.max_comm_gap_s)} | ${r.communications} | ${formatReportDuration(r.first_contact_latency_s)} |`)
   }
   out.push('')
   if (s.waiting_first_contact > 0) {
@@ -119,7 +123,7 @@ export function renderReport({ title, summary: s, worstDowntime, worstGaps, over
   if (overdue.rows.length > 0) {
     out.push('| Customer | What is due | Overdue for | Last contact |', '|---|---|---|---|')
     for (const r of overdue.rows)
-      out.push(`| ${r.name ? `${mdText(r.name)} (${idSpan(r.tenant_id)})` : idSpan(r.tenant_id)} | ${r.kind === 'first_contact' ? 'first contact' : 'update'} | ${formatDuration(r.overdue_s)} | ${r.last_contact_at ? when(r.last_contact_at) : 'never'} |`)
+      out.push(`| ${r.name ? `${mdText(r.name)} (${idSpan(r.tenant_id)})` : idSpan(r.tenant_id)} | ${r.kind === 'first_contact' ? 'first contact' : 'update'} | ${formatReportDuration(r.overdue_s)} | ${r.last_contact_at ? when(r.last_contact_at) : 'never'} |`)
     if (overdue.total > overdue.rows.length) out.push('', `… and ${overdue.total - overdue.rows.length} more (overdue.csv has every one).`)
     out.push('')
   }

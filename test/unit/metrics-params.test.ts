@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { HttpError } from '../../server/errors.js'
-import { parseDuration, parseScope, parseTimestamp, parseWindow, pointTimes } from '../../server/metrics/filters.js'
-import { formatDuration, mdText } from '../../server/metrics/report.js'
+import { parseDuration, parseScope, parseTimeParam, parseWindow, pointTimes } from '../../server/metrics/filters.js'
+import { formatReportDuration, mdText } from '../../server/metrics/report.js'
 import { eta } from '../../server/metrics/summary.js'
 import { parseTenantPage } from '../../server/metrics/tenants.js'
 
@@ -23,10 +23,10 @@ describe('query parameter parsing', () => {
   })
 
   it('reads RFC 3339 timestamps with offsets and rejects the rest', () => {
-    expect(parseTimestamp('2022-04-05T07:38:00.123Z', 'as_of')).toBe(Date.UTC(2022, 3, 5, 7, 38, 0, 123))
-    expect(parseTimestamp('2022-04-05T09:38:00+02:00', 'as_of')).toBe(Date.UTC(2022, 3, 5, 7, 38))
+    expect(parseTimeParam('2022-04-05T07:38:00.123Z', 'as_of')).toBe(Date.UTC(2022, 3, 5, 7, 38, 0, 123))
+    expect(parseTimeParam('2022-04-05T09:38:00+02:00', 'as_of')).toBe(Date.UTC(2022, 3, 5, 7, 38))
     for (const bad of ['2022-04-05', 'yesterday', '2022-04-05T07:38:00', '1649144280', '1969-12-31T23:59:59Z']) {
-      expect(badRequest(() => parseTimestamp(bad, 'as_of'))).toMatch(/as_of/)
+      expect(badRequest(() => parseTimeParam(bad, 'as_of'))).toMatch(/as_of/)
     }
   })
 
@@ -82,7 +82,7 @@ describe('series windows', () => {
 
 describe('report formatting', () => {
   it('writes durations the way people say them', () => {
-    expect([3 * 86400 + 4 * 3600, 5 * 3600 + 12 * 60, 7 * 60 + 3, 12, 86400, null].map(formatDuration)).toEqual(['3 d 4 h', '5 h 12 min', '7 min 3 s', '12 s', '1 d', '—'])
+    expect([3 * 86400 + 4 * 3600, 5 * 3600 + 12 * 60, 7 * 60 + 3, 12, 86400, null].map(formatReportDuration)).toEqual(['3 d 4 h', '5 h 12 min', '7 min 3 s', '12 s', '1 d', '—'])
   })
 
   it('escapes Markdown in tenant text', () => {
