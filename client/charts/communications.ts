@@ -2,7 +2,7 @@ import type { ChartDataset, TooltipItem } from 'chart.js'
 import type { CommPoint, Summary } from '../api.js'
 import { formatCount, formatDuration, formatDurationShort, formatTime, type TimeZoneMode } from '../format.js'
 import { milestoneAnnotations } from './recovery.js'
-import { backgroundPlugin, Chart, chartTheme, FAST, fixedWidth, timeAxis, withAlpha } from './setup.js'
+import { backgroundPlugin, Chart, chartTheme, FAST, fixedWidth, scaleRangesPlugin, timeAxis, withAlpha } from './setup.js'
 
 export interface CommunicationsChartData {
   points: CommPoint[]
@@ -31,7 +31,7 @@ export class CommunicationsChart {
     this.chart = new Chart<'bar' | 'line', XY[]>(canvas, {
       type: 'bar',
       data: { datasets: [] },
-      plugins: [backgroundPlugin],
+      plugins: [backgroundPlugin, scaleRangesPlugin],
       options: { ...FAST },
     })
   }

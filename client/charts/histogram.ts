@@ -1,6 +1,6 @@
 import type { Histogram } from '../api.js'
 import { formatCount, formatDurationShort } from '../format.js'
-import { backgroundPlugin, Chart, chartTheme, withAlpha } from './setup.js'
+import { backgroundPlugin, Chart, chartTheme, scaleRangesPlugin, withAlpha } from './setup.js'
 
 // Plain numbers on a category axis: Chart.js parses them (a few dozen bins, so parsing costs nothing).
 const HIST_OPTIONS = { animation: false as const, responsive: true, maintainAspectRatio: false }
@@ -14,7 +14,7 @@ export class HistogramChart {
     this.chart = new Chart<'bar', number[], string>(canvas, {
       type: 'bar',
       data: { labels: [], datasets: [] },
-      plugins: [backgroundPlugin],
+      plugins: [backgroundPlugin, scaleRangesPlugin],
       options: HIST_OPTIONS,
     })
   }

@@ -2,7 +2,7 @@ import type { ChartDataset, TooltipItem } from 'chart.js'
 import type { AnnotationOptions } from 'chartjs-plugin-annotation'
 import type { RecoveryPoint, Summary } from '../api.js'
 import { formatCount, formatPct, formatTime, type TimeZoneMode } from '../format.js'
-import { AXIS_WIDTH_PX, backgroundPlugin, Chart, chartTheme, DASHES, FAST, fixedWidth, timeAxis, withAlpha } from './setup.js'
+import { AXIS_WIDTH_PX, backgroundPlugin, Chart, chartTheme, DASHES, FAST, fixedWidth, scaleRangesPlugin, timeAxis, withAlpha } from './setup.js'
 
 export interface RecoveryChartData {
   overall: RecoveryPoint[]
@@ -30,7 +30,7 @@ export class RecoveryChart {
     this.chart = new Chart<'line', XY[]>(canvas, {
       type: 'line',
       data: { datasets: [] },
-      plugins: [backgroundPlugin],
+      plugins: [backgroundPlugin, scaleRangesPlugin],
       options: { ...FAST },
     })
   }
@@ -117,8 +117,9 @@ export class RecoveryChart {
           position: 'right',
           stacked: true,
           beginAtZero: true,
-          // Head room so the stage areas sit in the lower part, beneath the recovery line's story.
-          suggestedMax: Math.max(1, ...d.overall.map((p) => p.not_started + p.in_progress + p.completed)) * 1.8,
+          // The stages stack to the customers still down, never more than those affected: the axis
+          // ends at a round number just above the affected count (not at Chart.js's padded guess).
+          max: countAxisMax(Math.max(0, ...d.overall.map((p) => p.affected))),
           afterFit: fixedWidth,
           title: { display: true, text: 'customers down, by stage', color: theme.muted },
           ticks: { color: theme.muted, precision: 0, callback: (v) => formatCount(Number(v)) },
@@ -159,6 +160,17 @@ export class RecoveryChart {
   destroy() {
     this.chart.destroy()
   }
+}
+
+/**
+ * The end of an axis of counts up to n: the first multiple of a round step (1, 2, 2.5 or 5 × 10^k,
+ * an integer, at least a tenth of n) at or above n. It ends at most 20 % above n (775 → 800).
+ */
+function countAxisMax(n: number): number {
+  const tenth = Math.max(1, n / 10)
+  const pow = 10 ** Math.floor(Math.log10(tenth))
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * pow).find((x) => x >= tenth && Number.isInteger(x)) ?? 10 * pow
+  return Math.max(step, Math.ceil(n / step) * step)
 }
 
 /**

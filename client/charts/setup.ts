@@ -112,6 +112,19 @@ export const backgroundPlugin: Plugin = {
   },
 }
 
+/**
+ * Writes each scale's range as drawn to the canvas (data-scales, JSON: {"x":{"min":…,"max":…},…})
+ * after every update and resize: what the axes show, for tests and tools reading the page.
+ */
+export const scaleRangesPlugin: Plugin = {
+  id: 'aftermathScaleRanges',
+  afterUpdate(chart) {
+    const ranges: Record<string, { min: number; max: number }> = {}
+    for (const [id, scale] of Object.entries(chart.scales)) ranges[id] = { min: scale.min, max: scale.max }
+    chart.canvas.dataset.scales = JSON.stringify(ranges)
+  },
+}
+
 /** Left and right axis widths (px) shared by the stacked timeline charts, so their x-axes line up. */
 export const AXIS_WIDTH_PX = 64
 

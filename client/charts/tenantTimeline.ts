@@ -2,7 +2,7 @@ import type { ChartDataset } from 'chart.js'
 import type { AnnotationOptions } from 'chartjs-plugin-annotation'
 import type { TimelineEvent } from '../api.js'
 import { formatTime, type TimeZoneMode } from '../format.js'
-import { backgroundPlugin, Chart, chartTheme, FAST, timeAxis, withAlpha } from './setup.js'
+import { backgroundPlugin, Chart, chartTheme, FAST, scaleRangesPlugin, timeAxis, withAlpha } from './setup.js'
 
 type XY = { x: number; y: number | null }
 
@@ -16,9 +16,10 @@ export class TenantTimelineChart {
   private events: TimelineEvent[][] = []
 
   constructor(readonly canvas: HTMLCanvasElement) {
-    this.chart = new Chart<'line' | 'scatter', XY[]>(canvas, { type: 'line', data: { datasets: [] }, plugins: [backgroundPlugin], options: { ...FAST } })
+    this.chart = new Chart<'line' | 'scatter', XY[]>(canvas, { type: 'line', data: { datasets: [] }, plugins: [backgroundPlugin, scaleRangesPlugin], options: { ...FAST } })
   }
 
+  /** x spans the events and endMs (epoch ms, the end of the customer's window), with a little margin. */
   update(events: TimelineEvent[], endMs: number, tz: TimeZoneMode) {
     const theme = chartTheme()
     const times = events.map((e) => Date.parse(e.occurred_at))

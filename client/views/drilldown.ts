@@ -1,4 +1,4 @@
-import { getTimeline, type TimelineEvent, type ViewParams } from '../api.js'
+import { getTimeline, type Timeline, type TimelineEvent, type ViewParams } from '../api.js'
 import { TenantTimelineChart } from '../charts/tenantTimeline.js'
 import { h } from '../dom.js'
 import { formatCount, formatDuration, formatTime, type TimeZoneMode } from '../format.js'
@@ -104,8 +104,7 @@ export class Drilldown {
       )
       this.dialog.scrollTop = scroll
       this.chart = new TenantTimelineChart(canvas)
-      const endMs = view.asOf ? Date.parse(view.asOf) : Date.now()
-      this.chart.update(t.events, endMs, tz)
+      this.chart.update(t.events, windowEndMs(t), tz)
     } catch (err) {
       if (ctrl.signal.aborted || quiet) return
       body.replaceChildren(stateMessage('error', `Could not load this customer: ${err instanceof Error ? err.message : String(err)}. Close and try again.`))
@@ -124,6 +123,16 @@ export class Drilldown {
     if (this.dialog.open) this.dialog.close()
     this.dialog.remove()
   }
+}
+
+/**
+ * The end of the customer's own window: the moment shown while it is still down, else its last
+ * event (a resolved incident's customer is not drawn against years of nothing up to now).
+ */
+function windowEndMs(t: Timeline): number {
+  const asOfMs = Date.parse(t.as_of)
+  if (t.row?.state === 'down' || t.events.length === 0) return asOfMs
+  return Math.max(...t.events.map((e) => Date.parse(e.occurred_at)))
 }
 
 function fact(label: string, value: Node | string) {

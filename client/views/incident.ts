@@ -10,7 +10,7 @@ import { fetchMeta, seriesRange, windowMs } from './incident/meta.js'
 import { Sharing } from './incident/sharing.js'
 import { createState, DAY_MS, staleAfter, viewParams, WEIGHT } from './incident/state.js'
 import { TimeTravel } from './incident/time-travel.js'
-import { Charts, type XRange } from './incident/timelines.js'
+import { IncidentCharts, type XRange } from './incident/charts.js'
 import { stateToUrl } from './incident/url-state.js'
 import { WorstHit } from './incident/worst.js'
 import { OverduePanel } from './overdue.js'
@@ -45,7 +45,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
   const sharing = new Sharing(state)
   const header = new IncidentHeader(state, { live: live.indicator, timeTravel, filters, sharing })
   const figures = new KeyFigures(state)
-  const charts = new Charts(state, () => changed(false))
+  const charts = new IncidentCharts(state, () => changed(false))
   const drill = new Drilldown()
   const openTenant = (tenantId: string) => void drill.open(incidentId, tenantId, viewParams(state), ctx.tz())
   const overdue = new OverduePanel({ incidentId, view: () => viewParams(state), tz: () => ctx.tz(), onOpen: openTenant, onPolicyChanged: () => void load(true) })

@@ -133,6 +133,13 @@ async function expectChartsDrawn(page: Page) {
   }
 }
 
+type ScaleRanges = Record<string, { min: number; max: number }>
+
+/** The ranges of a chart's scales as Chart.js drew them (the charts write them to data-scales on every update). */
+async function scaleRanges(page: Page, canvas: string): Promise<ScaleRanges> {
+  return JSON.parse((await page.locator(canvas).getAttribute('data-scales')) ?? '{}') as ScaleRanges
+}
+
 const text = (page: Page, selector: string) => page.locator(selector).first().innerText()
 const shownAsOf = (page: Page) => page.locator('[data-testid="as-of"]').getAttribute('data-as-of')
 
@@ -288,6 +295,18 @@ describe('dashboard in headless Chromium', () => {
     await expectChartsDrawn(page)
     await page.screenshot({ path: join(ARTIFACTS, 'incident-dark.png'), fullPage: true })
     await page.screenshot({ path: join(ARTIFACTS, 'incident-dark-top.png') })
+    await context.close()
+  })
+
+  it("the recovery chart's axis of customers down ends just above the affected count, not at a padded guess", async () => {
+    const { page, context } = await openLoggedIn(`/incidents/${ONGOING}`)
+    await expectChartsDrawn(page)
+    const s = await expectKpisMatch(page)
+    const y2 = (await scaleRanges(page, 'canvas[data-chart="recovery"]')).y2!
+    expect(y2.min).toBe(0)
+    // Room for every affected customer down at once, and no more than a fifth above that.
+    expect(y2.max).toBeGreaterThanOrEqual(s.affected)
+    expect(y2.max).toBeLessThanOrEqual(1.2 * s.affected)
     await context.close()
   })
 
@@ -509,6 +528,46 @@ describe('dashboard in headless Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'drilldown.png') })
     await page.keyboard.press('Escape')
     await expect.poll(() => dialog.evaluate((d) => (d as HTMLDialogElement).open)).toBe(false)
+    await context.close()
+  })
+
+  it("a customer's timeline spans its own window: a resolved incident's customer from first to last event, one still down to the moment shown", async () => {
+    const drillX = async (page: Page) => {
+      await expect.poll(async () => (await scaleRanges(page, '[data-testid="drilldown"] canvas')).x, { timeout: 10_000 }).toBeDefined()
+      return (await scaleRanges(page, '[data-testid="drilldown"] canvas')).x!
+    }
+    const eventSpan = async (incident: string, tenant: string, asOf?: string) => {
+      const t = await api<{ events: { occurred_at: string }[] }>(`/api/v1/incidents/${incident}/tenants/${tenant}/timeline${asOf ? `?as_of=${encodeURIComponent(asOf)}` : ''}`)
+      const times = t.events.map((e) => Date.parse(e.occurred_at))
+      return { first: Math.min(...times), last: Math.max(...times) }
+    }
+
+    // Last month's incident: r-4 was down from old + 4 min to old + 6 h; the axis is those hours, not a month up to now.
+    const resolved = await openLoggedIn(`/incidents/${RESOLVED}`)
+    await resolved.page.locator('.worst-row[data-tenant="r-4"]').click()
+    await resolved.page.locator('[data-testid="drilldown"] ol.events li').first().waitFor()
+    const r4 = await eventSpan(RESOLVED, 'r-4')
+    const x = await drillX(resolved.page)
+    const margin = 0.1 * (r4.last - r4.first)
+    expect(x.min).toBeLessThanOrEqual(r4.first)
+    expect(x.min).toBeGreaterThanOrEqual(r4.first - margin)
+    expect(x.max).toBeGreaterThanOrEqual(r4.last)
+    expect(x.max).toBeLessThanOrEqual(r4.last + margin)
+    await resolved.context.close()
+
+    // Initech is still down six hours ago: its window runs from losing access to that moment.
+    const asOf = iso(NOW - 6 * HOUR_MS)
+    const { page, context } = await openLoggedIn(`/incidents/${ONGOING}?as_of=${encodeURIComponent(asOf)}`)
+    await page.fill('[data-testid="table-search"]', 'Initech')
+    await page.locator('[data-testid="customers-table"] tbody tr[data-tenant="x-down-2"]').click()
+    await page.locator('[data-testid="drilldown"] ol.events li').first().waitFor()
+    const initech = await eventSpan(ONGOING, 'x-down-2', asOf)
+    const down = await drillX(page)
+    const downMargin = 0.1 * (Date.parse(asOf) - initech.first)
+    expect(down.min).toBeLessThanOrEqual(initech.first)
+    expect(down.min).toBeGreaterThanOrEqual(initech.first - downMargin)
+    expect(down.max).toBeGreaterThanOrEqual(Date.parse(asOf))
+    expect(down.max).toBeLessThanOrEqual(Date.parse(asOf) + downMargin)
     await context.close()
   })
 

@@ -16,7 +16,7 @@ export type XRange = { minMs: number; maxMs: number }
  * communications over one timeline, and the downtime distribution. Each keeps the figures it
  * last drew, so a theme or time zone change redraws without fetching.
  */
-export class Charts {
+export class IncidentCharts {
   readonly recovery: ChartCard
   readonly communications: ChartCard
   readonly histogram: ChartCard
