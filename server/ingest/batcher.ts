@@ -1,5 +1,5 @@
 import { Unavailable } from '../errors.js'
-import type { RowFormat } from '../storage/client.js'
+import type { RowFormat } from '../storage/row-format.js'
 import type { EventRow } from './types.js'
 import { formatRowTime } from '../domain/time.js'
 import { nextVersions } from './version.js'
