@@ -3,7 +3,7 @@ import { h } from '../../dom.js'
 import { staleAfter, viewParams, WEIGHT, type IncidentState } from './state.js'
 
 /** Live chart/table refreshes at most this often; the key figures follow every stream update. */
-export const LIVE_MIN_INTERVAL_MS = 3000
+const LIVE_MIN_INTERVAL_MS = 3000
 
 /**
  * Live updates: while the incident is ongoing and the view is at now, the stream's summary is
