@@ -1,8 +1,8 @@
+import { formatRowTime } from '../domain/time.js'
 import { Unavailable } from '../errors.js'
 import type { RowFormat } from '../storage/row-format.js'
+import { nextVersions } from '../storage/version.js'
 import type { EventRow } from './types.js'
-import { formatRowTime } from '../domain/time.js'
-import { nextVersions } from './version.js'
 
 /** One group commit: the serialized rows (serializeEvents) of several submissions, written as one spool record. */
 export interface Batch {

@@ -1,10 +1,10 @@
 import { z } from 'zod'
-import { isIncidentId, isWellFormed, LIMITS } from '../domain/events.js'
 import { commPolicyJson, DEFAULT_COMM_POLICY, type CommPolicy } from '../domain/comm-policy.js'
+import { isIncidentId, isWellFormed, LIMITS } from '../domain/events.js'
 import { minuteToYearMs } from '../domain/duration.js'
 import { StorageUnavailableError } from '../errors.js'
 import type { Store } from '../storage/client.js'
-import { nextVersion } from './version.js'
+import { nextVersion } from '../storage/version.js'
 
 export const INCIDENT_STATUSES = ['ongoing', 'resolved'] as const
 

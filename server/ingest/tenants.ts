@@ -2,10 +2,9 @@ import { z } from 'zod'
 import { ATTRIBUTE_NAME, isWellFormed, LIMITS, TENANT_LIMITS } from '../domain/events.js'
 import { BadInput, Refusal, StorageUnavailableError } from '../errors.js'
 import type { Store } from '../storage/client.js'
-import type { IngestError, IngestResult } from './events.js'
-import { MAX_LISTED_ERRORS } from './events.js'
+import { nextVersion } from '../storage/version.js'
+import { MAX_LISTED_ERRORS, type IngestError, type IngestResult } from './events.js'
 import { ndjsonLines, NDJSON_MAX_LINE_BYTES } from './parse-ndjson.js'
-import { nextVersion } from './version.js'
 
 /** Tenants are inserted in chunks of this many rows (one part each). */
 const TENANT_CHUNK_ROWS = 10_000

@@ -1,8 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import { formatRowTime } from '../domain/time.js'
-import { nextVersion } from '../ingest/version.js'
 import type { Store } from '../storage/client.js'
+import { nextVersion } from '../storage/version.js'
 
 /**
  * Share links (SPEC §8): a bearer token that reads one incident's views (an incident link) or

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { formatRowTime } from '../domain/time.js'
 import type { Store } from '../storage/client.js'
-import { nextVersion } from '../ingest/version.js'
+import { nextVersion } from '../storage/version.js'
 
 /** The events a webhook can subscribe to (SPEC §6), and the test delivery the CLI sends. */
 export const WEBHOOK_EVENTS = ['tenant.overdue', 'incident.recovery_stalled', 'incident.milestone'] as const
