@@ -12,7 +12,7 @@ import { AsyncLocalStorage } from 'node:async_hooks'
  *   internal  the server's own work (deriving tenant_state, building incident logs, migrations,
  *             metadata writes): never refused; the default outside a request
  * Each lane has its own engine limits (time with cancellation inside ClickHouse, memory, result
- * size: see storage/client.ts), so an overrun is stopped by the engine, not only abandoned by a
+ * size: see storage/store.ts), so an overrun is stopped by the engine, not only abandoned by a
  * JS timer.
  *
  * The embedded engine runs statements with bound parameters one at a time across the process
