@@ -73,6 +73,17 @@ export class ShareLinks {
   private readonly byHash = new Map<string, ShareLink>()
   private readonly byId = new Map<string, ShareLink>()
   private pending = new Map<string, { uses: number; last_ms: number }>()
+  /**
+   * A flush and a list's read of stored counts never overlap: between moving the pending counts
+   * out and their insert committing, a list would see them nowhere (a count going down), or in
+   * both places (counted twice).
+   */
+  private usesLock: Promise<unknown> = Promise.resolve()
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.usesLock.then(fn, fn)
+    this.usesLock = run.catch(() => {})
+    return run
+  }
   private seenVersion = 0
   private readonly timers: NodeJS.Timeout[] = []
   private closed = false
@@ -155,18 +166,21 @@ export class ShareLinks {
     const all = [...this.byId.values()].filter((l) => opts.incidentId === undefined || l.incident_id === opts.incidentId).reverse()
     const page = all.slice(opts.offset, opts.offset + opts.limit)
     const stored = new Map<string, { uses: number; last_ms: number }>()
-    if (page.length) {
-      const rows = await this.store.rows<{ id: string; uses: string | number; last_ms: string | number }>(
-        `SELECT id, sum(uses) AS uses, toUnixTimestamp64Milli(max(last_used_at)) AS last_ms FROM ${this.store.db}.share_link_uses WHERE id IN {ids:Array(String)} GROUP BY id`,
-        { ids: page.map((l) => l.id) },
-      )
-      for (const r of rows) stored.set(r.id, { uses: Number(r.uses), last_ms: Number(r.last_ms) })
-    }
+    const pending = await this.exclusive(async () => {
+      if (page.length) {
+        const rows = await this.store.rows<{ id: string; uses: string | number; last_ms: string | number }>(
+          `SELECT id, sum(uses) AS uses, toUnixTimestamp64Milli(max(last_used_at)) AS last_ms FROM ${this.store.db}.share_link_uses WHERE id IN {ids:Array(String)} GROUP BY id`,
+          { ids: page.map((l) => l.id) },
+        )
+        for (const r of rows) stored.set(r.id, { uses: Number(r.uses), last_ms: Number(r.last_ms) })
+      }
+      return new Map(this.pending)
+    })
     return {
       total: all.length,
       share_links: page.map((l) => {
         const s = stored.get(l.id)
-        const p = this.pending.get(l.id)
+        const p = pending.get(l.id)
         const last = Math.max(s?.last_ms ?? -Infinity, p?.last_ms ?? -Infinity)
         return {
           id: l.id,
@@ -185,7 +199,11 @@ export class ShareLinks {
   }
 
   /** Add the counted uses to ClickHouse. */
-  async flush(): Promise<void> {
+  flush(): Promise<void> {
+    return this.exclusive(() => this.flushNow())
+  }
+
+  private async flushNow(): Promise<void> {
     if (this.pending.size === 0) return
     const batch = this.pending
     this.pending = new Map()
