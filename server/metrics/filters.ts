@@ -123,6 +123,11 @@ export function isoTime(ms: number): string {
   return new Date(ms).toISOString()
 }
 
+/** A nullable numeric column as read (a number, a numeric string, NULL or NaN) → number | null. */
+export function nullableNumber(v: unknown): number | null {
+  return v === null || v === undefined || Number.isNaN(Number(v)) ? null : Number(v)
+}
+
 /**
  * The segment test of segmentWhere for one tenant whose metadata is already read: every filter
  * name matches one of its values (a missing attribute reads as ''); a tenant without metadata

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { HttpError } from '../../server/errors.js'
 import { parseDuration, parseScope, parseTimeParam, parseWindow, pointTimes } from '../../server/metrics/filters.js'
 import { formatReportDuration, mdText } from '../../server/metrics/report.js'
-import { eta } from '../../server/metrics/summary.js'
+import { eta } from '../../server/metrics/eta.js'
 import { parseTenantPage } from '../../server/metrics/tenants.js'
 
 const badRequest = (fn: () => unknown) => {
