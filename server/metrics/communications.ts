@@ -6,7 +6,8 @@ import { incidentPolicy } from './policy.js'
 import { bucketCodes, bucketRuns, firstEventMs, prefixSum, quantileInclusiveUnsorted, seriesFrame, type SeriesFrame } from './series.js'
 import type { IncidentLog } from './incident-log.js'
 import type { StateSync } from './state-sync.js'
-import { COMMS_CODES, DEFAULT_STALE_AFTER_MS, OPEN_END_MS, spansToChangesSql, tenantStateSql } from './tenant-state.js'
+import { changeCodeSql, changeMsSql, changesAfterSql, COMMS_CODES, packChangeSql } from './packing.js'
+import { DEFAULT_STALE_AFTER_MS, OPEN_END_MS, spansToChangesSql, tenantStateSql } from './tenant-state.js'
 
 export interface CommunicationsPoint {
   t: string
@@ -39,7 +40,7 @@ function changesSql(precomputed: boolean): string {
   const overdue = spansToChangesSql('overdue_spans', COMMS_CODES.overdueFrom, COMMS_CODES.overdueTo)
   return precomputed
     ? `arrayConcat(cdeltas, ${overdue})`
-    : `arrayConcat([first_lost_ms * 16 + 1], if(contact_all_ms < ${OPEN_END_MS}, [contact_all_ms * 16 + 2], CAST([], 'Array(Int64)')), ${spansToChangesSql('stale_spans')}, ${overdue})`
+    : `arrayConcat([${packChangeSql('first_lost_ms', COMMS_CODES.affected)}], if(contact_all_ms < ${OPEN_END_MS}, [${packChangeSql('contact_all_ms', COMMS_CODES.contacted)}], CAST([], 'Array(Int64)')), ${spansToChangesSql('stale_spans')}, ${overdue})`
 }
 
 export async function communicationsSeries(store: Store, state: StateSync, scope: QueryScope, q: RawQuery): Promise<CommunicationsSeries> {
@@ -104,10 +105,10 @@ async function rowsFromSql(store: Store, at: QueryScope, frame: SeriesFrame, sta
   // One statement: ClickHouse runs its parts on one thread budget (two statements at once on
   // two cores were slower than one after the other).
   return store.rows<Row>(
-    `SELECT ${frame.bucketOf('intDiv(d, 16)')} AS k, d % 16 AS kind, count() AS n, ${noMedian} AS median
+    `SELECT ${frame.bucketOf(changeMsSql('d'))} AS k, ${changeCodeSql('d')} AS kind, count() AS n, ${noMedian} AS median
      FROM (${core.sql})
      ARRAY JOIN ${changesSql(precomputed)} AS d
-     WHERE d < ({sf_to:Int64} + 1) * 16
+     WHERE d < ${changesAfterSql('{sf_to:Int64}')}
      GROUP BY k, kind
      UNION ALL
      SELECT ${frame.bucketOf('contact_all_ms')} AS k, ${KIND.median} AS kind, count() AS n,

@@ -1,6 +1,7 @@
 import type { CommPolicy } from '../domain/comm-policy.js'
 import type { Store } from '../storage/client.js'
-import { ALL_TIME_MS, COMMS_CODES, OPEN_END_MS, spansToChangesSql, tenantStateSql } from './tenant-state.js'
+import { CHANGE_CODES, changeCode, changeMs, COMMS_CODES } from './packing.js'
+import { ALL_TIME_MS, OPEN_END_MS, spansToChangesSql, tenantStateSql } from './tenant-state.js'
 
 /**
  * An incident's changes, all tenants together, sorted by time: the material of its series and
@@ -38,7 +39,7 @@ export interface IncidentLog {
   contactByTenant: Float64Array
 }
 
-/** Changes as two aligned arrays (split once at load: a per-query `% 16` on every element costs ~10x the loop). */
+/** Changes as two aligned arrays (split once at load: a per-query unpacking of every element costs ~10x the loop). */
 export interface Changes {
   ms: Float64Array
   code: Uint8Array
@@ -48,9 +49,8 @@ function changes(packed: Float64Array): Changes {
   const ms = new Float64Array(packed.length)
   const code = new Uint8Array(packed.length)
   for (let i = 0; i < packed.length; i++) {
-    const t = Math.floor(packed[i]! / 16)
-    ms[i] = t
-    code[i] = packed[i]! - t * 16
+    ms[i] = changeMs(packed[i]!)
+    code[i] = changeCode(packed[i]!)
   }
   return { ms, code }
 }
@@ -138,9 +138,9 @@ export function incidentLogBytes(log: IncidentLog): number {
   ].reduce((n, a) => n + a.byteLength, 0)
 }
 
-/** How many of changes[from, to) carry each code (indexed by code, 0-15). */
+/** How many of changes[from, to) carry each code (indexed by code, 0 to CHANGE_CODES - 1). */
 export function countCodes(changes: Changes, from: number, to: number): Float64Array {
-  const counts = new Float64Array(16)
+  const counts = new Float64Array(CHANGE_CODES)
   for (let i = from; i < to; i++) counts[changes.code[i]!]!++
   return counts
 }

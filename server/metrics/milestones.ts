@@ -1,6 +1,7 @@
 import type { Store } from '../storage/client.js'
 import { isoTime, nullableNumber, type QueryScope } from './filters.js'
 import type { StateSync } from './state-sync.js'
+import { changeCodeSql, changeMsSql, RECOVERY_CODES } from './packing.js'
 import { ALL_TIME_MS, OPEN_END, OPEN_END_MS, tenantStateSql } from './tenant-state.js'
 
 export interface Milestones {
@@ -54,15 +55,23 @@ function incidentFacts(store: Store, state: StateSync, scope: QueryScope): Promi
   return state.cached(scope.incidentId, key, scope.filters.length > 0 ? 'tenants' : false, () => computeIncidentFacts(store, scope))
 }
 
+/** The RECOVERY_CODES whose changes satisfy `pick`, as an SQL tuple. */
+function codesWhere(pick: (change: (typeof RECOVERY_CODES)[number]) => boolean): string {
+  return `(${Object.entries(RECOVERY_CODES)
+    .filter(([, change]) => pick(change))
+    .map(([code]) => code)
+    .join(', ')})`
+}
+
 /**
- * Recovery milestones, exact, from every change of affected and down (rdeltas codes 1-5 of every
- * tenant, as ms * 16 + code, so a plain Int64 sort orders them by time). The running sums are
- * checked only at the last change of each instant, and compared in integers.
+ * Recovery milestones, exact, from every change of affected and down (the rdeltas of every tenant
+ * whose code changes either: packed, so a plain Int64 sort orders them by time). The running sums
+ * are checked only at the last change of each instant, and compared in integers.
  */
 const MILESTONE_COLUMNS = `
-  arrayMap(d -> intDiv(d, 16), ds) AS ds_t,
-  arrayCumSum(arrayMap(d -> toInt64(d % 16 = 1), ds)) AS ds_aff,
-  arrayCumSum(arrayMap(d -> if(d % 16 <= 2, toInt64(1), toInt64(-1)), ds)) AS ds_down,
+  arrayMap(d -> ${changeMsSql('d')}, ds) AS ds_t,
+  arrayCumSum(arrayMap(d -> toInt64(${changeCodeSql('d')} IN ${codesWhere((c) => c.affected > 0)}), ds)) AS ds_aff,
+  arrayCumSum(arrayMap(d -> if(${changeCodeSql('d')} IN ${codesWhere((c) => c.down > 0)}, toInt64(1), toInt64(-1)), ds)) AS ds_down,
   if(empty(ds_t), [], arrayPushBack(arrayMap((a, b) -> a != b, arrayPopBack(ds_t), arrayPopFront(ds_t)), 1)) AS ds_last,
   arrayFirstIndex((a, d, l) -> l AND a > 0 AND 2 * (a - d) >= a, ds_aff, ds_down, ds_last) AS i50,
   arrayFirstIndex((a, d, l) -> l AND a > 0 AND 10 * (a - d) >= 9 * a, ds_aff, ds_down, ds_last) AS i90,
@@ -79,7 +88,7 @@ async function computeIncidentFacts(store: Store, scope: QueryScope): Promise<In
   const [m] = await store.rows<{ fi: number | null; p50: number | null; p90: number | null; p100: number | null }>(
     `SELECT if(n = 0, NULL, fl) AS fi, p50, p90, p100 FROM (
        SELECT fl, n, ${MILESTONE_COLUMNS}
-       FROM (SELECT min(first_lost_ms) AS fl, count() AS n, arraySort(groupArrayArray(arrayFilter(d -> d % 16 <= 5, rdeltas))) AS ds FROM (${core.sql})))`,
+       FROM (SELECT min(first_lost_ms) AS fl, count() AS n, arraySort(groupArrayArray(arrayFilter(d -> ${changeCodeSql('d')} IN ${codesWhere((c) => c.affected !== 0 || c.down !== 0)}, rdeltas))) AS ds FROM (${core.sql})))`,
     core.params,
   )
   const fi = nullableNumber(m?.fi)

@@ -3,7 +3,8 @@ import { isoTime, parseAttributeName, parseWindow, single, type QueryScope, type
 import { bucketCodes, firstEventMs, seriesFrame } from './series.js'
 import { incidentPolicy } from './policy.js'
 import type { StateSync } from './state-sync.js'
-import { RECOVERY_CODES, tenantStateSql } from './tenant-state.js'
+import { changeCodeSql, changeMsSql, changesAfterSql, RECOVERY_CODES } from './packing.js'
+import { tenantStateSql } from './tenant-state.js'
 
 const KINDS = ['affected', 'down', 'not_started', 'in_progress', 'completed'] as const
 /** The per-bucket series accumulated per group: the counts, and the weights of affected and down. */
@@ -38,7 +39,7 @@ export async function recoverySeries(store: Store, state: StateSync, scope: Quer
   const w = parseWindow(q, scope.asOfMs, single(q, 'from') ? null : await firstEventMs(store, state, scope), groupBy === undefined ? undefined : MAX_GROUP_BUCKETS)
   const frame = seriesFrame(w)
   const at = { ...scope, asOfMs: w.toMs }
-  // Every tenant's changes (rdeltas: ms * 16 + code), counted per bucket and code; the codes are
+  // Every tenant's changes (rdeltas: packed ms and code), counted per bucket and code; the codes are
   // expanded below. The default view reads them from the incident log when it is current.
   const log =
     weight === undefined && groupBy === undefined && scope.filters.length === 0 ? await state.incidentLog(scope.incidentId, await incidentPolicy(store, state, scope.incidentId)) : null
@@ -58,10 +59,10 @@ export async function recoverySeries(store: Store, state: StateSync, scope: Quer
       : ''
     rows = await store.rows(
       `SELECT grp, groupArray(k) AS ks, groupArray(code) AS codes, groupArray(n) AS ns, groupArray(wn) AS wns FROM (
-         SELECT grp, ${frame.bucketOf('intDiv(d, 16)')} AS k, d % 16 AS code, count() AS n, ${weight ? 'sum(weight)' : '0'} AS wn
+         SELECT grp, ${frame.bucketOf(changeMsSql('d'))} AS k, ${changeCodeSql('d')} AS code, count() AS n, ${weight ? 'sum(weight)' : '0'} AS wn
          FROM (SELECT ${groupBy ? 'attributes[{group_by:String}]' : "''"} AS grp, ${weight ? 'weight' : '0'} AS weight, rdeltas FROM (${core.sql}))
          ARRAY JOIN rdeltas AS d
-         WHERE d < ({sf_to:Int64} + 1) * 16 ${topGroups}
+         WHERE d < ${changesAfterSql('{sf_to:Int64}')} ${topGroups}
          GROUP BY grp, k, code)
        GROUP BY grp`,
       { ...core.params, ...frame.params, group_by: groupBy ?? '' },

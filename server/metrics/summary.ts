@@ -7,7 +7,8 @@ import { countCodes, downtimesAt, firstContactsOnTime, upperBound, type Changes,
 import { milestonesAt, type Milestones } from './milestones.js'
 import { incidentPolicy } from './policy.js'
 import { quantileInclusiveUnsorted } from './series.js'
-import { COMMS_CODES, DEFAULT_STALE_AFTER_MS, RECOVERY_CODES, tenantStateSql } from './tenant-state.js'
+import { COMMS_CODES, RECOVERY_CODES } from './packing.js'
+import { DEFAULT_STALE_AFTER_MS, tenantStateSql } from './tenant-state.js'
 
 export interface SummaryParams {
   weight?: string

@@ -1,5 +1,6 @@
 import type { BroadcastIndex } from './broadcasts.js'
 import { upperBound } from './incident-log.js'
+import { KEY_TYPES, keysAfter, keyType, packKey } from './packing.js'
 
 /**
  * One tenant's row at T, evaluated in JavaScript from its stored `tenant_state` facts (the
@@ -75,10 +76,10 @@ export function rowAt(s: StoredState, t: number, broadcasts?: BroadcastIndex): R
   let downtime = 0
   for (let i = 0; i < outages; i++) downtime += Math.min(s.ends[i]!, t) - s.starts[i]!
 
-  // The latest restore_* event at or before T (rk = ms * 8 + type), if it is in the current outage.
-  const rkUpTo = upperBound(s.rk, (t + 1) * 8 - 1)
+  // The latest restore_* event at or before T (rk: keys), if it is in the current outage.
+  const rkUpTo = upperBound(s.rk, keysAfter(t) - 1)
   const restoreKey = rkUpTo > 0 ? s.rk[rkUpTo - 1]! : 0
-  const stage = !down ? null : restoreKey < curStart * 8 ? 'not_started' : restoreKey % 8 === 5 ? 'completed' : 'in_progress'
+  const stage = !down ? null : restoreKey < packKey(curStart, 0) ? 'not_started' : keyType(restoreKey) === KEY_TYPES.restore_completed ? 'completed' : 'in_progress'
   const progIdx = upperBound(s.prog_ms, t)
   const progress = down && progIdx > 0 && s.prog_ms[progIdx - 1]! >= curStart ? s.prog[progIdx - 1]! : null
 

@@ -1,6 +1,7 @@
 import { DEFAULT_COMM_POLICY, type CommPolicy } from '../domain/comm-policy.js'
 import type { Params, Store } from '../storage/client.js'
 import { chTime, segmentWhere, type QueryScope } from './filters.js'
+import { COMMS_CODES, KEY_TYPES, keyMsSql, keysAfterSql, keyTypeSql, packChangeSql, packKeySql } from './packing.js'
 
 /**
  * The per-tenant core of SPEC §3 in two steps.
@@ -22,7 +23,7 @@ import { chTime, segmentWhere, type QueryScope } from './filters.js'
  *   first_lost_ms   start of the first outage (OPEN_END if never lost: such tenants are never affected)
  *   starts, ends    outage intervals [start, end), ascending; the last end is OPEN_END while down
  *   stray_ms        access_restored events that found the tenant up (ignored by §3, reported as diagnostics)
- *   rk              restore_* events as ms * 8 + type (3 started, 4 progress, 5 completed), ascending
+ *   rk              restore_* events as keys (packing.ts: ms * 8 + type), ascending
  *   prog_ms, prog   restore_progress times and values, in (occurred_at, event_id) order
  *   dcomm           direct communication times, ascending (also those before the first loss)
  *   contact_ms      first direct communication at or after first_lost_ms (OPEN_END if none)
@@ -30,9 +31,9 @@ import { chTime, segmentWhere, type QueryScope } from './filters.js'
  *   gap_prefix      gap_prefix[i] = the longest gap between consecutive points of
  *                   [first_lost_ms, gap_comms[1..i]] (for max_comm_gap_s at any T)
  *   last_ms         latest event of the tenant, any type
- *   rdeltas         the tenant's changes to the recovery series, as ms * 16 + code (RECOVERY_CODES)
+ *   rdeltas         the tenant's changes to the recovery series, as packed changes (packing.ts: RECOVERY_CODES)
  *   cdeltas         its changes to the communications series for the default stale_after and direct
- *                   communications only, as ms * 16 + COMMS_CODES
+ *                   communications only, as packed changes (COMMS_CODES)
  *
  * Access state without a fold: after any access event the tenant is down iff that event is
  * access_lost. So an access_lost opens an interval iff the previous access event is not a lost,
@@ -50,26 +51,6 @@ export const ALL_TIME_MS = Date.UTC(2299, 11, 31)
 /** The stale_after whose stale spans are precomputed (cdeltas); others are computed per query. */
 export const DEFAULT_STALE_AFTER_MS = 86_400_000
 
-/**
- * Codes of rdeltas (ms * 16 + code) and what each changes: affected, down, and the number of
- * down tenants per restore stage. A stage change inside an outage is one code; changes that
- * keep the stage (a second restore_progress) produce none.
- */
-export const RECOVERY_CODES: Record<number, { affected: number; down: number; not_started: number; in_progress: number; completed: number }> = {
-  1: { affected: 1, down: 1, not_started: 1, in_progress: 0, completed: 0 }, // first outage starts
-  2: { affected: 0, down: 1, not_started: 1, in_progress: 0, completed: 0 }, // a later outage starts
-  3: { affected: 0, down: -1, not_started: -1, in_progress: 0, completed: 0 }, // outage ends before any restore step
-  4: { affected: 0, down: -1, not_started: 0, in_progress: -1, completed: 0 }, // ends while in progress
-  5: { affected: 0, down: -1, not_started: 0, in_progress: 0, completed: -1 }, // ends after restore_completed
-  6: { affected: 0, down: 0, not_started: -1, in_progress: 1, completed: 0 }, // not started → in progress
-  7: { affected: 0, down: 0, not_started: -1, in_progress: 0, completed: 1 }, // not started → completed
-  8: { affected: 0, down: 0, not_started: 0, in_progress: -1, completed: 1 }, // in progress → completed
-  9: { affected: 0, down: 0, not_started: 0, in_progress: 1, completed: -1 }, // completed → in progress again
-}
-
-/** Codes of cdeltas (ms * 16 + code). */
-export const COMMS_CODES = { affected: 1, contacted: 2, staleFrom: 3, staleTo: 4, overdueFrom: 5, overdueTo: 6 } as const
-
 /** Stale spans [L, R) as (L, R) tuples, from anchors (first loss, then each counted communication) and intervals. */
 export function staleSpansSql(comms: string, staleMs: string, starts = 'starts', ends = 'ends'): string {
   return `arrayFilter(x -> x.1 < x.2, arrayFlatten(arrayMap((a, an) ->
@@ -78,9 +59,9 @@ export function staleSpansSql(comms: string, staleMs: string, starts = 'starts',
       arrayPushBack(${comms}, ${OPEN_END_MS}))))`
 }
 
-/** Spans (an Array of (L, R) tuples) as changes ms * 16 + code: `from` where one starts, `to` where it ends (stale: 3 and 4, overdue: 5 and 6). */
+/** Spans (an Array of (L, R) tuples) as packed changes: `from` where one starts, `to` where it ends (stale: 3 and 4, overdue: 5 and 6). */
 export function spansToChangesSql(spans: string, from: number = COMMS_CODES.staleFrom, to: number = COMMS_CODES.staleTo): string {
-  return `arrayFlatten(arrayMap(x -> if(x.2 < ${OPEN_END_MS}, [x.1 * 16 + ${from}, x.2 * 16 + ${to}], [x.1 * 16 + ${from}]), ${spans}))`
+  return `arrayFlatten(arrayMap(x -> if(x.2 < ${OPEN_END_MS}, [${packChangeSql('x.1', from)}, ${packChangeSql('x.2', to)}], [${packChangeSql('x.1', from)}]), ${spans}))`
 }
 
 /** A tenant's card (migration 6) keeps its first this many events in §3 order: what a timeline lists at most. */
@@ -98,15 +79,15 @@ export const CARD_EVENTS = 10_000
 export function deriveTenantStateSql(db: string, incremental: boolean, inParts = false): string {
   // Per interval (s, e, i) and its restore events rr in [s, e): the code at s, the stage changes, the code at e.
   const stages = `arrayFlatten(arrayMap((s, e, i) -> arrayMap(rr -> arrayMap(sts -> arrayConcat(
-        [s * 16 + if(i = 1, 1, 2)],
-        arrayFilter(x -> x >= 0, arrayMap((t, a, b) -> if(a = b, toInt64(-1), t * 16 + multiIf(a = 0 AND b = 1, 6, a = 0, 7, a = 1, 8, 9)),
-          arrayMap(x -> intDiv(x, 8), rr), arrayPopBack(arrayPushFront(sts, 0)), sts)),
-        if(e < ${OPEN_END_MS}, [e * 16 + 3 + if(empty(sts), 0, sts[-1])], CAST([], 'Array(Int64)'))
-      ), [arrayMap(x -> if(x % 8 = 5, 2, 1), rr)])[1],
-      [arrayFilter(r -> r >= s * 8 AND r < e * 8, rk)])[1], starts, ends, arrayEnumerate(starts)))`
+        [${packChangeSql('s', 'if(i = 1, 1, 2)')}],
+        arrayFilter(x -> x >= 0, arrayMap((t, a, b) -> if(a = b, toInt64(-1), ${packChangeSql('t', 'multiIf(a = 0 AND b = 1, 6, a = 0, 7, a = 1, 8, 9)')}),
+          arrayMap(x -> ${keyMsSql('x')}, rr), arrayPopBack(arrayPushFront(sts, 0)), sts)),
+        if(e < ${OPEN_END_MS}, [${packChangeSql('e', '3 + if(empty(sts), 0, sts[-1])')}], CAST([], 'Array(Int64)'))
+      ), [arrayMap(x -> if(${keyTypeSql('x')} = ${KEY_TYPES.restore_completed}, 2, 1), rr)])[1],
+      [arrayFilter(r -> r >= ${packKeySql('s', 0)} AND r < ${packKeySql('e', 0)}, rk)])[1], starts, ends, arrayEnumerate(starts)))`
   const comms = `arrayConcat(
-      if(empty(starts), CAST([], 'Array(Int64)'), [first_lost_ms * 16 + 1]),
-      if(contact_ms < ${OPEN_END_MS}, [contact_ms * 16 + 2], CAST([], 'Array(Int64)')),
+      if(empty(starts), CAST([], 'Array(Int64)'), [${packChangeSql('first_lost_ms', COMMS_CODES.affected)}]),
+      if(contact_ms < ${OPEN_END_MS}, [${packChangeSql('contact_ms', COMMS_CODES.contacted)}], CAST([], 'Array(Int64)')),
       ${spansToChangesSql(staleSpansSql('comms_after', String(DEFAULT_STALE_AFTER_MS)))})`
   const ms = 'toUnixTimestamp64Milli(occurred_at)'
   return `
@@ -121,8 +102,8 @@ export function deriveTenantStateSql(db: string, incremental: boolean, inParts =
       events
     FROM (
       SELECT incident_id, tenant_id, min_ms, last_ms, rk, dcomm, pv, events,
-        arrayMap(x -> intDiv(x, 8), acc) AS a_t,
-        arrayMap(x -> toInt8(x % 8), acc) AS a_ty,
+        arrayMap(x -> ${keyMsSql('x')}, acc) AS a_t,
+        arrayMap(x -> toInt8(${keyTypeSql('x')}), acc) AS a_ty,
         arrayPopFront(arrayDifference(arrayPushFront(a_ty, toInt8(2)))) AS a_d,
         arrayFilter((t, d) -> d = -1, a_t, a_d) AS starts,
         arrayFilter((t, d) -> d = 1, a_t, a_d) AS closes,
@@ -137,8 +118,8 @@ export function deriveTenantStateSql(db: string, incremental: boolean, inParts =
         SELECT incident_id, tenant_id,
           min(${ms}) AS min_ms,
           max(${ms}) AS last_ms,
-          arraySort(groupArrayIf(${ms} * 8 + toUInt8(type), type IN ('access_lost', 'access_restored'))) AS acc,
-          arraySort(groupArrayIf(${ms} * 8 + toUInt8(type), type IN ('restore_started', 'restore_progress', 'restore_completed'))) AS rk,
+          arraySort(groupArrayIf(${packKeySql(ms, 'toUInt8(type)')}, type IN ('access_lost', 'access_restored'))) AS acc,
+          arraySort(groupArrayIf(${packKeySql(ms, 'toUInt8(type)')}, type IN ('restore_started', 'restore_progress', 'restore_completed'))) AS rk,
           arraySort(groupArrayIf(${ms}, type = 'communication')) AS dcomm,
           arrayMap(x -> (x.1, x.3), arraySort(groupArrayIf((${ms}, event_id, assumeNotNull(progress)), type = 'restore_progress'))) AS pv,
           -- The timeline's order: occurred_at, then type, then event_id.
@@ -198,9 +179,9 @@ const COLUMNS = {
   /** Interval ends up to T (a restore), for the ETA's trailing window. */
   closes_at: { expr: `arrayFilter(e -> e <= ${T}, ends)`, deps: ['ends'] },
   // The latest restore_* event at or before T (0 when none): only one in the current outage counts.
-  restore_key: { expr: `arrayLast(r -> r < (${T} + 1) * 8, rk)`, deps: ['rk'] },
+  restore_key: { expr: `arrayLast(r -> r < ${keysAfterSql(T)}, rk)`, deps: ['rk'] },
   restore_stage: {
-    expr: `if(down, multiIf(restore_key < cur_start_ms * 8, 'not_started', restore_key % 8 = 5, 'completed', 'in_progress'), NULL)`,
+    expr: `if(down, multiIf(restore_key < ${packKeySql('cur_start_ms', 0)}, 'not_started', ${keyTypeSql('restore_key')} = ${KEY_TYPES.restore_completed}, 'completed', 'in_progress'), NULL)`,
     deps: ['down', 'restore_key', 'cur_start_ms'],
   },
   // The latest restore_progress at or before T (at equal times the greatest event_id: the last in prog order).
