@@ -20,20 +20,25 @@ export async function openRemote(config: Config): Promise<Store> {
   // know them rejects every query that sends them, which would hide the real reason.
   // Its own error log is off: the failure is reported once, as StorageUnavailableError.
   const probe = createClient({ url, username: user, password, request_timeout: config.storageTimeoutMs, log: { level: ClickHouseLogLevel.OFF } })
+  let version: number[]
   try {
-    await checkServerVersion(probe, url!)
+    version = await checkServerVersion(probe, url!)
   } finally {
     await probe.close()
   }
-  return createRemoteStore(config)
+  return createRemoteStore(config, { serverVersion: version })
 }
+
+/** From this release a server reports a failure after the first bytes of a result (X-ClickHouse-Exception-Tag). */
+const TAGGED_STREAM_ERRORS = [25, 11] as const
+const before = (v: readonly number[], w: readonly number[]) => v[0]! < w[0]! || (v[0] === w[0] && v[1]! < w[1]!)
 
 /**
  * The store over a ClickHouse server at config.clickhouse.url, without the start-up probe
  * (openRemote probes first). Exported so tests can aim the real remote path at a port that
  * refuses or a peer that never answers.
  */
-export function createRemoteStore(config: Config): Store {
+export function createRemoteStore(config: Config, opts: { serverVersion?: readonly number[] } = {}): Store {
   const { url, user, password } = config.clickhouse
   const make = () =>
     createClient({
@@ -54,14 +59,27 @@ export function createRemoteStore(config: Config): Store {
   const query = new ClientPool([make()])
   const ingest = make()
   const gate = new EngineGate({ slots: REMOTE_SLOTS, queueMs: queueLimits(config) })
-  return makeStore('remote', config, gate, query, ingest, undefined, async (table, body, format) => {
-    const columns = format.name === 'JSONCompactEachRow' ? ` (${format.columns.join(', ')})` : ''
-    const res = await ingest.exec({ query: `INSERT INTO ${table}${columns} FORMAT ${format.name}`, values: Readable.from([body], { objectMode: false }) })
-    res.stream.resume()
-  })
+  // An older server appends a mid-stream failure to the body as plain text: results that are
+  // streamed (exports, the incident log) wait for the end of the statement there, so a failure
+  // is an HTTP error status instead (the server buffers the result, spilling to disk).
+  const streamSettings: Record<string, number> = opts.serverVersion && before(opts.serverVersion, TAGGED_STREAM_ERRORS) ? { wait_end_of_query: 1 } : {}
+  return makeStore(
+    'remote',
+    config,
+    gate,
+    query,
+    ingest,
+    undefined,
+    async (table, body, format) => {
+      const columns = format.name === 'JSONCompactEachRow' ? ` (${format.columns.join(', ')})` : ''
+      const res = await ingest.exec({ query: `INSERT INTO ${table}${columns} FORMAT ${format.name}`, values: Readable.from([body], { objectMode: false }) })
+      res.stream.resume()
+    },
+    streamSettings,
+  )
 }
 
-async function checkServerVersion(client: ClickHouseClient, url: string): Promise<void> {
+async function checkServerVersion(client: ClickHouseClient, url: string): Promise<number[]> {
   let version: string
   try {
     // Plain text, no settings: this must work even against servers too old for anything else.
@@ -77,6 +95,7 @@ async function checkServerVersion(client: ClickHouseClient, url: string): Promis
       `ClickHouse server at ${redact(url)} is version ${version}; Aftermath needs ${minMajor}.${minMinor} or newer`,
     )
   }
+  return [major, minor]
 }
 
 function redact(url: string): string {

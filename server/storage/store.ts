@@ -1,5 +1,7 @@
 import type { ClickHouseClient } from '@clickhouse/client'
+import { EXCEPTION_TAG_HEADER_NAME } from '@clickhouse/client'
 import type { Readable } from 'node:stream'
+import { failOnTrailingException } from './stream-errors.js'
 import type { Config } from '../config.js'
 import { StorageUnavailableError } from '../errors.js'
 import type { Params, Store } from './client.js'
@@ -120,6 +122,8 @@ export function makeStore(
   /** Rows of a SELECT by another path than `query` (the embedded engine's sessions); default through `query`. */
   rowsVia: (<T>(sql: string, params: Params | undefined, lane: Lane) => Promise<T[]>) | undefined,
   insert: (table: string, body: Buffer, format: RowFormat) => Promise<void>,
+  /** Settings for result streams only (a server that cannot report a failure mid-stream waits for the end). */
+  streamSettings: Record<string, string | number> = {},
 ): Store {
   const db = config.clickhouse.database
   const timeoutMs = config.storageTimeoutMs
@@ -170,8 +174,9 @@ export function makeStore(
       // The deadline covers the query until its first bytes; reading the rest is paced by the client.
       return statement(params, (abort_signal, _lane, clickhouse_settings) =>
         query.use(async (c) => {
-          const res = await c.exec({ query: `${sql}\nFORMAT ${format}`, query_params: params, abort_signal, clickhouse_settings })
-          return res.stream as Readable
+          const res = await c.exec({ query: `${sql}\nFORMAT ${format}`, query_params: params, abort_signal, clickhouse_settings: { ...clickhouse_settings, ...streamSettings } })
+          const tag = res.response_headers?.[EXCEPTION_TAG_HEADER_NAME]
+          return typeof tag === 'string' && tag !== '' ? failOnTrailingException(res.stream as Readable, tag) : (res.stream as Readable)
         }),
       )
     },
