@@ -3,7 +3,8 @@ import type { Store } from '../storage/client.js'
 import type { CommPolicy } from '../domain/comm-policy.js'
 import { withLane } from '../storage/lanes.js'
 import { soleLease, type Lease } from '../storage/lease.js'
-import { incidentLogBytes, loadIncidentLog, type IncidentLog } from './incident-log.js'
+import { createCaches } from './caches.js'
+import type { IncidentLog } from './incident-log.js'
 import { Follower } from './state-follow.js'
 import { deriveTenantStateSql } from './tenant-state.js'
 
@@ -37,14 +38,14 @@ export interface StateSync {
   /**
    * A value derived from an incident's data, computed once per change of that incident (and of
    * tenant metadata with 'tenants', of incident metadata with 'incidents'), e.g. milestone times,
-   * which do not depend on as_of.
+   * which do not depend on as_of. Kept in caches.ts.
    */
   cached<T>(incidentId: string, key: string, meta: false | 'tenants' | 'incidents', compute: () => Promise<T>): Promise<T>
   /**
    * The incident's change log (incident-log.ts) when it reflects the current data, else null
    * (the caller computes in ClickHouse). Policy by `logMode`: auto builds it in the background
    * once the incident has had no change for LOG_QUIET_MS, always builds it on demand and waits,
-   * off never builds it.
+   * off never builds it. Kept in caches.ts (LOG_QUIET_MS).
    */
   incidentLog(incidentId: string, policy: CommPolicy): Promise<IncidentLog | null>
   /**
@@ -64,17 +65,6 @@ export const SETTLE_MS = 1000
 /** Merge an incident's tenant_state parts once the rows outside its biggest part reach this many, and this share of it. */
 const MERGE_MIN_ROWS = 10_000
 const MERGE_SHARE = 0.2
-/** Cached derived values kept (least recently used beyond this are dropped). */
-const CACHE_ENTRIES = 500
-/**
- * Change logs kept in memory: at most this many bytes together, the most recently used first;
- * the newest is always kept (~120 MB for an incident of 10M events, ~3 MB for 200k). A soak that
- * looked at each of 357 incidents once grew the server's RSS by the whole budget, so it is sized
- * against the 1 GiB the server should stay within.
- */
-const LOG_BUDGET_BYTES = 160 * 1024 * 1024
-/** auto: an incident's log is built once it has seen no change for this long (ms); while it changes, queries compute per request. */
-export const LOG_QUIET_MS = 2000
 
 export interface StateSyncDeps {
   store: Store
@@ -92,8 +82,6 @@ export interface StateSyncDeps {
   lease?: Lease
 }
 
-
-
 export async function createStateSync({ store, log, acknowledgedStored, logMode = () => 'auto', derivePartEvents = DERIVE_PART_EVENTS, lease = soleLease() }: StateSyncDeps): Promise<StateSync> {
   const db = store.db
   const events = `${db}.events`
@@ -110,9 +98,6 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
   let closed = false
   let running: Promise<void> | null = null
   let merging: Promise<void> | null = null
-  const generations = new Map<string, number>()
-  let metaGeneration = 0
-  const cache = new Map<string, { gen: string; value: Promise<unknown> }>()
   let timer: NodeJS.Timeout | undefined
 
   /** Incidents with events inserted through this store that no sync has started to derive yet… */
@@ -129,21 +114,12 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
     lastSettleMs = Date.now()
     scheduleBackground()
   })
-  const unwatchTenants = store.watchInserts(`${db}.tenants`, () => () => {
-    metaGeneration++
-  })
-  let incidentsGeneration = 0
-  const unwatchIncidents = store.watchInserts(`${db}.incidents`, () => () => {
-    incidentsGeneration++
-  })
+  const caches = createCaches({ store, log, logMode })
+  const unwatchTenants = store.watchInserts(`${db}.tenants`, () => () => caches.metaChanged('tenants'))
+  const unwatchIncidents = store.watchInserts(`${db}.incidents`, () => () => caches.metaChanged('incidents'))
 
-
-  const changedAt = new Map<string, number>()
-  const listeners = new Set<(incidentIds: Set<string>) => void>()
-  const bump = (incidentId: string) => {
-    generations.set(incidentId, (generations.get(incidentId) ?? 0) + 1)
-    changedAt.set(incidentId, Date.now())
-  }
+  /** The one change notification, for incidents derived here and, followed, by another server; the caches hear it first. */
+  const listeners = new Set<(incidentIds: Set<string>) => void>([(ids) => caches.changed(ids)])
   const announce = (incidentIds: Set<string>) => {
     if (incidentIds.size === 0) return
     for (const l of listeners) {
@@ -152,16 +128,6 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
       } catch (err) {
         log.warn({ err: String(err) }, 'state change listener failed')
       }
-    }
-  }
-  const logs = new Map<string, { gen: string; value: Promise<IncidentLog>; ready: boolean; bytes: number }>()
-  const trimLogs = () => {
-    let total = 0
-    for (const e of logs.values()) total += e.bytes
-    for (const [id, e] of logs) {
-      if (total <= LOG_BUDGET_BYTES || logs.size <= 1) break
-      logs.delete(id)
-      total -= e.bytes
     }
   }
 
@@ -184,6 +150,9 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
     const from = scanFrom
     if (bNow <= from) return
     scanFrom = bNow
+    // Incidents whose tenant_state this sync rewrote: announced even if a later one fails.
+    const derived = new Set<string>()
+    let announced = false
     try {
       const started = performance.now()
       // Each changed incident with its new events: a derivation holds its tenants' events in
@@ -200,15 +169,17 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
         for (let part = 0; part < parts; part++) {
           await store.command(deriveTenantStateSql(db, from > 0, parts > 1), { incident: incidentId, version: v, from, parts, part })
         }
-        bump(incidentId)
+        derived.add(incidentId)
         merge ||= await needsMerge(incidentId)
       }
       follower.derivedTo(bNow)
-      announce(new Set(changed.map((c) => c.incident_id)))
+      announced = true
+      announce(derived)
       if (merge) mergeInBackground()
       await store.command(`INSERT INTO ${db}.state_sync (id, scan_from, version) VALUES (1, {s:UInt64}, {v:UInt64})`, { s: bNow, v: version })
       log.debug({ from, to: bNow, incidents: changed.length, ms: Math.round(performance.now() - started) }, 'tenant state derived')
     } catch (err) {
+      if (!announced) announce(derived)
       scanFrom = from
       dirty = true
       for (const id of covering) pending.add(id)
@@ -282,14 +253,8 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
         scanFrom = Math.max(scanFrom, s)
         version = Math.max(version, v)
       },
-      changed(ids) {
-        for (const id of ids) bump(id)
-        announce(ids)
-      },
-      metaChanged(table) {
-        if (table === 'tenants') metaGeneration++
-        else incidentsGeneration++
-      },
+      changed: announce,
+      metaChanged: (table) => caches.metaChanged(table),
       shouldLook() {
         if (!dirty && Date.now() - lastCheckMs < EXTERNAL_CHECK_MS) return false
         dirty = false
@@ -320,50 +285,8 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
 
   return {
     fresh,
-    async cached<T>(incidentId: string, key: string, meta: false | 'tenants' | 'incidents', compute: () => Promise<T>): Promise<T> {
-      const id = `${incidentId}\u0000${key}`
-      const gen = `${generations.get(incidentId) ?? 0}/${meta === 'tenants' ? metaGeneration : meta === 'incidents' ? `i${incidentsGeneration}` : 0}`
-      const hit = cache.get(id)
-      if (hit && hit.gen === gen) {
-        cache.delete(id)
-        cache.set(id, hit)
-        return hit.value as Promise<T>
-      }
-      const value = compute()
-      cache.set(id, { gen, value })
-      value.catch(() => cache.delete(id))
-      while (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value!)
-      return value
-    },
-    async incidentLog(incidentId: string, policy: CommPolicy): Promise<IncidentLog | null> {
-      const mode = logMode()
-      if (mode === 'off') return null
-      // The log holds the overdue changes of the incident's policy: a new policy is a new log.
-      const gen = `${generations.get(incidentId) ?? 0}/${policy.firstContactWithinMs}/${policy.updateEveryMs}`
-      const hit = logs.get(incidentId)
-      if (hit && hit.gen === gen) {
-        logs.delete(incidentId)
-        logs.set(incidentId, hit)
-        if (hit.ready || mode === 'always') return hit.value
-        return null
-      }
-      if (mode === 'auto' && Date.now() - (changedAt.get(incidentId) ?? 0) < LOG_QUIET_MS) return null
-      logs.delete(incidentId)
-      const entry = { gen, value: withLane('internal', () => loadIncidentLog(store, incidentId, policy)), ready: false, bytes: 0 }
-      logs.set(incidentId, entry)
-      entry.value.then(
-        (built) => {
-          entry.ready = true
-          entry.bytes = incidentLogBytes(built)
-          trimLogs()
-        },
-        (err) => {
-          if (logs.get(incidentId) === entry) logs.delete(incidentId)
-          log.warn({ err: err instanceof Error ? err.message : String(err), incidentId }, 'incident log not built')
-        },
-      )
-      return mode === 'always' ? entry.value : null
-    },
+    cached: (incidentId, key, meta, compute) => caches.cached(incidentId, key, meta, compute),
+    incidentLog: (incidentId, policy) => caches.incidentLog(incidentId, policy),
     onChange(listener) {
       listeners.add(listener)
       return () => listeners.delete(listener)

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { boot, type Running } from '../../server/boot.js'
-import { LOG_QUIET_MS } from '../../server/metrics/state-sync.js'
+import { LOG_QUIET_MS } from '../../server/metrics/caches.js'
 import type { Store } from '../../server/storage/client.js'
 import { removeDataDir, testConfig, TOKENS } from '../helpers/db.js'
 import { comm, insertEvents, lost, restored } from '../helpers/factories.js'
