@@ -194,7 +194,8 @@ export function makeStore(
     async ping() {
       try {
         await guard(Math.min(timeoutMs, 5000), async () => {
-          const r = await query.use((c) => c.ping())
+          // A server's /ping answers without credentials: ask with a SELECT, so a user who cannot query is not "ready".
+          const r = await query.use((c) => (kind === 'remote' ? c.ping({ select: true }) : c.ping()))
           if (!r.success) throw r.error
         })
         return true

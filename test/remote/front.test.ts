@@ -8,6 +8,8 @@ import { gunzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startClickHouseFront, type ClickHouseFront } from '../helpers/clickhouse-front.js'
 import { removeDataDir } from '../helpers/db.js'
+import { loadConfig } from '../../server/config.js'
+import { createRemoteStore } from '../../server/storage/remote.js'
 
 /**
  * The ClickHouse HTTP front (test/helpers/clickhouse-front-main.ts) through the official client:
@@ -281,5 +283,17 @@ describe('ClickHouse front like ClickHouse Cloud (refuseEngines) and with creden
     expect(res.status).toBe(403)
     const byHeader = await fetch(cloud.url, { method: 'POST', body: 'SELECT 1', headers: { 'x-clickhouse-user': 'app', 'x-clickhouse-key': 's3cret' } })
     expect([byHeader.status, await byHeader.text()]).toEqual([200, '1\n'])
+  })
+
+  it("the server's storage check (/readyz) fails with wrong credentials, though /ping answers without any", async () => {
+    const storeFor = (password: string) =>
+      createRemoteStore(loadConfig({ CLICKHOUSE_URL: cloud.url, CLICKHOUSE_USER: 'app', CLICKHOUSE_PASSWORD: password, AFTERMATH_DATA_DIR: join(dataDir, 'unused') }))
+    const [wrong, right] = [storeFor('nope'), storeFor('s3cret')]
+    try {
+      expect((await fetch(`${cloud.url}/ping`)).status).toBe(200)
+      expect([await wrong.ping(), await right.ping()]).toEqual([false, true])
+    } finally {
+      await Promise.all([wrong.close(), right.close()])
+    }
   })
 })
