@@ -126,8 +126,35 @@ async function request(path: string, init: RequestInit = {}, token?: string): Pr
   return res
 }
 
+/** A read refused for now (429 or 503 with a Retry-After of at most this) is tried again after that wait… */
+const MAX_RETRY_WAIT_S = 30
+/** …at most this many times; then the refusal is shown. */
+const READ_RETRIES = 3
+
+/** Resolves after `ms`, or rejects as fetch does when `signal` aborts first. */
+function wait(ms: number, signal?: AbortSignal | null): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(new DOMException('aborted', 'AbortError'))
+    const timer = setTimeout(resolve, ms)
+    signal?.addEventListener('abort', () => (clearTimeout(timer), reject(new DOMException('aborted', 'AbortError'))), { once: true })
+  })
+}
+
+/**
+ * A JSON read. The server refuses expensive reads it cannot afford now with 503/429 and says when
+ * to come back (Retry-After): the dashboard waits that long and asks again, a few times, instead of
+ * showing an error for a momentary crowd.
+ */
 async function getJson<T>(path: string, init?: RequestInit): Promise<T> {
-  return (await request(path, init)).json() as Promise<T>
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return (await (await request(path, init)).json()) as T
+    } catch (err) {
+      const later = err instanceof ApiError && (err.status === 429 || err.status === 503) && err.retryAfterS !== null && err.retryAfterS <= MAX_RETRY_WAIT_S
+      if (!later || attempt >= READ_RETRIES) throw err
+      await wait(Math.max(250, err.retryAfterS! * 1000), init?.signal)
+    }
+  }
 }
 
 const enc = encodeURIComponent

@@ -281,6 +281,30 @@ describe('dashboard in headless Chromium', () => {
     await context.close()
   })
 
+  it('a read refused with 503 + Retry-After is asked again after that wait, and the chart is drawn without an error', async () => {
+    const { page, context } = await newPage()
+    const asked: number[] = []
+    await page.route(/\/api\/v1\/incidents\/[^/]+\/recovery/, async (route) => {
+      asked.push(Date.now())
+      if (asked.length <= 2) {
+        return route.fulfill({
+          status: 503,
+          headers: { 'content-type': 'application/json', 'retry-after': '1' },
+          body: JSON.stringify({ error: { code: 'overloaded', message: 'too many expensive reads right now; retry in 1 s' } }),
+        })
+      }
+      return route.continue()
+    })
+    await page.goto(`${server.url}/incidents/${ONGOING}#token=${TOKENS.read}`)
+    await expectChartsDrawn(page)
+    // Two refusals, then the answer: each retry came after the second the server asked for.
+    expect(asked.length).toBeGreaterThanOrEqual(3)
+    expect(asked[1]! - asked[0]!).toBeGreaterThanOrEqual(950)
+    expect(asked[2]! - asked[1]!).toBeGreaterThanOrEqual(950)
+    expect(await page.locator('text=too many expensive reads').count()).toBe(0)
+    await context.close()
+  })
+
   it('incident view draws every chart and shows KPIs equal to the API summary at the shown moment, in light and dark', async () => {
     const { page, context } = await openLoggedIn(`/incidents/${ONGOING}`)
     await expectChartsDrawn(page)
