@@ -7,7 +7,9 @@ import { bucketCodes, bucketRuns, firstEventMs, prefixSum, quantileInclusiveUnso
 import type { IncidentLog } from './incident-log.js'
 import type { StateSync } from './state-sync.js'
 import { changeCodeSql, changeMsSql, changesAfterSql, COMMS_CODES, packChangeSql } from './packing.js'
-import { DEFAULT_STALE_AFTER_MS, OPEN_END_MS, spansToChangesSql, tenantStateSql } from './tenant-state.js'
+import { OPEN_END_MS } from './packing.js'
+import { spansToChangesSql } from './spans.js'
+import { DEFAULT_STALE_AFTER_MS, tenantStateSql } from './tenant-state.js'
 
 export interface CommunicationsPoint {
   t: string

@@ -1,7 +1,9 @@
 import type { CommPolicy } from '../domain/comm-policy.js'
 import type { Store } from '../storage/client.js'
 import { CHANGE_CODES, changeCode, changeMs, COMMS_CODES } from './packing.js'
-import { ALL_TIME_MS, OPEN_END_MS, spansToChangesSql, tenantStateSql } from './tenant-state.js'
+import { OPEN_END_MS } from './packing.js'
+import { spansToChangesSql } from './spans.js'
+import { ALL_TIME_MS, tenantStateSql } from './tenant-state.js'
 
 /**
  * An incident's changes, all tenants together, sorted by time: the material of its series and

@@ -1,8 +1,8 @@
 import type { Store } from '../storage/client.js'
 import { isoTime, nullableNumber, type QueryScope } from './filters.js'
 import type { StateSync } from './state-sync.js'
-import { changeCodeSql, changeMsSql, RECOVERY_CODES } from './packing.js'
-import { ALL_TIME_MS, OPEN_END, OPEN_END_MS, tenantStateSql } from './tenant-state.js'
+import { changeCodeSql, changeMsSql, OPEN_END, OPEN_END_MS, RECOVERY_CODES } from './packing.js'
+import { ALL_TIME_MS, tenantStateSql } from './tenant-state.js'
 
 export interface Milestones {
   first_impact_at: string | null

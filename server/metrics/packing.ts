@@ -30,6 +30,11 @@ export const COMMS_CODES = { affected: 1, contacted: 2, staleFrom: 3, staleTo: 4
 /** The event types a key packs (the events table's Enum8 values). */
 export const KEY_TYPES = { access_lost: 1, access_restored: 2, restore_started: 3, restore_progress: 4, restore_completed: 5 } as const
 
+/** "Never" / "still open": a moment beyond any as_of (an open outage's end, a missing first contact). */
+export const OPEN_END = 9_000_000_000_000_000
+/** SQL for OPEN_END: beyond any as_of, and ×16 still fits an Int64. */
+export const OPEN_END_MS = 'toInt64(9000000000000000)'
+
 /** Codes of a change are 0 to CHANGE_CODES - 1. */
 export const CHANGE_CODES = 16
 const CHANGE = CHANGE_CODES

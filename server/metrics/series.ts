@@ -2,7 +2,7 @@ import type { Params, Store } from '../storage/client.js'
 import { pointTimes, type QueryScope, type Window } from './filters.js'
 import type { StateSync } from './state-sync.js'
 import { countCodes, upperBound, type Changes } from './incident-log.js'
-import { OPEN_END, OPEN_END_MS } from './tenant-state.js'
+import { OPEN_END, OPEN_END_MS } from './packing.js'
 
 /**
  * Shared machinery of the time series. A series value at a bucket end t is the state at t,

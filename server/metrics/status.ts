@@ -3,7 +3,7 @@ import { chTime, isoTime } from './filters.js'
 import { incidentHeader } from './incidents.js'
 import { readTenantCard } from './timeline.js'
 import type { StateSync } from './state-sync.js'
-import { rowAt } from './tenant-row.js'
+import { rowAt } from './figures.js'
 
 /** At most this many updates are listed, newest first. */
 export const STATUS_UPDATES = 20

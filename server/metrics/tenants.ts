@@ -2,10 +2,10 @@ import type { Readable } from 'node:stream'
 import { badRequest } from '../errors.js'
 import type { Params, Store } from '../storage/client.js'
 import { parseEnum, parseInteger, single, type QueryScope, type RawQuery } from './filters.js'
-import { rowAt, storedState, STORED_STATE_COLUMNS, type RowAt } from './tenant-row.js'
+import { rowAt, storedState, STORED_STATE_COLUMNS, type RowAt, type TenantColumn } from './figures.js'
 import { checkBroadcastPairs, incidentBroadcasts } from './broadcasts.js'
 import type { StateSync } from './state-sync.js'
-import { msToNullableTime, msToTime, tenantStateSql, type TenantColumn } from './tenant-state.js'
+import { msToNullableTime, tenantStateSql } from './tenant-state.js'
 
 export const TENANT_SORTS = ['downtime_s', 'first_contact_latency_s', 'max_comm_gap_s', 'first_lost_at', 'tenant_id'] as const
 export type TenantSort = (typeof TENANT_SORTS)[number]
@@ -50,49 +50,53 @@ export function parseTenantPage(q: RawQuery): TenantPageParams {
   }
 }
 
-/** Sort keys map to fixed expressions (and the tenant state they need); ties always break by tenant_id so pages are stable. */
-const SORT_SQL: Record<TenantSort, { expr: string; columns: TenantColumn[] }> = {
-  downtime_s: { expr: 'downtime_ms', columns: ['downtime_ms'] },
-  first_contact_latency_s: { expr: 'first_contact_ms - first_lost_ms', columns: ['first_contact_ms', 'first_lost_ms'] },
-  max_comm_gap_s: { expr: 'max_gap_ms', columns: ['max_gap_ms'] },
-  first_lost_at: { expr: 'first_lost_ms', columns: ['first_lost_ms'] },
-  tenant_id: { expr: 'tenant_id', columns: [] },
+/** Sort keys are figures of the catalogue (figures.ts); ties always break by tenant_id so pages are stable. */
+const SORT_FIGURE: Record<TenantSort, TenantColumn | 'tenant_id'> = {
+  downtime_s: 'downtime_ms',
+  first_contact_latency_s: 'first_contact_latency_ms',
+  max_comm_gap_s: 'max_gap_ms',
+  first_lost_at: 'first_lost_ms',
+  tenant_id: 'tenant_id',
 }
 
-/** The tenant state a CSV row is made of. */
-const ROW_STATE: TenantColumn[] = [
-  'down',
-  'first_lost_ms',
-  'last_restored_ms',
-  'downtime_ms',
-  'outages',
-  'restore_stage',
-  'restore_progress',
-  'first_contact_ms',
-  'communications',
-  'max_gap_ms',
-]
+/**
+ * The tenants table's figure columns (SPEC §4), each from a figure of the catalogue and a format:
+ * the JSON rows (toTenantRow, from the JS twins) and the CSV (tenantsCsv, from the SQL) are both
+ * made from this list.
+ */
+const ROW_FIELDS = [
+  ['state', 'down', 'state'],
+  ['first_lost_at', 'first_lost_ms', 'time'],
+  ['last_restored_at', 'last_restored_ms', 'time'],
+  ['downtime_s', 'downtime_ms', 'seconds'],
+  ['outages', 'outages', 'as_is'],
+  ['restore_stage', 'restore_stage', 'as_is'],
+  ['restore_progress', 'restore_progress', 'as_is'],
+  ['first_contact_at', 'first_contact_ms', 'time'],
+  ['first_contact_latency_s', 'first_contact_latency_ms', 'seconds'],
+  ['communications', 'communications', 'as_is'],
+  ['max_comm_gap_s', 'max_gap_ms', 'seconds'],
+] as const satisfies readonly (readonly [keyof TenantRow, keyof RowAt & TenantColumn, 'state' | 'time' | 'seconds' | 'as_is'])[]
+type Format = (typeof ROW_FIELDS)[number][2]
 
-const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString())
+const FORMAT_JS: Record<Format, (v: unknown) => unknown> = {
+  state: (down) => (down ? 'down' : 'up'),
+  time: (ms) => (ms === null ? null : new Date(ms as number).toISOString()),
+  seconds: (ms) => (ms === null ? null : (ms as number) / 1000),
+  as_is: (v) => v,
+}
+const FORMAT_SQL: Record<Format, (figure: string) => string> = {
+  state: (down) => `if(${down}, 'down', 'up')`,
+  time: (ms) => msToNullableTime(ms),
+  seconds: (ms) => `${ms} / 1000`,
+  as_is: (v) => v,
+}
 
 /** The API's row (RFC 3339 times, seconds) from the tenant's state at T and its metadata. */
 export function toTenantRow(tenantId: string, r: RowAt, meta: { name: string; attributes: Record<string, string> } | undefined): TenantRow {
-  return {
-    tenant_id: tenantId,
-    name: meta?.name ?? '',
-    attributes: meta?.attributes ?? {},
-    state: r.down ? 'down' : 'up',
-    first_lost_at: iso(r.first_lost_ms)!,
-    last_restored_at: iso(r.last_restored_ms),
-    downtime_s: r.downtime_ms / 1000,
-    outages: r.outages,
-    restore_stage: r.restore_stage,
-    restore_progress: r.restore_progress,
-    first_contact_at: iso(r.first_contact_ms),
-    first_contact_latency_s: r.first_contact_ms === null ? null : (r.first_contact_ms - r.first_lost_ms) / 1000,
-    communications: r.communications,
-    max_comm_gap_s: r.max_gap_ms / 1000,
-  }
+  const row: Record<string, unknown> = { tenant_id: tenantId, name: meta?.name ?? '', attributes: meta?.attributes ?? {} }
+  for (const [field, figure, format] of ROW_FIELDS) row[field] = FORMAT_JS[format](r[figure])
+  return row as unknown as TenantRow
 }
 
 function pageWhere(p: Pick<TenantPageParams, 'q' | 'state'>, params: Params): string {
@@ -112,12 +116,12 @@ function pageWhere(p: Pick<TenantPageParams, 'q' | 'state'>, params: Params): st
  * and attributes read by primary key.
  */
 export async function tenantPage(store: Store, state: StateSync, scope: QueryScope, p: TenantPageParams): Promise<{ total: number; rows: TenantRow[] }> {
-  const sort = SORT_SQL[p.sort]
+  const sort = SORT_FIGURE[p.sort]
   const b = scope.includeBroadcast
   if (b && p.sort === 'max_comm_gap_s') await checkBroadcastPairs(store, state, scope, 'sort=max_comm_gap_s')
   const pick = tenantStateSql(store, scope, {
     meta: p.q !== undefined,
-    columns: [...sort.columns, ...(p.state ? (['down'] as const) : []), ...STORED_STATE_COLUMNS],
+    columns: [...(sort === 'tenant_id' ? [] : [sort]), ...(p.state ? (['down'] as const) : []), ...STORED_STATE_COLUMNS],
   })
   const params: Params = { ...pick.params, limit: p.limit, offset: p.offset }
   const where = pageWhere(p, params)
@@ -126,7 +130,7 @@ export async function tenantPage(store: Store, state: StateSync, scope: QuerySco
     `SELECT tenant_id, ${STORED_STATE_COLUMNS.join(', ')}, count() OVER () AS total_rows
      FROM (${pick.sql})
      ${where}
-     ORDER BY ${sort.expr} ${dir}${p.sort === 'tenant_id' ? '' : ', tenant_id ASC'}
+     ORDER BY ${sort} ${dir}${p.sort === 'tenant_id' ? '' : ', tenant_id ASC'}
      LIMIT {limit:UInt32} OFFSET {offset:UInt64}`,
     params,
   )
@@ -157,16 +161,10 @@ export const csvSafe = (expr: string) => `if(match(${expr}, '^[=+\\\\-@\\t\\r]')
 /** The whole tenants table as CSV, formatted by ClickHouse, sorted by downtime, as a byte stream. */
 export async function tenantsCsv(store: Store, state: StateSync, scope: QueryScope): Promise<Readable> {
   if (scope.includeBroadcast) await checkBroadcastPairs(store, state, scope, 'tenants.csv')
-  const core = tenantStateSql(store, scope, { meta: true, columns: ROW_STATE })
+  const core = tenantStateSql(store, scope, { meta: true, columns: ROW_FIELDS.map(([, figure]) => figure) })
   const sql = `
     SELECT ${csvSafe('tenant_id')} AS tenant_id, ${csvSafe('name')} AS name, toJSONString(attributes) AS attributes,
-      if(down, 'down', 'up') AS state,
-      ${msToTime('first_lost_ms')} AS first_lost_at,
-      ${msToNullableTime('last_restored_ms')} AS last_restored_at,
-      downtime_ms / 1000 AS downtime_s, outages, restore_stage, restore_progress,
-      ${msToNullableTime('first_contact_ms')} AS first_contact_at,
-      (first_contact_ms - first_lost_ms) / 1000 AS first_contact_latency_s,
-      communications, max_gap_ms / 1000 AS max_comm_gap_s
+      ${ROW_FIELDS.map(([field, figure, format]) => `${FORMAT_SQL[format](figure)} AS ${field}`).join(',\n      ')}
     FROM (${core.sql})
     ORDER BY downtime_ms DESC, tenant_id ASC
     SETTINGS format_csv_null_representation = ''`

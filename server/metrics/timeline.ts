@@ -4,7 +4,7 @@ import type { Store } from '../storage/client.js'
 import { incidentBroadcasts } from './broadcasts.js'
 import { chTime, inSegment, isoTime, type QueryScope } from './filters.js'
 import type { StateSync } from './state-sync.js'
-import { rowAt, storedState, STORED_STATE_COLUMNS, type StoredState } from './tenant-row.js'
+import { rowAt, storedState, STORED_STATE_COLUMNS, type StoredState } from './figures.js'
 import { CARD_EVENTS } from './tenant-state.js'
 import { toTenantRow, type TenantRow } from './tenants.js'
 

@@ -168,7 +168,7 @@ export const V01_V06: Migration[] = [
     // point read needs, so a timeline is one lookup of two keys (~2 ms):
     //   't' || incident_id || '\0' || tenant_id → [first_lost_ms, starts, ends, stray_ms, rk,
     //       prog_ms, prog, dcomm, contact_ms, gap_comms, gap_prefix, events], the tenant's stored
-    //       state (tenant-row.ts) and its first 10,000 events in §3 order, each
+    //       state (figures.ts rowAt) and its first 10,000 events in §3 order, each
     //       [event_id, occurred_at ms, type code, progress, channel, label, message];
     //   'm' || tenant_id → [name, attributes], its metadata.
     // (Incident ids cannot contain '\0'.) Both are written by materialized views, so no writer

@@ -272,7 +272,7 @@ export const V07_V13: Migration[] = [
     version: 13,
     name: 'tenant_state: drop the retired fin_* columns',
     // fin_closed_ms, fin_comms, fin_stage, fin_progress (migration 5) held a tenant's final state;
-    // rows are evaluated from the other facts instead (server/metrics/tenant-row.ts), and the
+    // rows are evaluated from the other facts instead (the JS twins of server/metrics/figures.ts), and the
     // derivation never names them (tenant_state_writer selects its columns from
     // tenant_state_input, which has none of them), so they only held their defaults. No view
     // reads tenant_state. A part loses the column's files and keeps the others as they are: the
