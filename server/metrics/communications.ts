@@ -3,11 +3,11 @@ import { chTime, isoTime, parseDuration, parseWindow, segmentWhere, single, type
 import type { CommPolicy } from '../domain/comm-policy.js'
 import { checkBroadcastPairs } from './broadcasts.js'
 import { incidentPolicy } from './policy.js'
+import { logSource } from './source.js'
 import { bucketCodes, bucketRuns, firstEventMs, prefixSum, quantileInclusiveUnsorted, seriesFrame, type SeriesFrame } from './series.js'
 import type { IncidentLog } from './incident-log.js'
 import type { StateSync } from './state-sync.js'
-import { changeCodeSql, changeMsSql, changesAfterSql, COMMS_CODES, packChangeSql } from './packing.js'
-import { OPEN_END_MS } from './packing.js'
+import { changeCodeSql, changeMsSql, changesAfterSql, COMMS_CODES, OPEN_END_MS, packChangeSql } from './packing.js'
 import { spansToChangesSql } from './spans.js'
 import { DEFAULT_STALE_AFTER_MS, tenantStateSql } from './tenant-state.js'
 
@@ -56,7 +56,7 @@ export async function communicationsSeries(store: Store, state: StateSync, scope
   }
   const precomputed = staleAfterMs === DEFAULT_STALE_AFTER_MS && !scope.includeBroadcast
   const policy = await incidentPolicy(store, state, scope.incidentId)
-  const log = precomputed && scope.filters.length === 0 ? await state.incidentLog(scope.incidentId, policy) : null
+  const log = await logSource(store, state, scope, { communications: true, staleAfterMs })
   const rows = log ? rowsFromLog(log, frame) : await rowsFromSql(store, at, frame, staleAfterMs, precomputed, policy)
   const n = frame.times.length
   const byKind = (kind: number) => new Map(rows.filter((r) => Number(r.kind) === kind).map((r) => [Number(r.k), Number(r.n)]))

@@ -1,7 +1,7 @@
 import type { Store } from '../storage/client.js'
 import { isoTime, parseAttributeName, parseWindow, single, type QueryScope, type RawQuery } from './filters.js'
 import { bucketCodes, firstEventMs, seriesFrame } from './series.js'
-import { incidentPolicy } from './policy.js'
+import { logSource } from './source.js'
 import type { StateSync } from './state-sync.js'
 import { changeCodeSql, changeMsSql, changesAfterSql, RECOVERY_CODES } from './packing.js'
 import { tenantStateSql } from './tenant-state.js'
@@ -41,8 +41,7 @@ export async function recoverySeries(store: Store, state: StateSync, scope: Quer
   const at = { ...scope, asOfMs: w.toMs }
   // Every tenant's changes (rdeltas: packed ms and code), counted per bucket and code; the codes are
   // expanded below. The default view reads them from the incident log when it is current.
-  const log =
-    weight === undefined && groupBy === undefined && scope.filters.length === 0 ? await state.incidentLog(scope.incidentId, await incidentPolicy(store, state, scope.incidentId)) : null
+  const log = await logSource(store, state, scope, { communications: false, weight, groupBy })
   // Per group: its (bucket, code) counts as parallel arrays (one row per group, not one per
   // count: a group_by answer of 50 groups × 500 buckets × 9 codes is 50 JSON lines to parse).
   let rows: { grp: string; ks: number[]; codes: number[]; ns: number[]; wns: number[] }[]

@@ -7,6 +7,7 @@ import { countCodes, downtimesAt, firstContactsOnTime, upperBound, type Changes,
 import { milestonesAt, type Milestones } from './milestones.js'
 import { incidentPolicy } from './policy.js'
 import { quantileInclusiveUnsorted } from './series.js'
+import { logSource } from './source.js'
 import { COMMS_CODES, RECOVERY_CODES } from './packing.js'
 import { DEFAULT_STALE_AFTER_MS, tenantStateSql } from './tenant-state.js'
 
@@ -89,13 +90,9 @@ export async function summary(store: Store, state: StateSync, scope: QueryScope,
   }
 }
 
-/**
- * The one choice of source: the default view takes every count from the incident log when it is
- * current (no statement runs); any other view, or an incident still changing, is computed in ClickHouse.
- */
+/** The summary's counts from the source logSource (source.ts) chooses: the incident log (no statement runs) or ClickHouse. */
 async function summaryCounts(store: Store, state: StateSync, scope: QueryScope, p: SummaryParams, policy: CommPolicy): Promise<SummaryCounts> {
-  const fromLog = p.weight === undefined && scope.filters.length === 0 && !scope.includeBroadcast && p.staleAfterMs === DEFAULT_STALE_AFTER_MS
-  const log = fromLog ? await state.incidentLog(scope.incidentId, policy) : null
+  const log = await logSource(store, state, scope, { communications: true, weight: p.weight, staleAfterMs: p.staleAfterMs })
   return log ? countsFromLog(log, scope.asOfMs, scope.asOfMs - ETA_WINDOW_MS, policy) : countsFromSql(store, scope, p, policy)
 }
 

@@ -1,6 +1,7 @@
 import { DEFAULT_COMM_POLICY, type CommPolicy } from '../domain/comm-policy.js'
 import type { Params, Store } from '../storage/client.js'
 import { chTime, segmentWhere, type QueryScope } from './filters.js'
+import { CARD_EVENT_FIELDS } from '../storage/card-layout.js'
 import { FIGURES, type TenantColumn } from './figures.js'
 import { COMMS_CODES, KEY_TYPES, keyMsSql, keyTypeSql, OPEN_END_MS, packChangeSql, packKeySql } from './packing.js'
 import { broadcastsCte, spansToChangesSql, staleSpansSql } from './spans.js'
@@ -54,6 +55,18 @@ export const DEFAULT_STALE_AFTER_MS = 86_400_000
 
 /** A tenant's card (migration 6) keeps its first this many events in §3 order: what a timeline lists at most. */
 export const CARD_EVENTS = 10_000
+
+/** Each element of a card's event (storage/card-layout.ts CARD_EVENT_FIELDS) from an events row. */
+const CARD_EVENT_SQL: Record<(typeof CARD_EVENT_FIELDS)[number], string> = {
+  event_id: 'event_id',
+  ms: 'toUnixTimestamp64Milli(occurred_at)',
+  type: 'toUInt8(type)',
+  progress: 'progress',
+  channel: 'channel',
+  label: 'label',
+  message: 'message',
+}
+const cardEventElement = (f: (typeof CARD_EVENT_FIELDS)[number]) => `x.${CARD_EVENT_FIELDS.indexOf(f) + 1}`
 
 /**
  * INSERT … SELECT that rewrites the tenant_state rows of one incident: all of its tenants, or
@@ -111,7 +124,7 @@ export function deriveTenantStateSql(db: string, incremental: boolean, inParts =
           arraySort(groupArrayIf(${ms}, type = 'communication')) AS dcomm,
           arrayMap(x -> (x.1, x.3), arraySort(groupArrayIf((${ms}, event_id, assumeNotNull(progress)), type = 'restore_progress'))) AS pv,
           -- The timeline's order: occurred_at, then type, then event_id.
-          arraySlice(arraySort(x -> (x.2, x.3, x.1), groupArray((event_id, ${ms}, toUInt8(type), progress, channel, label, message))), 1, ${CARD_EVENTS}) AS events
+          arraySlice(arraySort(x -> (${(['ms', 'type', 'event_id'] as const).map(cardEventElement).join(', ')}), groupArray((${CARD_EVENT_FIELDS.map((f) => CARD_EVENT_SQL[f]).join(', ')}))), 1, ${CARD_EVENTS}) AS events
         FROM ${db}.events FINAL
         WHERE incident_id = {incident:String} AND tenant_id != ''
           ${inParts ? 'AND cityHash64(tenant_id) % {parts:UInt32} = {part:UInt32}' : ''}

@@ -4,6 +4,7 @@ import type { Store } from '../storage/client.js'
 import { incidentBroadcasts } from './broadcasts.js'
 import { chTime, inSegment, isoTime, type QueryScope } from './filters.js'
 import type { StateSync } from './state-sync.js'
+import { CARD_EVENT_FIELDS, decodeCard, elements, META_CARD_FIELDS, metaCardKey, TENANT_CARD_FIELDS, tenantCardKey } from '../storage/card-layout.js'
 import { rowAt, storedState, STORED_STATE_COLUMNS, type StoredState } from './figures.js'
 import { CARD_EVENTS } from './tenant-state.js'
 import { toTenantRow, type TenantRow } from './tenants.js'
@@ -31,11 +32,13 @@ export interface TenantTimeline {
   diagnostics: { stray_restores: number }
 }
 
+/** Every stored fact a row is evaluated from is in a tenant card (a compile-time check of the layout). */
+const CARD_HOLDS_STATE: readonly (typeof TENANT_CARD_FIELDS)[number][] = STORED_STATE_COLUMNS
+void CARD_HOLDS_STATE
+
 /** At most this many events are listed (a tenant normally has tens). */
 export const MAX_TIMELINE_EVENTS = CARD_EVENTS
 
-/** An event as a card stores it: [event_id, occurred_at ms, type code (1-based, EVENT_TYPES order), progress, channel, label, message]. */
-type CardEvent = [string, number | string, number | string, number | null, string, string, string]
 
 /**
  * One tenant's events up to T in the §3 order (occurred_at, then type, then event_id), with
@@ -152,39 +155,43 @@ export async function readTenantCard(
   incidentId: string,
   tenantId: string,
 ): Promise<{ card: TenantCard | null; meta: { name: string; attributes: Record<string, string> } | undefined }> {
-  const cardKey = `t${incidentId}\u0000${tenantId}`
-  const metaKey = `m${tenantId}`
+  const cardKey = tenantCardKey(incidentId, tenantId)
+  const metaKey = metaCardKey(tenantId)
   const found = await cardLookups(store).get([cardKey, metaKey])
   // A tenant without metadata has an empty name and no attributes, and is in no segment.
   const metaValue = found.get(metaKey)
-  const meta = metaValue ? metaOf(elements(JSON.parse(metaValue))) : undefined
+  const meta = metaValue ? metaOf(decodeCard(META_CARD_FIELDS, metaValue)) : undefined
   const cardValue = tenantId === '' ? undefined : found.get(cardKey)
   if (!cardValue) return { card: null, meta }
-  const fields = elements(JSON.parse(cardValue))
-  const stored = storedState(Object.fromEntries(STORED_STATE_COLUMNS.map((c, i) => [c, fields[i]])))
-  const raw = elements(fields[STORED_STATE_COLUMNS.length])
+  const fields = decodeCard(TENANT_CARD_FIELDS, cardValue)
+  const stored = storedState(fields)
+  const raw = elements(fields.events)
   const eventsUpTo = (t: number) => {
     const events: TimelineEvent[] = []
     for (const r of raw) {
-      const e = elements(r) as CardEvent
-      const ms = Number(e[1])
+      // An event as a card stores it (CARD_EVENT_FIELDS); type: its code, 1-based in EVENT_TYPES order.
+      const e = Object.fromEntries(CARD_EVENT_FIELDS.map((f, i) => [f, elements(r)[i]])) as Record<(typeof CARD_EVENT_FIELDS)[number], string | number | null>
+      const ms = Number(e.ms)
       // The card's events are in time order: the rest are after T.
       if (ms > t) break
-      events.push({ event_id: e[0], type: EVENT_TYPES[Number(e[2]) - 1]!, occurred_at: isoTime(ms), direct: true, progress: e[3], channel: e[4], label: e[5], message: e[6] })
+      events.push({
+        event_id: String(e.event_id),
+        type: EVENT_TYPES[Number(e.type) - 1]!,
+        occurred_at: isoTime(ms),
+        direct: true,
+        progress: e.progress === null ? null : Number(e.progress),
+        channel: String(e.channel),
+        label: String(e.label),
+        message: String(e.message),
+      })
     }
     return events
   }
   return { card: { stored, eventsUpTo }, meta }
 }
 
-/** A tuple as JSON gives it: an array, or an object of its elements when the engine names them. */
-function elements(v: unknown): unknown[] {
-  if (Array.isArray(v)) return v
-  return v !== null && typeof v === 'object' ? Object.values(v) : []
-}
-
-function metaOf(fields: unknown[]): { name: string; attributes: Record<string, string> } {
-  return { name: String(fields[0] ?? ''), attributes: (fields[1] ?? {}) as Record<string, string> }
+function metaOf(fields: Record<(typeof META_CARD_FIELDS)[number], unknown>): { name: string; attributes: Record<string, string> } {
+  return { name: String(fields.name ?? ''), attributes: (fields.attributes ?? {}) as Record<string, string> }
 }
 
 /**

@@ -60,7 +60,7 @@ describe('the schema snapshot', () => {
 })
 
 describe('a database at migration 12 with derived rows', () => {
-  it('loses only the fin_* columns in migration 13, then derives through tenant_state_writer as a fresh database does', async () => {
+  it('loses only the fin_* columns in migration 13, keeps its cards through 14, then derives through tenant_state_writer as a fresh database does', async () => {
     const store = await openStore({ ...fresh.config, clickhouse: { ...fresh.config.clickhouse, database: `${fresh.store.db}_v12` } })
     try {
       await migrate(store, 12)
@@ -71,8 +71,13 @@ describe('a database at migration 12 with derived rows', () => {
         `SELECT * EXCEPT (fin_closed_ms, fin_comms, fin_stage, fin_progress) FROM ${store.db}.tenant_state FINAL ORDER BY tenant_id`,
       )
       expect(kept).toHaveLength(2)
+      const cards = () => store.rows(`SELECT key, value FROM ${store.db}.cards ORDER BY key`)
+      const cardsBefore = await cards()
+      expect(cardsBefore.length).toBeGreaterThanOrEqual(2)
 
-      expect(await migrate(store)).toEqual([13])
+      // 13 drops the columns; 14 recreates the card writers from storage/card-layout.ts.
+      expect(await migrate(store)).toEqual([13, 14])
+      expect(await cards()).toEqual(cardsBefore)
       expect(await finColumns(store)).toEqual([])
       expect(await store.rows(`SELECT * FROM ${store.db}.tenant_state FINAL ORDER BY tenant_id`)).toEqual(kept)
       expect(await schemaSnapshot(store), REGENERATE).toBe(committed)

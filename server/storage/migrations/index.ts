@@ -1,7 +1,7 @@
 import type { Store } from '../client.js'
 import type { Migration } from './migration.js'
 import { V01_V06 } from './v01-v06.js'
-import { V07_V13 } from './v07-v13.js'
+import { V07_V14 } from './v07-v14.js'
 
 export type { Migration } from './migration.js'
 
@@ -10,7 +10,7 @@ export type { Migration } from './migration.js'
  * new one goes at the end of the last file, renamed to its new range, or starts the next file.
  * The schema they build: server/storage/schema.sql (npm run schema:snapshot after adding one).
  */
-export const MIGRATIONS: Migration[] = [...V01_V06, ...V07_V13]
+export const MIGRATIONS: Migration[] = [...V01_V06, ...V07_V14]
 
 /** Apply every migration not applied yet (`upTo`: only those up to that version; tests build old databases with it). */
 export async function migrate(store: Store, upTo = Number.POSITIVE_INFINITY): Promise<number[]> {

@@ -1,10 +1,11 @@
+import { META_CARD_SELECT, TENANT_CARD_SELECT } from '../card-layout.js'
 import { rebuild, type Migration } from './migration.js'
 
 /**
  * Migrations 7-13: first-wins events, the communication policy, webhooks, share links, the
  * grafana_* views, leases; tenant_state's retired columns dropped.
  */
-export const V07_V13: Migration[] = [
+export const V07_V14: Migration[] = [
   {
     version: 7,
     name: 'events: the first accepted copy of an event wins; received_at and seq stamped at acceptance',
@@ -283,6 +284,20 @@ export const V07_V13: Migration[] = [
         DROP COLUMN IF EXISTS fin_comms,
         DROP COLUMN IF EXISTS fin_stage,
         DROP COLUMN IF EXISTS fin_progress`,
+    ],
+  },
+  {
+    version: 14,
+    name: 'cards: the writers built from the one card layout (storage/card-layout.ts)',
+    // Migration 6 wrote the card layout out literally in its two views while the timeline decoded
+    // the cards by position, with nothing tying the two. The views are recreated from
+    // TENANT_CARD_FIELDS and META_CARD_FIELDS, which the reader decodes by; the layout is the same
+    // as migration 6's, so the stored cards stay valid.
+    statements: [
+      'DROP VIEW IF EXISTS {db}.tenant_card_writer',
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.tenant_card_writer TO {db}.cards AS ${TENANT_CARD_SELECT} FROM {db}.tenant_state_input`,
+      'DROP VIEW IF EXISTS {db}.tenant_meta_writer',
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS {db}.tenant_meta_writer TO {db}.cards AS ${META_CARD_SELECT} FROM {db}.tenants`,
     ],
   },
 ]
