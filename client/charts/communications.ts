@@ -2,7 +2,7 @@ import type { ChartDataset, TooltipItem } from 'chart.js'
 import type { CommPoint, Summary } from '../api.js'
 import { formatCount, formatDuration, formatDurationShort, formatTime, type TimeZoneMode } from '../format.js'
 import { milestoneAnnotations } from './recovery.js'
-import { backgroundPlugin, Chart, chartTheme, FAST, fixedWidth, scaleRangesPlugin, timeAxis, withAlpha } from './setup.js'
+import { backgroundPlugin, Chart, chartTheme, countAxis, FAST, scaleRangesPlugin, timeAxis, withAlpha } from './setup.js'
 
 export interface CommunicationsChartData {
   points: CommPoint[]
@@ -117,25 +117,8 @@ export class CommunicationsChart {
       interaction: { mode: 'index', intersect: false },
       scales: {
         x: timeAxis(d.tz, d.minMs, d.maxMs, theme),
-        y: {
-          position: 'left',
-          beginAtZero: true,
-          afterFit: fixedWidth,
-          title: { display: true, text: 'customers', color: theme.muted },
-          ticks: { color: theme.muted, precision: 0, callback: (v) => formatCount(Number(v)) },
-          grid: { color: theme.grid },
-          border: { color: theme.grid },
-        },
-        y2: {
-          position: 'right',
-          stacked: true,
-          beginAtZero: true,
-          afterFit: fixedWidth,
-          title: { display: true, text: 'updates sent per bucket', color: theme.muted },
-          ticks: { color: theme.muted, precision: 0, callback: (v) => formatCount(Number(v)) },
-          grid: { display: false },
-          border: { color: theme.grid },
-        },
+        y: countAxis(theme, 'customers', { fixed: true }),
+        y2: countAxis(theme, 'updates sent per bucket', { position: 'right', stacked: true, fixed: true }),
         y3: {
           display: false,
           beginAtZero: true,

@@ -1,6 +1,6 @@
 import type { Histogram } from '../api.js'
 import { formatCount, formatDurationShort } from '../format.js'
-import { backgroundPlugin, Chart, chartTheme, scaleRangesPlugin, withAlpha } from './setup.js'
+import { backgroundPlugin, Chart, chartTheme, countAxis, scaleRangesPlugin, withAlpha } from './setup.js'
 
 // Plain numbers on a category axis: Chart.js parses them (a few dozen bins, so parsing costs nothing).
 const HIST_OPTIONS = { animation: false as const, responsive: true, maintainAspectRatio: false }
@@ -43,13 +43,7 @@ export class HistogramChart {
           grid: { display: false },
           border: { color: theme.grid },
         },
-        y: {
-          beginAtZero: true,
-          title: { display: true, text: 'customers', color: theme.muted },
-          ticks: { color: theme.muted, precision: 0, callback: (v) => formatCount(Number(v)) },
-          grid: { color: theme.grid },
-          border: { color: theme.grid },
-        },
+        y: countAxis(theme, 'customers'),
       },
       plugins: {
         legend: { display: false },

@@ -2,7 +2,7 @@ import type { ChartDataset, TooltipItem } from 'chart.js'
 import type { AnnotationOptions } from 'chartjs-plugin-annotation'
 import type { RecoveryPoint, Summary } from '../api.js'
 import { formatCount, formatPct, formatTime, type TimeZoneMode } from '../format.js'
-import { AXIS_WIDTH_PX, backgroundPlugin, Chart, chartTheme, DASHES, FAST, fixedWidth, scaleRangesPlugin, timeAxis, withAlpha } from './setup.js'
+import { AXIS_WIDTH_PX, backgroundPlugin, Chart, chartTheme, countAxis, DASHES, FAST, fixedWidth, scaleRangesPlugin, timeAxis, withAlpha } from './setup.js'
 
 export interface RecoveryChartData {
   overall: RecoveryPoint[]
@@ -113,19 +113,14 @@ export class RecoveryChart {
           grid: { color: theme.grid },
           border: { color: theme.grid },
         },
-        y2: {
+        // The stages stack to the customers still down, never more than those affected: the axis
+        // ends at a round number just above the affected count (not at Chart.js's padded guess).
+        y2: countAxis(theme, 'customers down, by stage', {
           position: 'right',
           stacked: true,
-          beginAtZero: true,
-          // The stages stack to the customers still down, never more than those affected: the axis
-          // ends at a round number just above the affected count (not at Chart.js's padded guess).
+          fixed: true,
           max: countAxisMax(Math.max(0, ...d.overall.map((p) => p.affected))),
-          afterFit: fixedWidth,
-          title: { display: true, text: 'customers down, by stage', color: theme.muted },
-          ticks: { color: theme.muted, precision: 0, callback: (v) => formatCount(Number(v)) },
-          grid: { display: false },
-          border: { color: theme.grid },
-        },
+        }),
       },
       plugins: {
         decimation: { enabled: true, algorithm: 'lttb', samples: 400 },

@@ -16,7 +16,7 @@ import {
   type Scale,
 } from 'chart.js'
 import annotationPlugin from 'chartjs-plugin-annotation'
-import { formatTick, type TimeZoneMode } from '../format.js'
+import { formatCount, formatTick, type TimeZoneMode } from '../format.js'
 import { currentTheme } from '../prefs.js'
 
 // Only the parts the dashboard uses (no chart.js/auto). Time axes are linear scales over epoch
@@ -130,6 +130,26 @@ export const AXIS_WIDTH_PX = 64
 
 export function fixedWidth(scale: Scale) {
   scale.width = AXIS_WIDTH_PX
+}
+
+/**
+ * A count axis (customers, updates): whole numbers from zero, formatted counts. On the right it
+ * draws no grid lines (the left axis does); `fixed` gives it the shared width of the stacked
+ * timeline charts.
+ */
+export function countAxis(theme: ChartTheme, title: string, opts: { position?: 'left' | 'right'; stacked?: boolean; max?: number; fixed?: boolean } = {}) {
+  const right = opts.position === 'right'
+  return {
+    position: opts.position ?? ('left' as const),
+    beginAtZero: true,
+    ...(opts.stacked ? { stacked: true } : {}),
+    ...(opts.max === undefined ? {} : { max: opts.max }),
+    ...(opts.fixed ? { afterFit: fixedWidth } : {}),
+    title: { display: true, text: title, color: theme.muted },
+    ticks: { color: theme.muted, precision: 0, callback: (v: string | number) => formatCount(Number(v)) },
+    grid: right ? { display: false } : { color: theme.grid },
+    border: { color: theme.grid },
+  }
 }
 
 export function timeAxis(tz: TimeZoneMode, minMs: number, maxMs: number, theme: ChartTheme) {
