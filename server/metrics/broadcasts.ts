@@ -1,8 +1,9 @@
 import { badRequest } from '../errors.js'
 import type { Store } from '../storage/client.js'
-import type { QueryScope } from './filters.js'
+import { knownKey, type QueryScope } from './filters.js'
 import { upperBound } from './incident-log.js'
 import type { StateSync } from './state-sync.js'
+import { eventsFrom, knownParams, tenantStateFrom } from './tenant-state.js'
 
 /**
  * An incident's broadcast communications (no tenant_id), which with include_broadcast=true count
@@ -66,13 +67,13 @@ function sparseMaxTable(times: Float64Array): Float64Array[] {
   return table
 }
 
-/** The incident's broadcast times (every one; callers cut at T), read once per change of the incident. */
-export function incidentBroadcasts(store: Store, state: StateSync, incidentId: string): Promise<BroadcastIndex> {
-  return state.cached(incidentId, 'broadcast times', false, async () => {
+/** The incident's broadcast times (every one received by known_at; callers cut at T), read once per change of the incident. */
+export function incidentBroadcasts(store: Store, state: StateSync, scope: Pick<QueryScope, 'incidentId' | 'knownAtMs'>): Promise<BroadcastIndex> {
+  return state.cached(scope.incidentId, knownKey(scope, 'broadcast times'), false, async () => {
     const [row] = await store.rows<{ times: number[] }>(
-      `SELECT arraySort(groupArray(toUnixTimestamp64Milli(occurred_at))) AS times FROM ${store.db}.events FINAL
+      `SELECT arraySort(groupArray(toUnixTimestamp64Milli(occurred_at))) AS times FROM ${eventsFrom(store.db, scope)}
        WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication'`,
-      { incident: incidentId },
+      { incident: scope.incidentId, ...knownParams(scope) },
     )
     return new BroadcastIndex(Float64Array.from((row?.times ?? []).map(Number)))
   })
@@ -100,11 +101,11 @@ export async function checkBroadcastPairs(
   what: string,
   perTenant: (b: BroadcastIndex) => number = (b) => b.countUpTo(scope.asOfMs),
 ): Promise<void> {
-  const broadcasts = perTenant(await incidentBroadcasts(store, state, scope.incidentId))
+  const broadcasts = perTenant(await incidentBroadcasts(store, state, scope))
   if (broadcasts === 0) return
   const [row] = await store.rows<{ n: number }>(
-    `SELECT count() AS n FROM ${store.db}.tenant_state FINAL WHERE incident_id = {incident:String} AND first_lost_ms <= {t:Int64}`,
-    { incident: scope.incidentId, t: scope.asOfMs },
+    `SELECT count() AS n FROM ${tenantStateFrom(store.db, scope)} WHERE s.incident_id = {incident:String} AND s.first_lost_ms <= {t:Int64}`,
+    { incident: scope.incidentId, t: scope.asOfMs, ...knownParams(scope) },
   )
   const pairs = Number(row?.n ?? 0) * broadcasts
   if (pairs > MAX_BROADCAST_PAIRS) {

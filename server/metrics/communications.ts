@@ -9,7 +9,7 @@ import type { IncidentLog } from './incident-log.js'
 import type { StateSync } from './state-sync.js'
 import { changeCodeSql, changeMsSql, changesAfterSql, COMMS_CODES, OPEN_END_MS, packChangeSql } from './packing.js'
 import { spansToChangesSql } from './spans.js'
-import { DEFAULT_STALE_AFTER_MS, tenantStateSql } from './tenant-state.js'
+import { DEFAULT_STALE_AFTER_MS, eventsFrom, knownParams, tenantStateFrom, tenantStateSql } from './tenant-state.js'
 
 export interface CommunicationsPoint {
   t: string
@@ -135,15 +135,15 @@ function sentSql(store: Store, scope: QueryScope, frame: ReturnType<typeof serie
   const segment = scope.filters.length ? `AND tenant_id IN (SELECT tenant_id FROM ${db}.tenants FINAL WHERE ${seg.sql})` : ''
   return {
     sql: `SELECT ${frame.bucketOf('c')} AS k, ${KIND.direct} AS kind, count() AS n, CAST(NULL, 'Nullable(Float64)') AS median
-     FROM ${db}.tenant_state FINAL ARRAY JOIN dcomm AS c
-     WHERE incident_id = {incident:String} AND ${frame.inWindow('c')} AND ${frame.upToEnd('c')} ${segment}
+     FROM ${tenantStateFrom(db, scope)} ARRAY JOIN dcomm AS c
+     WHERE s.incident_id = {incident:String} AND ${frame.inWindow('c')} AND ${frame.upToEnd('c')} ${segment}
      GROUP BY k
      UNION ALL
      SELECT ${frame.bucketOf('ms')} AS k, ${KIND.broadcast} AS kind, count() AS n, CAST(NULL, 'Nullable(Float64)') AS median
-     FROM (SELECT toUnixTimestamp64Milli(occurred_at) AS ms FROM ${db}.events FINAL
+     FROM (SELECT toUnixTimestamp64Milli(occurred_at) AS ms FROM ${eventsFrom(db, scope)}
            WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication' AND occurred_at <= {as_of:DateTime64(3, 'UTC')})
      WHERE ${frame.inWindow('ms')}
      GROUP BY k`,
-    params: { incident: scope.incidentId, as_of: chTime(scope.asOfMs), ...seg.params },
+    params: { incident: scope.incidentId, as_of: chTime(scope.asOfMs), ...seg.params, ...knownParams(scope) },
   }
 }

@@ -16,6 +16,11 @@ export interface QueryScope {
   /** attr.<name>=<value>: values of one name are OR-ed, names are AND-ed. */
   filters: { name: string; values: string[] }[]
   includeBroadcast: boolean
+  /**
+   * known_at (SPEC §7): only events received at or before this moment (ms) count; undefined:
+   * every event received so far (the default, "now").
+   */
+  knownAtMs?: number
 }
 
 
@@ -86,7 +91,24 @@ export function parseIncidentId(raw: string): string {
 
 /** as_of, attr.*, include_broadcast. */
 export function parseScope(incidentId: string, q: RawQuery, now: Date): QueryScope {
-  return { incidentId: parseIncidentId(incidentId), asOfMs: parseAsOf(q, now), filters: parseFilters(q), includeBroadcast: parseBoolean(q, 'include_broadcast', false) }
+  const scope: QueryScope = { incidentId: parseIncidentId(incidentId), asOfMs: parseAsOf(q, now), filters: parseFilters(q), includeBroadcast: parseBoolean(q, 'include_broadcast', false) }
+  const knownAt = parseKnownAt(q, now)
+  if (knownAt !== undefined) scope.knownAtMs = knownAt
+  return scope
+}
+
+/** A cache key for a value that depends on known_at. */
+export const knownKey = (scope: Pick<QueryScope, 'knownAtMs'>, key: string) => (scope.knownAtMs === undefined ? key : `${key} known ${scope.knownAtMs}`)
+
+/**
+ * known_at: RFC 3339 like as_of. A moment at or after now is what the default already shows
+ * (nothing can have been received later), so it is dropped: only a past moment restricts.
+ */
+export function parseKnownAt(q: RawQuery, now: Date): number | undefined {
+  const v = single(q, 'known_at')
+  if (v === undefined || v === '') return undefined
+  const ms = parseTimeParam(v, 'known_at')
+  return ms >= now.getTime() ? undefined : ms
 }
 
 export function parseAsOf(q: RawQuery, now: Date): number {

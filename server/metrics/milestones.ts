@@ -1,8 +1,8 @@
 import type { Store } from '../storage/client.js'
-import { isoTime, nullableNumber, type QueryScope } from './filters.js'
+import { isoTime, knownKey, nullableNumber, type QueryScope } from './filters.js'
 import type { StateSync } from './state-sync.js'
 import { changeCodeSql, changeMsSql, OPEN_END, OPEN_END_MS, RECOVERY_CODES } from './packing.js'
-import { ALL_TIME_MS, tenantStateSql } from './tenant-state.js'
+import { ALL_TIME_MS, eventsFrom, knownParams, tenantStateFrom, tenantStateSql } from './tenant-state.js'
 
 export interface Milestones {
   first_impact_at: string | null
@@ -51,7 +51,7 @@ export async function milestonesAt(store: Store, state: StateSync, scope: QueryS
 }
 
 function incidentFacts(store: Store, state: StateSync, scope: QueryScope): Promise<IncidentFacts> {
-  const key = `facts ${JSON.stringify(scope.filters)}`
+  const key = knownKey(scope, `facts ${JSON.stringify(scope.filters)}`)
   return state.cached(scope.incidentId, key, scope.filters.length > 0 ? 'tenants' : false, () => computeIncidentFacts(store, scope))
 }
 
@@ -97,10 +97,10 @@ async function computeIncidentFacts(store: Store, scope: QueryScope): Promise<In
     // Any communication at or after first impact: direct ones to any tenant (affected or not), or broadcasts.
     const [c] = await store.rows<{ ms: number | null }>(
       `SELECT least(
-         (SELECT ifNull(minOrNull(arrayFirst(c -> c >= {fi:Int64}, arrayPushBack(dcomm, ${OPEN_END_MS}))), ${OPEN_END_MS}) FROM ${db}.tenant_state FINAL WHERE incident_id = {incident:String}),
-         (SELECT ifNull(minOrNull(toUnixTimestamp64Milli(occurred_at)), ${OPEN_END_MS}) FROM ${db}.events
+         (SELECT ifNull(minOrNull(arrayFirst(c -> c >= {fi:Int64}, arrayPushBack(dcomm, ${OPEN_END_MS}))), ${OPEN_END_MS}) FROM ${tenantStateFrom(db, scope)} WHERE s.incident_id = {incident:String}),
+         (SELECT ifNull(minOrNull(toUnixTimestamp64Milli(occurred_at)), ${OPEN_END_MS}) FROM ${eventsFrom(db, scope)}
           WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication' AND toUnixTimestamp64Milli(occurred_at) >= {fi:Int64})) AS ms`,
-      { incident: scope.incidentId, fi },
+      { incident: scope.incidentId, fi, ...knownParams(scope) },
     )
     const ms = nullableNumber(c?.ms)
     firstContactMs = ms === null || ms >= OPEN_END ? null : ms
@@ -110,12 +110,12 @@ async function computeIncidentFacts(store: Store, scope: QueryScope): Promise<In
 
 /** The incident's milestone events at or before T, in time order (they carry no tenant_id); all of them read once per change. */
 async function milestoneEventsAt(store: Store, state: StateSync, scope: QueryScope): Promise<{ at: string; label: string }[]> {
-  const all = await state.cached(scope.incidentId, 'milestone events', false, () =>
+  const all = await state.cached(scope.incidentId, knownKey(scope, 'milestone events'), false, () =>
     store.rows<{ at: string; label: string }>(
-      `SELECT occurred_at AS at, label FROM ${store.db}.events FINAL
+      `SELECT occurred_at AS at, label FROM ${eventsFrom(store.db, scope)}
        WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'milestone'
        ORDER BY occurred_at, event_id`,
-      { incident: scope.incidentId },
+      { incident: scope.incidentId, ...knownParams(scope) },
     ),
   )
   const upTo = isoTime(scope.asOfMs)

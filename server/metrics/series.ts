@@ -1,8 +1,9 @@
 import type { Params, Store } from '../storage/client.js'
-import { pointTimes, type QueryScope, type Window } from './filters.js'
+import { knownKey, pointTimes, type QueryScope, type Window } from './filters.js'
 import type { StateSync } from './state-sync.js'
 import { countCodes, upperBound, type Changes } from './incident-log.js'
 import { OPEN_END, OPEN_END_MS } from './packing.js'
+import { eventsFrom, knownParams, tenantStateFrom } from './tenant-state.js'
 
 /**
  * Shared machinery of the time series. A series value at a bucket end t is the state at t,
@@ -58,12 +59,12 @@ export function prefixSum(deltas: Map<number, number>, n: number): number[] {
 export async function firstEventMs(store: Store, state: StateSync, scope: QueryScope): Promise<number | null> {
   const db = store.db
   // The earliest event does not depend on T: computed once per change of the incident.
-  const first = await state.cached(scope.incidentId, 'first event', false, async () => {
+  const first = await state.cached(scope.incidentId, knownKey(scope, 'first event'), false, async () => {
     const rows = await store.rows<{ ms: number | null }>(
       `SELECT least(
-         (SELECT ifNull(minOrNull(min_ms), ${OPEN_END_MS}) FROM ${db}.tenant_state FINAL WHERE incident_id = {incident:String}),
-         (SELECT ifNull(minOrNull(toUnixTimestamp64Milli(occurred_at)), ${OPEN_END_MS}) FROM ${db}.events WHERE incident_id = {incident:String} AND tenant_id = '')) AS ms`,
-      { incident: scope.incidentId },
+         (SELECT ifNull(minOrNull(min_ms), ${OPEN_END_MS}) FROM ${tenantStateFrom(db, scope)} WHERE s.incident_id = {incident:String}),
+         (SELECT ifNull(minOrNull(toUnixTimestamp64Milli(occurred_at)), ${OPEN_END_MS}) FROM ${eventsFrom(db, scope)} WHERE incident_id = {incident:String} AND tenant_id = '')) AS ms`,
+      { incident: scope.incidentId, ...knownParams(scope) },
     )
     const ms = Number(rows[0]?.ms ?? OPEN_END)
     return ms >= OPEN_END ? null : ms

@@ -16,14 +16,15 @@ export interface ViewAsk {
 
 /**
  * The one choice of source for every view (summary, recovery, communications): the incident's
- * change log held in memory (incident-log.ts) answers the default view (no segment filter,
- * weight or group_by; for communication figures the precomputed stale_after and no broadcasts)
+ * change log held in memory (incident-log.ts) answers the default view (no known_at, segment
+ * filter, weight or group_by; for communication figures the precomputed stale_after and no broadcasts)
  * when the log is current (caches.ts decides: built once the incident has been quiet, dropped on
  * every change). Null: compute in ClickHouse from tenant_state (tenantStateSql). Both sources
  * return the same typed counts; the property tests run both against the reference.
  */
 export async function logSource(store: Store, state: StateSync, scope: QueryScope, ask: ViewAsk): Promise<IncidentLog | null> {
   const defaultView =
+    scope.knownAtMs === undefined &&
     scope.filters.length === 0 &&
     ask.weight === undefined &&
     ask.groupBy === undefined &&

@@ -20,9 +20,9 @@ export function spansToChangesSql(spans: string, from: number = COMMS_CODES.stal
   return `arrayFlatten(arrayMap(x -> if(x.2 < ${OPEN_END_MS}, [${packChangeSql('x.1', from)}, ${packChangeSql('x.2', to)}], [${packChangeSql('x.1', from)}]), ${spans}))`
 }
 
-/** SQL (a CTE named `bc`): the incident's broadcast times at or before T. */
-export function broadcastsCte(db: string): string {
-  return `bc AS (SELECT toUnixTimestamp64Milli(occurred_at) AS ms FROM ${db}.events FINAL
+/** SQL (a CTE named `bc`): the incident's broadcast times at or before T, from `eventsFrom` (tenant-state.ts eventsFrom). */
+export function broadcastsCte(eventsFrom: string): string {
+  return `bc AS (SELECT toUnixTimestamp64Milli(occurred_at) AS ms FROM ${eventsFrom}
      WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication' AND occurred_at <= {as_of:DateTime64(3, 'UTC')})`
 }
 /** Scalars over `bc`, each computed once per statement: the count, the last time (0 if none), all times ascending. */

@@ -78,6 +78,25 @@ const cardEventElement = (f: (typeof CARD_EVENT_FIELDS)[number]) => `x.${CARD_EV
  * holding a share of the tenants' events in memory).
  */
 export function deriveTenantStateSql(db: string, incremental: boolean, inParts = false): string {
+  const where = [
+    inParts ? 'AND cityHash64(tenant_id) % {parts:UInt32} = {part:UInt32}' : '',
+    incremental ? `AND tenant_id IN (SELECT tenant_id FROM ${db}.events WHERE incident_id = {incident:String} AND tenant_id != '' AND _block_number > {from:UInt64})` : '',
+  ].join(' ')
+  return `
+    INSERT INTO ${db}.tenant_state_input (incident_id, tenant_id, version, ${STORED_FACTS.join(', ')}, events)
+    SELECT incident_id, tenant_id, {version:UInt64} AS version, ${STORED_FACTS.join(', ')}, events
+    FROM (${factsSelectSql(`${db}.events FINAL`, where, true)})`
+}
+
+/** The columns of tenant_state besides its key and version: the facts the derivation computes. */
+const STORED_FACTS = ['min_ms', 'first_lost_ms', 'starts', 'ends', 'stray_ms', 'rk', 'prog_ms', 'prog', 'dcomm', 'contact_ms', 'gap_comms', 'gap_prefix', 'last_ms', 'rdeltas', 'cdeltas']
+
+/**
+ * The derivation's SELECT: one row of facts per (incident, tenant) of the incident, from the
+ * events of `eventsFrom` (a table expression, deduplicated) matching `where` (more AND terms);
+ * with `withEvents`, also the tenant's card events.
+ */
+function factsSelectSql(eventsFrom: string, where: string, withEvents: boolean): string {
   // Per interval (s, e, i) and its restore events rr in [s, e): the code at s, the stage changes, the code at e.
   const stages = `arrayFlatten(arrayMap((s, e, i) -> arrayMap(rr -> arrayMap(sts -> arrayConcat(
         [${packChangeSql('s', 'if(i = 1, 1, 2)')}],
@@ -92,17 +111,15 @@ export function deriveTenantStateSql(db: string, incremental: boolean, inParts =
       ${spansToChangesSql(staleSpansSql('comms_after', String(DEFAULT_STALE_AFTER_MS)))})`
   const ms = 'toUnixTimestamp64Milli(occurred_at)'
   return `
-    INSERT INTO ${db}.tenant_state_input (incident_id, tenant_id, version, min_ms, first_lost_ms, starts, ends, stray_ms, rk, prog_ms, prog,
-      dcomm, contact_ms, gap_comms, gap_prefix, last_ms, rdeltas, cdeltas, events)
-    SELECT incident_id, tenant_id, {version:UInt64} AS version, min_ms, first_lost_ms, starts, ends, stray_ms, rk,
+    SELECT incident_id, tenant_id, min_ms, first_lost_ms, starts, ends, stray_ms, rk,
       pv.1 AS prog_ms, pv.2 AS prog, dcomm, contact_ms, gap_comms,
       arrayMap(i -> arrayMax(arraySlice(gap_diffs, 1, i)), arrayEnumerate(gap_diffs)) AS gap_prefix,
       last_ms,
       if(empty(starts), CAST([], 'Array(Int64)'), ${stages}) AS rdeltas,
-      ${comms} AS cdeltas,
-      events
+      ${comms} AS cdeltas
+      ${withEvents ? ', events' : ''}
     FROM (
-      SELECT incident_id, tenant_id, min_ms, last_ms, rk, dcomm, pv, events,
+      SELECT incident_id, tenant_id, min_ms, last_ms, rk, dcomm, pv ${withEvents ? ', events' : ''},
         arrayMap(x -> ${keyMsSql('x')}, acc) AS a_t,
         arrayMap(x -> toInt8(${keyTypeSql('x')}), acc) AS a_ty,
         arrayPopFront(arrayDifference(arrayPushFront(a_ty, toInt8(2)))) AS a_d,
@@ -122,13 +139,11 @@ export function deriveTenantStateSql(db: string, incremental: boolean, inParts =
           arraySort(groupArrayIf(${packKeySql(ms, 'toUInt8(type)')}, type IN ('access_lost', 'access_restored'))) AS acc,
           arraySort(groupArrayIf(${packKeySql(ms, 'toUInt8(type)')}, type IN ('restore_started', 'restore_progress', 'restore_completed'))) AS rk,
           arraySort(groupArrayIf(${ms}, type = 'communication')) AS dcomm,
-          arrayMap(x -> (x.1, x.3), arraySort(groupArrayIf((${ms}, event_id, assumeNotNull(progress)), type = 'restore_progress'))) AS pv,
-          -- The timeline's order: occurred_at, then type, then event_id.
-          arraySlice(arraySort(x -> (${(['ms', 'type', 'event_id'] as const).map(cardEventElement).join(', ')}), groupArray((${CARD_EVENT_FIELDS.map((f) => CARD_EVENT_SQL[f]).join(', ')}))), 1, ${CARD_EVENTS}) AS events
-        FROM ${db}.events FINAL
-        WHERE incident_id = {incident:String} AND tenant_id != ''
-          ${inParts ? 'AND cityHash64(tenant_id) % {parts:UInt32} = {part:UInt32}' : ''}
-          ${incremental ? `AND tenant_id IN (SELECT tenant_id FROM ${db}.events WHERE incident_id = {incident:String} AND tenant_id != '' AND _block_number > {from:UInt64})` : ''}
+          arrayMap(x -> (x.1, x.3), arraySort(groupArrayIf((${ms}, event_id, assumeNotNull(progress)), type = 'restore_progress'))) AS pv
+          -- The card's events in the timeline's order: occurred_at, then type, then event_id.
+          ${withEvents ? `, arraySlice(arraySort(x -> (${(['ms', 'type', 'event_id'] as const).map(cardEventElement).join(', ')}), groupArray((${CARD_EVENT_FIELDS.map((f) => CARD_EVENT_SQL[f]).join(', ')}))), 1, ${CARD_EVENTS}) AS events` : ''}
+        FROM ${eventsFrom}
+        WHERE incident_id = {incident:String} AND tenant_id != '' ${where}
         GROUP BY incident_id, tenant_id
       )
     )`
@@ -136,6 +151,46 @@ export function deriveTenantStateSql(db: string, incremental: boolean, inParts =
 
 /** T in SQL. */
 const T = '{as_of_ms:Int64}'
+/** known_at in SQL (bound by knownParams). */
+const KNOWN = "{known_at:DateTime64(3, 'UTC')}"
+
+/** The parameters the sources below bind for a scope ({incident:String} too). */
+export function knownParams(scope: Pick<QueryScope, 'knownAtMs'>): Params {
+  return scope.knownAtMs === undefined ? {} : { known_at: chTime(scope.knownAtMs) }
+}
+
+/**
+ * The incident's events, deduplicated (the first accepted copy wins), as a table expression:
+ * with known_at (SPEC §7) only those received at or before it.
+ */
+export function eventsFrom(db: string, scope: Pick<QueryScope, 'knownAtMs'>): string {
+  return scope.knownAtMs === undefined
+    ? `${db}.events FINAL`
+    : `(SELECT * FROM ${db}.events FINAL WHERE incident_id = {incident:String} AND received_at <= ${KNOWN})`
+}
+
+/** One tenant's facts and card events (parameter tenant) from the events received by known_at. */
+export function tenantFactsSql(db: string, scope: Pick<QueryScope, 'knownAtMs'>): string {
+  return factsSelectSql(eventsFrom(db, scope), 'AND tenant_id = {tenant:String}', true)
+}
+
+/**
+ * The incident's tenant_state rows as a table expression aliased `s`. With known_at: the stored
+ * rows of the tenants none of whose events arrived after it (their facts are the same either way)
+ * and, for the tenants with a later arrival, their facts derived afresh from the events received
+ * by then, so the cost grows with the late tenants only. A tenant none of whose events had
+ * arrived has no row.
+ */
+export function tenantStateFrom(db: string, scope: Pick<QueryScope, 'knownAtMs'>): string {
+  if (scope.knownAtMs === undefined) return `${db}.tenant_state AS s FINAL`
+  const late = `(SELECT tenant_id FROM ${db}.events WHERE incident_id = {incident:String} AND tenant_id != '' AND received_at > ${KNOWN})`
+  const cols = `incident_id, tenant_id, ${STORED_FACTS.join(', ')}`
+  return `(
+      SELECT ${cols} FROM ${db}.tenant_state FINAL WHERE incident_id = {incident:String} AND tenant_id NOT IN ${late}
+      UNION ALL
+      SELECT ${cols} FROM (${factsSelectSql(eventsFrom(db, scope), `AND tenant_id IN ${late}`, false)})
+    ) AS s`
+}
 
 export interface TenantStateOptions {
   /** Join tenant metadata (name, attributes, weight). */
@@ -170,6 +225,7 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
     ue_ms: (opts.policy ?? DEFAULT_COMM_POLICY).updateEveryMs,
     weight: opts.weight ?? '',
     ...seg.params,
+    ...knownParams(scope),
   }
   // With include_broadcast=true, broadcasts at or after a tenant's first loss count for it (a
   // fixed choice between SQL expressions of the catalogue, not a spliced value).
@@ -195,9 +251,9 @@ export function tenantStateSql(store: Store, scope: QueryScope, opts: TenantStat
 
   if (meta) select.push('m.name AS name', 'm.attributes AS attributes', 'm.num_attributes[{weight:String}] AS weight')
   const sql = `
-    ${broadcasts ? `WITH ${broadcastsCte(db)}` : ''}
+    ${broadcasts ? `WITH ${broadcastsCte(eventsFrom(db, scope))}` : ''}
     SELECT s.tenant_id AS tenant_id${select.map((c) => `,\n      ${c}`).join('')}
-    FROM ${db}.tenant_state AS s FINAL
+    FROM ${tenantStateFrom(db, scope)}
     ${meta ? `LEFT JOIN (SELECT tenant_id, name, attributes, num_attributes FROM ${db}.tenants FINAL) AS m ON m.tenant_id = s.tenant_id` : ''}
     ${
       joinsFirstBroadcast

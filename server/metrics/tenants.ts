@@ -141,7 +141,7 @@ export async function tenantPage(store: Store, state: StateSync, scope: QuerySco
   }
   const meta = await tenantMeta(store, picked.map((r) => r.tenant_id))
   // The broadcasts are read once for the page (and kept per change of the incident), never per row.
-  const broadcasts = b ? await incidentBroadcasts(store, state, scope.incidentId) : undefined
+  const broadcasts = b ? await incidentBroadcasts(store, state, scope) : undefined
   const rows = picked.map((r) => toTenantRow(r.tenant_id, rowAt(storedState(r), scope.asOfMs, broadcasts), meta.get(r.tenant_id)))
   return { total: Number(picked[0]!.total_rows), rows }
 }

@@ -6,7 +6,8 @@ import { chTime, inSegment, isoTime, type QueryScope } from './filters.js'
 import type { StateSync } from './state-sync.js'
 import { CARD_EVENT_FIELDS, decodeCard, elements, META_CARD_FIELDS, metaCardKey, TENANT_CARD_FIELDS, tenantCardKey } from '../storage/card-layout.js'
 import { rowAt, storedState, STORED_STATE_COLUMNS, type StoredState } from './figures.js'
-import { CARD_EVENTS } from './tenant-state.js'
+import { OPEN_END } from './packing.js'
+import { CARD_EVENTS, eventsFrom, knownParams, tenantFactsSql } from './tenant-state.js'
 import { toTenantRow, type TenantRow } from './tenants.js'
 
 export interface TimelineEvent {
@@ -50,14 +51,18 @@ export const MAX_TIMELINE_EVENTS = CARD_EVENTS
  * incident's broadcasts are read once per change of the incident.
  */
 export async function tenantTimeline(store: Store, state: StateSync, scope: QueryScope, tenantId: string): Promise<TenantTimeline> {
-  const { card, meta } = await readTenantCard(store, scope.incidentId, tenantId)
+  const found = await readTenantCard(store, scope.incidentId, tenantId)
+  const { meta } = found
+  // With known_at, a tenant of the incident none of whose events had arrived then has an empty
+  // timeline and no row (it was not known to be affected), rather than a 404.
+  const card = found.card === null || scope.knownAtMs === undefined ? found.card : ((await knownTenantCard(store, scope, tenantId)) ?? NOTHING_KNOWN)
   // Every tenant with an event in the incident has a card, affected or not.
   if (!card) throw notFound(`no tenant "${tenantId.slice(0, 256)}" in incident "${scope.incidentId}"`)
   const { stored } = card
   const upTo = scope.asOfMs
   const events = card.eventsUpTo(upTo)
   const [broadcasts, index] = scope.includeBroadcast
-    ? await Promise.all([broadcastEvents(store, scope.incidentId, upTo), incidentBroadcasts(store, state, scope.incidentId)])
+    ? await Promise.all([broadcastEvents(store, scope, upTo), incidentBroadcasts(store, state, scope)])
     : [[], undefined]
   const affected = stored.first_lost_ms <= upTo && inSegment(meta?.attributes, scope.filters)
   const at = affected ? rowAt(stored, upTo, index) : null
@@ -163,7 +168,30 @@ export async function readTenantCard(
   const meta = metaValue ? metaOf(decodeCard(META_CARD_FIELDS, metaValue)) : undefined
   const cardValue = tenantId === '' ? undefined : found.get(cardKey)
   if (!cardValue) return { card: null, meta }
-  const fields = decodeCard(TENANT_CARD_FIELDS, cardValue)
+  return { card: cardOf(decodeCard(TENANT_CARD_FIELDS, cardValue)), meta }
+}
+
+/**
+ * With known_at (SPEC §7) a tenant's card is what its events received by then make: derived
+ * afresh for this one tenant (its cost is its own events), in the same layout. Null when none of
+ * its events had arrived.
+ */
+async function knownTenantCard(store: Store, scope: QueryScope, tenantId: string): Promise<TenantCard | null> {
+  const [row] = await store.rows<Record<(typeof TENANT_CARD_FIELDS)[number], unknown>>(
+    `SELECT ${TENANT_CARD_FIELDS.join(', ')} FROM (${tenantFactsSql(store.db, scope)})`,
+    { incident: scope.incidentId, tenant: tenantId, ...knownParams(scope) },
+  )
+  return row ? cardOf(row) : null
+}
+
+/** The card of a tenant none of whose events had arrived. */
+const NOTHING_KNOWN: TenantCard = {
+  stored: { first_lost_ms: OPEN_END, starts: [], ends: [], stray_ms: [], rk: [], prog_ms: [], prog: [], dcomm: [], contact_ms: OPEN_END, gap_comms: [], gap_prefix: [] },
+  eventsUpTo: () => [],
+}
+
+/** A tenant card's stored facts and its events up to a moment, from its fields. */
+function cardOf(fields: Record<(typeof TENANT_CARD_FIELDS)[number], unknown>): TenantCard {
   const stored = storedState(fields)
   const raw = elements(fields.events)
   const eventsUpTo = (t: number) => {
@@ -187,7 +215,7 @@ export async function readTenantCard(
     }
     return events
   }
-  return { card: { stored, eventsUpTo }, meta }
+  return { stored, eventsUpTo }
 }
 
 function metaOf(fields: Record<(typeof META_CARD_FIELDS)[number], unknown>): { name: string; attributes: Record<string, string> } {
@@ -198,14 +226,14 @@ function metaOf(fields: Record<(typeof META_CARD_FIELDS)[number], unknown>): { n
  * The incident's broadcast communications (no tenant_id) up to T in §3 order, at most as many as
  * a timeline lists: merged with the tenant's own, the list keeps its first MAX_TIMELINE_EVENTS.
  */
-async function broadcastEvents(store: Store, incidentId: string, upToMs: number): Promise<TimelineEvent[]> {
+async function broadcastEvents(store: Store, scope: QueryScope, upToMs: number): Promise<TimelineEvent[]> {
   const rows = await store.rows<Omit<TimelineEvent, 'direct'>>(
     `SELECT event_id, toString(type) AS type, occurred_at, progress, channel, label, message
-     FROM ${store.db}.events FINAL
+     FROM ${eventsFrom(store.db, scope)}
      WHERE incident_id = {incident:String} AND tenant_id = '' AND type = 'communication' AND occurred_at <= {as_of:DateTime64(3, 'UTC')}
      ORDER BY occurred_at, type, event_id
      LIMIT {limit:UInt32}`,
-    { incident: incidentId, as_of: chTime(upToMs), limit: MAX_TIMELINE_EVENTS },
+    { incident: scope.incidentId, as_of: chTime(upToMs), limit: MAX_TIMELINE_EVENTS, ...knownParams(scope) },
   )
   return rows.map((e) => ({ ...e, direct: false }))
 }

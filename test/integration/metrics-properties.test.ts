@@ -2,7 +2,7 @@ import fc from 'fast-check'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { EventType } from '../../server/domain/events.js'
 import type { EventRow } from '../../server/ingest/types.js'
-import { event, insertEvents, insertTenants, type TenantMeta } from '../helpers/factories.js'
+import { event, insertEvents, insertTenants, rowTime, type TenantMeta } from '../helpers/factories.js'
 import { ms, quantile, referencePctReached, referenceSummary, referenceTenants, visibleEvents, type RefOptions } from '../helpers/reference.js'
 import { startTestServer, type TestServer } from '../helpers/server.js'
 
@@ -17,7 +17,12 @@ const RUNS = 30
 
 interface Scenario {
   incidentId: string
+  /** The events the reference sees: with known_at, those received by then. */
   events: EventRow[]
+  /** Every event inserted, each with its received_at and seq (arrival order). */
+  arrivals: ArrivedEvent[]
+  /** known_at (SPEC §7) asked for, or null. */
+  knownAtMs: number | null
   tenants: TenantMeta[]
   asOfMs: number
   includeBroadcast: boolean
@@ -32,6 +37,11 @@ interface Scenario {
   /** SPEC §6, set through PUT /incidents; null: the defaults (4 h, 24 h). */
   policy: { firstContactWithinMs: number; updateEveryMs: number } | null
 }
+
+type ArrivedEvent = EventRow & { received_at: string; seq: number }
+
+/** Arrival delays in minutes: most events arrive at once, some late, a few hours late. */
+const LAGS = [0, 0, 0, 0, 7, 95, 600]
 
 const TYPES: EventType[] = ['access_lost', 'access_lost', 'access_restored', 'access_restored', 'restore_started', 'restore_progress', 'restore_completed', 'communication']
 
@@ -67,6 +77,9 @@ const scenarioArb = fc
     tiers: fc.array(fc.constantFrom('gold', 'free', null), { minLength: 6, maxLength: 6 }),
     policy: fc.option(fc.record({ fcwMin: fc.constantFrom(1, 10, 30, 240), ueMin: fc.constantFrom(5, 20, 60, 1440) }), { nil: null }),
     seats: fc.array(fc.integer({ min: 0, max: 500 }), { minLength: 6, maxLength: 6 }),
+    // What was known when: half the runs ask for the figures as known at a moment.
+    knownAtMinute: fc.option(fc.integer({ min: 0, max: 700 }), { nil: null }),
+    lagSeed: fc.integer({ min: 1, max: 1_000_000 }),
   })
   .map((r): Scenario => {
     const run = ++runNo
@@ -89,9 +102,25 @@ const scenarioArb = fc
       if (r.tiers[i] === null) continue
       tenants.push({ tenant_id: tid(i), name: `Tenant ${i}`, attributes: { tier: r.tiers[i]!, seats: r.seats[i]! } })
     }
+    // Each row arrives a random delay after it occurred (a re-sent copy after its original, so the
+    // first accepted copy is the first received); seq in arrival order, as the server stamps them.
+    let lagState = r.lagSeed
+    const arrivalMs = events.map((e, i) => {
+      lagState = (lagState * 1103515245 + 12345) % 2147483648
+      return Date.parse(e.occurred_at.replace(' ', 'T') + 'Z') + LAGS[lagState % LAGS.length]! * MIN + i
+    })
+    for (let i = 1; i < events.length; i++) {
+      if (events[i]!.event_id === events[i - 1]!.event_id) arrivalMs[i] = Math.max(arrivalMs[i]!, arrivalMs[i - 1]! + 1)
+    }
+    const order = events.map((_, i) => i).sort((a, b) => arrivalMs[a]! - arrivalMs[b]!)
+    const seqOf = new Map(order.map((i, k) => [i, k + 1]))
+    const arrivals = events.map((e, i) => ({ ...e, received_at: rowTime(arrivalMs[i]!), seq: seqOf.get(i)! }))
+    const knownAtMs = r.knownAtMinute === null ? null : BASE + r.knownAtMinute * MIN
     return {
       incidentId,
-      events,
+      events: knownAtMs === null ? events : events.filter((_, i) => arrivalMs[i]! <= knownAtMs),
+      arrivals,
+      knownAtMs,
       tenants,
       asOfMs: BASE + r.asOfMinute * MIN,
       includeBroadcast: r.defaultView ? false : r.includeBroadcast,
@@ -144,7 +173,7 @@ describe('metrics agree with the reference implementation on random incidents', 
 
   const load = async (s: Scenario) => {
     srv.config.incidentLog = s.logMode
-    await insertEvents(srv.store, shuffled(s.events, s.seed), s.chunk)
+    await insertEvents(srv.store, shuffled(s.arrivals, s.seed), s.chunk)
     await insertTenants(srv.store, s.tenants)
     if (s.policy) {
       const res = await srv.api(`/api/v1/incidents/${s.incidentId}`, {
@@ -162,7 +191,7 @@ describe('metrics agree with the reference implementation on random incidents', 
     return JSON.parse(text)
   }
   const common = (s: Scenario) =>
-    `as_of=${iso(s.asOfMs)}&include_broadcast=${s.includeBroadcast}${s.filterTier ? `&attr.tier=${s.filterTier}` : ''}`
+    `as_of=${iso(s.asOfMs)}&include_broadcast=${s.includeBroadcast}${s.filterTier ? `&attr.tier=${s.filterTier}` : ''}${s.knownAtMs === null ? '' : `&known_at=${iso(s.knownAtMs)}`}`
   const refOpts = (s: Scenario): RefOptions => ({
     incidentId: s.incidentId,
     asOfMs: s.asOfMs,
@@ -278,6 +307,13 @@ describe('metrics agree with the reference implementation on random incidents', 
         for (const id of tenantIds) {
           const tl = await get(`/api/v1/incidents/${s.incidentId}/tenants/${encodeURIComponent(id)}/timeline?${common(s)}`)
           expect(tl.row).toEqual(page.rows.find((r: { tenant_id: string }) => r.tenant_id === id) ?? null)
+        }
+        // With known_at, a tenant of the incident none of whose events had arrived: no row, none of its events.
+        const known = new Set(tenantIds)
+        for (const id of new Set(s.arrivals.filter((e) => e.incident_id === s.incidentId && e.tenant_id !== '' && !known.has(e.tenant_id)).map((e) => e.tenant_id))) {
+          const tl = await get(`/api/v1/incidents/${s.incidentId}/tenants/${encodeURIComponent(id)}/timeline?${common(s)}`)
+          expect(tl.row).toBeNull()
+          expect(tl.events.filter((e: { direct: boolean }) => e.direct)).toEqual([])
         }
       }),
       { numRuns: RUNS },

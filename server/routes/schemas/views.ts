@@ -25,6 +25,9 @@ export const tenantPath = z.object({ id: incidentId, tenant: z.string().min(1).m
 const scope = {
   as_of: timeParam.optional().meta({ description: 'the moment T the figures are of (default now); only events with occurred_at ≤ T count' }),
   include_broadcast: booleanParam.optional().meta({ description: 'count broadcasts as communications to every tenant (default false)' }),
+  known_at: timeParam
+    .optional()
+    .meta({ description: 'what was known then (SPEC §7): only events received (received_at) at or before this moment count (default now); composes with as_of' }),
 }
 const window = {
   bucket: z
