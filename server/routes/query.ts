@@ -8,6 +8,7 @@ import { downtimeHistogram, parseBins } from '../metrics/histogram.js'
 import { assertIncident, incidentHeader, listIncidents } from '../metrics/incidents.js'
 import { overdueCsv, overdueTenants, parseOverduePage } from '../metrics/overdue.js'
 import { recoverySeries } from '../metrics/recovery.js'
+import { reportingLag } from '../metrics/reporting-lag.js'
 import { incidentReport } from '../metrics/report.js'
 import { parseSummaryParams, summary } from '../metrics/summary.js'
 import { tenantTimeline } from '../metrics/timeline.js'
@@ -186,6 +187,16 @@ export function queryRouter(deps: AppDeps): ApiRouter {
   get(histogram, 'histogram', cheap, async (req, res) => {
     const bins = parseBins(query(req))
     res.json(await downtimeHistogram(store, await scoped(req), bins))
+  })
+  const lag = incidentView({
+    path: '/api/v1/incidents/{id}/reporting-lag',
+    operationId: 'reportingLag',
+    summary: 'How long after they occurred events were received, per event type, and the most delayed events (SPEC §7)',
+    query: v.scopeQuery,
+    responses: json('per event type the delay received_at − occurred_at, and the 20 most delayed events', v.reportingLagBody),
+  })
+  get(lag, 'reporting_lag', cheap, async (req, res) => {
+    res.json(await reportingLag(store, await scoped(req)))
   })
   /** A CSV export as a download; headers are out once bytes flow, so a failure mid-stream can only cut it short. */
   const sendCsv = async (res: Response, body: Readable, filename: string) => {

@@ -152,7 +152,7 @@ describe('OpenAPI 3.1 document', () => {
     }
     const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`))
     expect(registered.sort()).toEqual(documented.sort())
-    expect(documented.length).toBe(29)
+    expect(documented.length).toBe(30)
   })
 
   it('is open and holds no data', async () => {
@@ -164,7 +164,7 @@ describe('OpenAPI 3.1 document', () => {
 
   it('validates real answers of every route, success and error', async () => {
     const base = `/api/v1/incidents/${INC}`
-    const views = ['summary', 'recovery', 'communications', 'tenants', 'tenants/acme/timeline', 'downtime-histogram', 'overdue']
+    const views = ['summary', 'recovery', 'communications', 'tenants', 'tenants/acme/timeline', 'downtime-histogram', 'overdue', 'reporting-lag']
     for (const v of views) {
       expect((await call('GET', `${base}/${v}`)).status, v).toBe(200)
       expect((await call('GET', `${base}/${v}?include_broadcast=true&attr.tier=enterprise`, { token: TOKENS.read })).status, v).toBe(200)

@@ -4,6 +4,7 @@ import type { DowntimeHistogram } from '../../metrics/histogram.js'
 import type { IncidentListItem } from '../../metrics/incidents.js'
 import type { OverdueRow } from '../../metrics/overdue.js'
 import type { RecoverySeries } from '../../metrics/recovery.js'
+import type { ReportingLag } from '../../metrics/reporting-lag.js'
 import type { CustomerStatus } from '../../metrics/status.js'
 import type { Summary } from '../../metrics/summary.js'
 import { TENANT_SORTS, type TenantRow } from '../../metrics/tenants.js'
@@ -225,6 +226,13 @@ export const statusBody = z.strictObject({
   updates: z.array(z.strictObject({ at: time, channel: z.string(), message: z.string(), broadcast: z.boolean() })),
 })
 
+export const reportingLagBody = z.strictObject({
+  types: z.array(z.strictObject({ type: z.string(), events: z.int(), median_s: z.number(), p90_s: z.number(), max_s: z.number() })),
+  most_delayed: z.array(
+    z.strictObject({ event_id: z.string(), tenant_id: z.string(), type: z.string(), occurred_at: time, received_at: time, lag_s: z.number() }),
+  ),
+})
+
 // ── schemas and types agree (a compile error otherwise) ─────────────────────
 
 agree<Same<z.output<typeof summaryBody>, Summary>>(true)
@@ -236,3 +244,4 @@ agree<Same<z.output<typeof histogramBody>, DowntimeHistogram>>(true)
 agree<Same<z.output<typeof overdueBody>['rows'][number], OverdueRow>>(true)
 agree<Same<z.output<typeof incidentsBody>['incidents'][number], IncidentListItem>>(true)
 agree<Same<z.output<typeof statusBody>, CustomerStatus>>(true)
+agree<Same<z.output<typeof reportingLagBody>, ReportingLag>>(true)
