@@ -2,6 +2,7 @@
  * Ingest load generator: sustained events/s over HTTP.
  *
  *   npx tsx bench/ingest-load.ts [--url http://127.0.0.1:3000 --token T] [--seconds 20] [--concurrency 8] [--batch 1000] [--null-store]
+ *       [--rate EVENTS_PER_S] [--events N] [--incident ID --tenant-prefix P --tenants N --start ISO --id-prefix X]
  *
  * Without --url it starts its own server (`node --import tsx server/main.ts`) on a throwaway
  * data directory, so client and server are separate processes. Each of `concurrency`
@@ -10,6 +11,13 @@
  * acknowledgements come from the server's spool) and request latency p50/p99 (and the server's peak RSS and CPU per
  * event when it owns it). `--null-store` runs the server with the events insert stubbed out,
  * to see the cost of everything before the engine.
+ *
+ * `--rate` sends at most that many events/s (body k is sent no earlier than k × batch / rate s
+ * after the start; bodies go out as soon as a connection is free), for a live feed beside other
+ * measurements; `--events` stops once that many have been sent (whichever of it and --seconds
+ * comes first). The events go to `--incident`, tenant `${tenant-prefix}${n % tenants}`, event ids
+ * `${id-prefix}${n}`, occurred_at `--start` + n × 37 ms (defaults: the events
+ * bench/lib/load-events.ts mirrors). A line `ingest-load: sending` is printed when the clock starts.
  */
 import http from 'node:http'
 import { parseArgs } from 'node:util'
@@ -26,17 +34,29 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '1000' },
     bodies: { type: 'string', default: '200' },
     'null-store': { type: 'boolean', default: false },
+    /** Events/s at most (0: as fast as the server acknowledges). */
+    rate: { type: 'string', default: '0' },
+    /** Stop once this many events have been sent (0: no limit). */
+    events: { type: 'string', default: '0' },
+    incident: { type: 'string', default: 'load-incident' },
+    'tenant-prefix': { type: 'string', default: 'tenant-' },
+    tenants: { type: 'string', default: '50000' },
+    start: { type: 'string', default: '2022-04-05T07:38:00.000Z' },
+    'id-prefix': { type: 'string', default: 'load-' },
   },
 })
 const seconds = Number(args.seconds)
 const concurrency = Number(args.concurrency)
 const batch = Number(args.batch)
 const distinctBodies = Number(args.bodies)
+const rate = Number(args.rate)
+const maxEvents = Number(args.events)
+const tenantCount = Number(args.tenants)
 
 const TYPES = ['access_lost', 'access_restored', 'restore_started', 'restore_progress', 'communication'] as const
 
 function prepareBodies(): Buffer[] {
-  const t0 = Date.parse('2022-04-05T07:38:00.000Z')
+  const t0 = Date.parse(args.start!)
   const bodies: Buffer[] = []
   let n = 0
   for (let b = 0; b < distinctBodies; b++) {
@@ -44,11 +64,11 @@ function prepareBodies(): Buffer[] {
     for (let i = 0; i < batch; i++, n++) {
       const type = TYPES[n % TYPES.length]!
       const e: Record<string, unknown> = {
-        event_id: `load-${n}`,
-        incident_id: 'load-incident',
+        event_id: `${args['id-prefix']}${n}`,
+        incident_id: args.incident,
         type,
         occurred_at: new Date(t0 + n * 37).toISOString(),
-        tenant_id: `tenant-${n % 50_000}`,
+        tenant_id: `${args['tenant-prefix']}${n % tenantCount}`,
       }
       if (type === 'restore_progress') e.progress = (n % 100) / 100
       if (type === 'communication') {
@@ -105,14 +125,23 @@ async function main() {
 
   const latenciesMs: number[] = []
   let accepted = 0
-  let next = 0
+  // At a fixed rate the bodies after the warm-up's come next (no event sent twice while they last).
+  let next = rate > 0 ? concurrency : 0
+  let sent = 0
   const cpu0 = process.cpuUsage()
   const serverCpu0 = own ? own.cpuSeconds() : 0
+  console.log('ingest-load: sending')
   const start = performance.now()
   const deadline = start + seconds * 1000
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (performance.now() < deadline) {
+      while (performance.now() < deadline && (maxEvents <= 0 || sent < maxEvents)) {
+        if (rate > 0) {
+          const due = start + (sent / rate) * 1000
+          sent += batch
+          if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()))
+          if (performance.now() >= deadline) break
+        } else sent += batch
         const body = bodies[next++ % bodies.length]!
         const t = performance.now()
         const n = await post(body) // not `accepted += await …`: that reads `accepted` before the await
@@ -137,6 +166,7 @@ async function main() {
         : {}),
       requests: latenciesMs.length,
       seconds: Number(elapsedS.toFixed(2)),
+      ...(rate > 0 ? { target_rate: rate } : {}),
       concurrency,
       batch,
       latency_ms: { p50: Number(q(0.5).toFixed(1)), p99: Number(q(0.99).toFixed(1)), max: Number(latenciesMs.at(-1)!.toFixed(1)) },

@@ -18,6 +18,7 @@ import { parseArgs } from 'node:util'
 import { boot } from '../server/boot.js'
 import { loadConfig } from '../server/config.js'
 import { generateIncident } from './lib/incident.js'
+import { spreadTenant, timeView, viewCases, type ViewTiming } from './lib/views.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -91,21 +92,8 @@ async function main() {
     const base = `/api/v1/incidents/${INCIDENT}`
     // A path per request number: the timeline asks for a different tenant each time (spread
     // over the id space), so no request is served from what the one before it left in a cache.
-    const cases: [string, string | ((i: number) => string)][] = [
-      ['summary', `${base}/summary?${q}`],
-      ['summary weight=seats + attr.tier', `${base}/summary?${q}&weight=seats&attr.tier=enterprise`],
-      ['recovery (auto)', `${base}/recovery?${q}`],
-      ['recovery weight + group_by=tier', `${base}/recovery?${q}&weight=seats&group_by=tier`],
-      ['communications (auto)', `${base}/communications?${q}`],
-      ['communications include_broadcast', `${base}/communications?${q}&include_broadcast=true`],
-      ['tenants page (100, downtime desc)', `${base}/tenants?${q}&sort=downtime_s&order=desc&limit=100`],
-      ['tenants page q=customer 12', `${base}/tenants?${q}&q=customer%2012&limit=100`],
-      ['tenant timeline', (i) => `${base}/tenants/tenant-${(4242 + i * 7919) % Number(stats!.tenants)}/timeline?${q}`],
-      ['downtime histogram', `${base}/downtime-histogram?${q}`],
-      ['incidents list', `/api/v1/incidents?${q}`],
-      ['overdue list (100)', `${base}/overdue?${q}&limit=100`],
-    ]
-    const results: { endpoint: string; path: string; p50_ms: number; p95_ms: number; max_ms: number; bytes: number }[] = []
+    const cases = viewCases({ incident: INCIDENT, asOf: AS_OF, tenantId: spreadTenant('tenant-', Number(stats!.tenants)) })
+    const results: Omit<ViewTiming, 'seq_ms'>[] = []
     // Fresh data is derived into tenant_state by the first request of all (a timeline: no log);
     // then the first view that uses the incident log builds it (unless it is off): timed on its own.
     await (await fetch(`${running.url}${base}/tenants/tenant-1/timeline?${q}`, { headers: { authorization: `Bearer ${TOKEN}` } })).arrayBuffer()
@@ -118,47 +106,13 @@ async function main() {
       console.log(`${'first request (builds the incident log)'.padEnd(38)} ${logBuildMs.toFixed(0)} ms`)
     }
     for (const [name, pathOf] of cases.filter(([n]) => !args.only || (args.only.includes('|') ? args.only.split('|').includes(n) : n.includes(args.only)))) {
-      let sent = 0
-      const path = typeof pathOf === 'string' ? pathOf : pathOf(0)
-      const once = async () => {
-        const path = typeof pathOf === 'string' ? pathOf : pathOf(sent++)
-        const t = performance.now()
-        const cpu = process.cpuUsage()
-        const res = await fetch(running.url + path, { headers: { authorization: `Bearer ${TOKEN}` } })
-        const body = await res.arrayBuffer()
-        if (res.status !== 200) throw new Error(`${path} → ${res.status} ${Buffer.from(body).toString().slice(0, 300)}`)
-        const used = process.cpuUsage(cpu)
-        return { ms: performance.now() - t, cpuMs: (used.user + used.system) / 1000, bytes: body.byteLength }
-      }
-      for (let i = 0; i < 3; i++) await once()
-      const times: number[] = []
-      const cpus: number[] = []
-      const seq: number[] = []
-      let bytes = 0
-      for (let i = 0; i < requests; i++) {
-        const r = await once()
-        times.push(r.ms)
-        seq.push(Math.round(r.ms))
-        cpus.push(r.cpuMs)
-        bytes = r.bytes
-      }
+      // CPU time of this process (server, embedded ClickHouse and client) per request: a
+      // figure that other load on the machine inflates far less than wall time.
+      const { seq_ms: seq, ...row } = await timeView({ url: running.url, token: TOKEN, name, pathOf, requests })
       if (process.env.SEQ) console.log(name, seq.join(' '))
-      times.sort((a, b) => a - b)
-      cpus.sort((a, b) => a - b)
-      const row = {
-        endpoint: name,
-        path,
-        p50_ms: quantileOf(times, 0.5),
-        p95_ms: quantileOf(times, 0.95),
-        max_ms: times.at(-1)!,
-        // CPU time of this process (server, embedded ClickHouse and client) per request: a
-        // figure that other load on the machine inflates far less than wall time.
-        cpu_p50_ms: quantileOf(cpus, 0.5),
-        bytes,
-      }
       results.push(row)
       console.log(
-        `${name.padEnd(38)} p50 ${row.p50_ms.toFixed(1).padStart(8)} ms   p95 ${row.p95_ms.toFixed(1).padStart(8)} ms   cpu p50 ${row.cpu_p50_ms.toFixed(1).padStart(8)} ms   ${bytes} B`,
+        `${name.padEnd(38)} p50 ${row.p50_ms.toFixed(1).padStart(8)} ms   p95 ${row.p95_ms.toFixed(1).padStart(8)} ms   cpu p50 ${row.cpu_p50_ms.toFixed(1).padStart(8)} ms   ${row.bytes} B`,
       )
     }
     // The CSV export of every row is timed a few times only (it is an export, not an interactive view).

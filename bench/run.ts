@@ -4,6 +4,7 @@
  * (shorter runs, 1M-event queries of the endpoints with a target only, one dashboard load).
  *
  *   npm run bench [-- --quick] [--only ingest,single,queries,dashboard,crowd,status,remote] [--no-10m] [--profile DIR] [--out FILE]
+ *   npm run bench -- --only scale [--sizes 1000000,10000000,40000000] [--reuse]   # #20, not in a full run (long)
  *
  * Each figure is a median of several runs; ingest and the engine baseline alternate run by run,
  * so their ratio is measured side by side under the same machine load. Every load generator
@@ -29,6 +30,9 @@ const { values: args } = parseArgs({
     /** Write V8 CPU profiles of every server child into this directory (--cpu-prof). */
     profile: { type: 'string' },
     out: { type: 'string', default: 'bench-results.json' },
+    /** `scale` section: incident sizes in events, and whether to keep/reuse the generated data (bench/scale.ts). */
+    sizes: { type: 'string', default: '1000000,10000000,40000000' },
+    reuse: { type: 'boolean', default: false },
   },
 })
 const quick = args.quick
@@ -412,6 +416,20 @@ async function remote() {
   )
 }
 
+/**
+ * CrowdStrike scale (#20): bench/scale.ts in its own process; its table rows join this one. Its JSON,
+ * bench/scale-results.json, keeps the sizes not run this time (--merge), so a run of 40M alone is
+ * tabled beside the 1M and 10M measured before it, with the ratio from 10M.
+ */
+async function scale() {
+  log(`scale: the CrowdStrike-shaped incident at ${args.sizes} events (bench/scale.ts)`)
+  await runScript('bench/scale.ts', ['--sizes', args.sizes!, ...(args.reuse ? ['--reuse'] : []), '--merge', '--out', 'bench/scale-results.json'])
+  const r = JSON.parse(readFileSync('bench/scale-results.json', 'utf8')) as { table: Row[]; errors: string[] }
+  results.scale = r
+  rows.push(...r.table)
+  if (r.errors.length) throw new Error(r.errors.join('; '))
+}
+
 const stealPct: Record<string, number> = {}
 results.cpu_steal_pct = stealPct
 
@@ -443,6 +461,7 @@ await section('dashboard', dashboard)
 await section('crowd', crowd)
 await section('status', status)
 await section('remote', remote)
+await section('scale', scale)
 results.wall_s = round((performance.now() - started) / 1000, 1)
 save()
 rmSync(scratch, { recursive: true, force: true })

@@ -35,9 +35,12 @@ export interface ServerUnderTest {
  * The real server (`node --import tsx server/main.ts`) as a child process on a fresh data
  * directory (or `dataDir`, kept), port 0, no demo, an ingest token, and the per-token rate limit off
  * (AFTERMATH_RATE_LIMIT_RPS=0) so the bench measures the server, not the limiter.
- * `nodeArgs` adds flags such as --cpu-prof for profiling.
+ * `nodeArgs` adds flags such as --cpu-prof for profiling; `onLine` is given every line the server
+ * prints on stdout (its JSON log, e.g. with AFTERMATH_LOG_LEVEL=debug).
  */
-export async function startServer(opts: { entry?: string; nodeArgs?: string[]; env?: Record<string, string>; dataDir?: string } = {}): Promise<ServerUnderTest> {
+export async function startServer(
+  opts: { entry?: string; nodeArgs?: string[]; env?: Record<string, string>; dataDir?: string; onLine?: (line: string) => void } = {},
+): Promise<ServerUnderTest> {
   // A given data directory (prepared data) is kept at stop; a fresh one is removed.
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'aftermath-bench-'))
   const token = 'bench-ingest-token-0123456789abcdef0123'
@@ -55,13 +58,26 @@ export async function startServer(opts: { entry?: string; nodeArgs?: string[]; e
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
+  let rest = ''
+  if (opts.onLine) {
+    const onLine = opts.onLine
+    child.stdout!.on('data', (d: Buffer) => {
+      const lines = (rest + d.toString()).split('\n')
+      rest = lines.pop()!
+      for (const line of lines) onLine(line)
+    })
+  }
   const url = await new Promise<string>((resolve, reject) => {
     let buf = ''
-    child.stdout!.on('data', (d: Buffer) => {
+    const listening = (d: Buffer) => {
       buf += d.toString()
       const m = /aftermath listening on (http:\/\/\S+)/.exec(buf)
-      if (m) resolve(m[1]!)
-    })
+      if (m) {
+        child.stdout!.off('data', listening)
+        resolve(m[1]!)
+      }
+    }
+    child.stdout!.on('data', listening)
     child.once('exit', (code) => reject(new Error(`server exited with ${code} before listening`)))
   })
   const pid = child.pid!
