@@ -361,7 +361,10 @@ async function runSize(events: number): Promise<SizeResult> {
         if (derivedLines.some((d) => d.incidents > 0)) resolve()
       })
       // The first request of an incident waits for its derivation (or the server's own start-up one is running).
-      const first = get(`${base}/tenants/${SCALE_PREFIX}1/timeline?as_of=${AS_OF}`).then(async (r) => ({ status: r.status, body: await r.text() }))
+      // (A derivation longer than fetch's 5-minute header timeout ends this request, not the run.)
+      const first = get(`${base}/tenants/${SCALE_PREFIX}1/timeline?as_of=${AS_OF}`)
+        .then(async (r) => ({ status: r.status, body: await r.text() }))
+        .catch((err: unknown) => ({ status: 0, body: err instanceof Error ? `${err.message} (${String((err as { cause?: unknown }).cause ?? '')})` : String(err) }))
       let timer: NodeJS.Timeout | undefined
       const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('no derivation within 4 h')), 4 * H_MS)))
       try {

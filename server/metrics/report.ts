@@ -1,4 +1,7 @@
+import { HttpError } from '../errors.js'
 import type { Store } from '../storage/client.js'
+import { etaHistory, type EtaHistory } from './eta-history.js'
+import { reportingLag, type ReportingLag } from './reporting-lag.js'
 import type { QueryScope } from './filters.js'
 import type { StateSync } from './state-sync.js'
 import { DEFAULT_STALE_AFTER_MS } from './tenant-state.js'
@@ -42,20 +45,33 @@ export interface ReportInput {
   worstGaps: TenantRow[]
   /** Overdue at T under the policy (SPEC §6): the most overdue first, and how many in all. */
   overdue: { total: number; rows: OverdueRow[] }
+  /** SPEC §7: how late events arrived, and the ETA as it was shown over time (null: too costly to compute here). */
+  knew?: { lag: ReportingLag; etaHistory: EtaHistory | null }
 }
+
+/** An outage reported later than this after it began is listed as reported late. */
+export const LATE_REPORT_S = 3600
+/** ETA history lines in the report (spread evenly over the points that had an ETA). */
+const ETA_LINES = 8
 
 /** A postmortem-ready Markdown summary at T. */
 export async function incidentReport(store: Store, state: StateSync, scope: QueryScope, title: string): Promise<string> {
-  const [s, worstDowntime, worstGaps, overdue] = await Promise.all([
+  const [s, worstDowntime, worstGaps, overdue, lag, etaHist] = await Promise.all([
     summary(store, state, scope, { staleAfterMs: DEFAULT_STALE_AFTER_MS }),
     tenantPage(store, state, scope, { sort: 'downtime_s', order: 'desc', limit: 10, offset: 0 }),
     tenantPage(store, state, scope, { sort: 'max_comm_gap_s', order: 'desc', limit: 10, offset: 0 }),
     overdueTenants(store, state, scope, { limit: 10, offset: 0 }),
+    reportingLag(store, scope),
+    // The history's default window and bucket; left out (not failed) when too many points need computing afresh.
+    etaHistory(store, state, scope, {}).catch((err: unknown) => {
+      if (err instanceof HttpError && err.status === 400) return null
+      throw err
+    }),
   ])
-  return renderReport({ title, summary: s, worstDowntime: worstDowntime.rows, worstGaps: worstGaps.rows, overdue })
+  return renderReport({ title, summary: s, worstDowntime: worstDowntime.rows, worstGaps: worstGaps.rows, overdue, knew: { lag, etaHistory: etaHist } })
 }
 
-export function renderReport({ title, summary: s, worstDowntime, worstGaps, overdue }: ReportInput): string {
+export function renderReport({ title, summary: s, worstDowntime, worstGaps, overdue, knew }: ReportInput): string {
   const out: string[] = []
   out.push(`# ${mdText(title)} — impact report`, '')
   out.push(`Incident \`${s.incident_id}\`, figures as of ${when(s.as_of)}.`, '')
@@ -127,5 +143,42 @@ export function renderReport({ title, summary: s, worstDowntime, worstGaps, over
     if (overdue.total > overdue.rows.length) out.push('', `… and ${overdue.total - overdue.rows.length} more (overdue.csv has every one).`)
     out.push('')
   }
+  if (knew) out.push(...whatWeKnew(knew.lag, knew.etaHistory))
   return out.join('\n')
+}
+
+/** "What we knew, when" (SPEC §7): outages reported late, the reporting lag per event type, the ETA's accuracy over time. */
+function whatWeKnew(lag: ReportingLag, history: EtaHistory | null): string[] {
+  const out: string[] = ['## What we knew, when', '']
+  const late = lag.most_delayed.filter((e) => e.type === 'access_lost' && e.lag_s > LATE_REPORT_S)
+  if (late.length === 0) out.push(`No outage among the most delayed events was reported more than ${formatReportDuration(LATE_REPORT_S)} after it began.`, '')
+  else {
+    out.push('Outages reported late: the figures showed them only from the time they arrived.', '')
+    out.push('| Customer | Began | Reported | Late by |', '|---|---|---|---|')
+    for (const e of late) out.push(`| ${idSpan(e.tenant_id)} | ${when(e.occurred_at)} | ${when(e.received_at)} | ${formatReportDuration(e.lag_s)} |`)
+    out.push('')
+  }
+  out.push('Reporting lag (from when an event occurred to when Aftermath received it):', '')
+  if (lag.types.length === 0) out.push('No events.', '')
+  else {
+    out.push('| Event type | Events | Median | p90 | Max |', '|---|---|---|---|---|')
+    for (const t of lag.types) out.push(`| ${t.type} | ${t.events} | ${formatReportDuration(t.median_s)} | ${formatReportDuration(t.p90_s)} | ${formatReportDuration(t.max_s)} |`)
+    out.push('')
+  }
+  const withEta = (history?.points ?? []).filter((p) => p.eta_at !== null)
+  out.push('The forecast of full recovery as it was shown at the time:', '')
+  if (history === null) out.push('Not computed here: too many moments had late arrivals (GET …/eta-history with a wider bucket gives it).', '')
+  else if (withEta.length === 0) out.push('No forecast was shown.', '')
+  else {
+    const step = Math.max(1, Math.ceil(withEta.length / ETA_LINES))
+    const picked = withEta.filter((_, i) => i % step === 0 || i === withEta.length - 1)
+    out.push('| At | Forecast then | Off by |', '|---|---|---|')
+    for (const p of picked) {
+      const off = p.error_s === null ? 'not recovered yet' : `${formatReportDuration(Math.abs(p.error_s))} ${p.error_s >= 0 ? 'too late' : 'too early'}`
+      out.push(`| ${when(p.t)} | ${when(p.eta_at)} | ${off} |`)
+    }
+    out.push('')
+    if (history.actual_full_recovery_at) out.push(`Recovery actually reached 100 % at ${when(history.actual_full_recovery_at)}.`, '')
+  }
+  return out
 }

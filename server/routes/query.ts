@@ -3,12 +3,14 @@ import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { AppDeps } from '../deps.js'
 import { communicationsSeries } from '../metrics/communications.js'
-import { parseAsOf, parseFilters, parseScope, type QueryScope, type RawQuery } from '../metrics/filters.js'
+import { parseAsOf, parseFilters, parseKnownAt, parseScope, type QueryScope, type RawQuery } from '../metrics/filters.js'
 import { downtimeHistogram, parseBins } from '../metrics/histogram.js'
 import { assertIncident, incidentHeader, listIncidents } from '../metrics/incidents.js'
 import { overdueCsv, overdueTenants, parseOverduePage } from '../metrics/overdue.js'
 import { recoverySeries } from '../metrics/recovery.js'
 import { reportingLag } from '../metrics/reporting-lag.js'
+import { etaHistory } from '../metrics/eta-history.js'
+import { compareIncidents, parseCompared } from '../metrics/compare.js'
 import { incidentReport } from '../metrics/report.js'
 import { parseSummaryParams, summary } from '../metrics/summary.js'
 import { tenantTimeline } from '../metrics/timeline.js'
@@ -116,6 +118,26 @@ export function queryRouter(deps: AppDeps): ApiRouter {
     errors: [400, 503],
     rateLimited: true,
   }
+  const compare: RouteSpec = {
+    method: 'get',
+    path: '/api/v1/compare',
+    operationId: 'compareIncidents',
+    summary: 'Incidents side by side: each one\'s recovery on the time since its first impact, and its headline figures (SPEC §7)',
+    tag: 'query',
+    access: 'read',
+    query: v.compareQuery,
+    filters: true,
+    responses: json('per incident its series and figures', v.compareBody),
+    errors: [400, 404, 503],
+    rateLimited: true,
+  }
+  get(compare, 'compare', heavy, async (req, res) => {
+    const q = query(req)
+    const ids = parseCompared(q)
+    const knownAtMs = parseKnownAt(q, deps.now())
+    const scope = { asOfMs: parseAsOf(q, deps.now()), filters: parseFilters(q), includeBroadcast: false, ...(knownAtMs === undefined ? {} : { knownAtMs }) }
+    res.json(await compareIncidents(store, state, scope, ids, q))
+  })
   get(incidents, 'incidents', cheap, async (req, res) => {
     const q = query(req)
     res.json({ incidents: await listIncidents(store, parseAsOf(q, deps.now()), parseFilters(q)) })
@@ -187,6 +209,16 @@ export function queryRouter(deps: AppDeps): ApiRouter {
   get(histogram, 'histogram', cheap, async (req, res) => {
     const bins = parseBins(query(req))
     res.json(await downtimeHistogram(store, await scoped(req), bins))
+  })
+  const etaHistorySpec = incidentView({
+    path: '/api/v1/incidents/{id}/eta-history',
+    operationId: 'etaHistory',
+    summary: 'At each bucket end t, the ETA the summary showed then (as_of = known_at = t), and its error against the actual full recovery (SPEC §7)',
+    query: v.etaHistoryQuery,
+    responses: json('the actual full recovery and one point per bucket end', v.etaHistoryBody),
+  })
+  get(etaHistorySpec, 'eta_history', heavy, async (req, res) => {
+    res.json(await etaHistory(store, state, await scoped(req), query(req)))
   })
   const lag = incidentView({
     path: '/api/v1/incidents/{id}/reporting-lag',

@@ -401,4 +401,37 @@ describe('metrics agree with the reference implementation on random incidents', 
       { numRuns: RUNS },
     )
   })
+
+  it('ETA history: each point is the ETA the summary showed then, from the events that had arrived', async () => {
+    await fc.assert(
+      fc.asyncProperty(scenarioArb, fc.constantFrom('10m', '30m', '1h'), async (s, bucket) => {
+        await load(s)
+        const o = refOpts(s)
+        const from = iso(BASE - 10 * MIN)
+        const body = await get(`/api/v1/incidents/${s.incidentId}/eta-history?as_of=${iso(s.asOfMs)}&bucket=${bucket}&from=${from}${s.filterTier ? `&attr.tier=${s.filterTier}` : ''}`)
+        // The reference at (t, known at t): the events received by t, as of t.
+        const etaAt = (t: number): string | null => {
+          const events = s.arrivals.filter((e) => ms(e.received_at) <= t)
+          const at = { ...o, asOfMs: t }
+          const ref = referenceSummary(events, s.tenants, at)
+          const restores = [...referenceTenants(events, s.tenants, at).values()]
+            .flatMap((r) => r.intervals)
+            .filter((iv) => iv.end !== null && iv.end > t - 86_400_000).length
+          const windowMs = ref.first_impact_ms === null ? 0 : Math.min(86_400_000, t - ref.first_impact_ms)
+          if (ref.down === 0 || restores === 0 || windowMs <= 0) return null
+          return iso(Math.round(t + (ref.down * windowMs) / restores))
+        }
+        const actual = referencePctReached(s.arrivals, s.tenants, o, 100)
+        expect(body.actual_full_recovery_at).toBe(iso(actual))
+        const times: number[] = body.points.map((p: { t: string }) => Date.parse(p.t))
+        expect(times.at(-1)).toBe(s.asOfMs)
+        for (const [k, t] of times.entries()) {
+          const expected = etaAt(t)
+          expect({ t: iso(t), eta_at: body.points[k].eta_at }).toEqual({ t: iso(t), eta_at: expected })
+          expect(body.points[k].error_s).toBe(expected === null || actual === null ? null : (Date.parse(expected) - actual) / 1000)
+        }
+      }),
+      { numRuns: RUNS },
+    )
+  })
 })

@@ -152,7 +152,7 @@ describe('OpenAPI 3.1 document', () => {
     }
     const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).map((m) => `${m} ${p}`))
     expect(registered.sort()).toEqual(documented.sort())
-    expect(documented.length).toBe(30)
+    expect(documented.length).toBe(32)
   })
 
   it('is open and holds no data', async () => {
@@ -164,7 +164,7 @@ describe('OpenAPI 3.1 document', () => {
 
   it('validates real answers of every route, success and error', async () => {
     const base = `/api/v1/incidents/${INC}`
-    const views = ['summary', 'recovery', 'communications', 'tenants', 'tenants/acme/timeline', 'downtime-histogram', 'overdue', 'reporting-lag']
+    const views = ['summary', 'recovery', 'communications', 'tenants', 'tenants/acme/timeline', 'downtime-histogram', 'overdue', 'reporting-lag', 'eta-history']
     for (const v of views) {
       expect((await call('GET', `${base}/${v}`)).status, v).toBe(200)
       expect((await call('GET', `${base}/${v}?include_broadcast=true&attr.tier=enterprise`, { token: TOKENS.read })).status, v).toBe(200)
@@ -181,6 +181,9 @@ describe('OpenAPI 3.1 document', () => {
       expect((await call('GET', `/api/v1/incidents/nope/${v}`)).status, v).toBe(404)
     }
     expect((await call('GET', '/api/v1/incidents')).status).toBe(200)
+    expect((await call('GET', `/api/v1/compare?incidents=${INC}&bucket=1h`)).status).toBe(200)
+    expect((await call('GET', `/api/v1/compare?incidents=${INC},nope`)).status).toBe(404)
+    expect((await call('GET', '/api/v1/compare')).status).toBe(400)
     expect((await call('GET', '/api/v1/incidents?as_of=2026-13-01T00:00:00Z')).status).toBe(400)
     expect((await call('GET', '/api/v1/whoami', { token: TOKENS.read })).status).toBe(200)
     expect((await call('GET', '/api/v1/whoami', { token: TOKENS.ingest })).status).toBe(403)

@@ -112,4 +112,40 @@ describe('reporting lag', () => {
   it('answers 404 for an unknown incident', async () => {
     expect((await srv.api('/api/v1/incidents/lag-none/reporting-lag')).status).toBe(404)
   })
+
+  it("puts the late outages, the lag per event type and the forecast's history in the report", async () => {
+    const res = await srv.api(`/api/v1/incidents/${INC}/report.md?as_of=${iso(T0 + 10 * D)}`)
+    expect(res.status).toBe(200)
+    const md = await res.text()
+    const section = md.slice(md.indexOf('## What we knew, when'))
+    expect(section).toContain('| `b` | 2022-04-05 07:10:00 UTC | 2022-04-08 07:10:00 UTC | 3 d |')
+    // access_lost lags 5 s, 40 s, 3 d: median 40 s, p90 (interpolated) 2 d 9 h, max 3 d.
+    expect(section).toContain('| access_lost | 3 | 40 s | 2 d 9 h | 3 d |')
+    expect(section).toContain('| milestone | 1 | 10 min | 10 min | 10 min |')
+    // The forecast's lines are those of GET …/eta-history (the default window), with their errors.
+    const historyRes = await srv.api(`/api/v1/incidents/${INC}/eta-history?as_of=${iso(T0 + 10 * D)}`)
+    const history = await historyRes.json()
+    expect(history).toHaveProperty('points')
+    const shown = history.points.filter((p: { eta_at: string | null }) => p.eta_at !== null)
+    // From T0 + 1 h a restore (a) and a tenant down (c) make a forecast; b is never restored, so no error.
+    expect(shown.length).toBeGreaterThan(0)
+    const w = (t: string) => t.replace('T', ' ').replace(/\.\d{3}Z$/, ' UTC')
+    expect(section).toContain(`| ${w(shown[0].t)} | ${w(shown[0].eta_at)} | not recovered yet |`)
+  })
+
+  it('gives at each point of the ETA history the forecast the summary showed then (as_of = known_at = t), over days', async () => {
+    // Points with no late arrival from the incident log (built at once), the others in ClickHouse.
+    srv.config.incidentLog = 'always'
+    const history = await (await srv.api(`/api/v1/incidents/${INC}/eta-history?as_of=${iso(T0 + 10 * D)}&bucket=6h`)).json()
+    expect(history.actual_full_recovery_at).toBeNull()
+    expect(history.points.length).toBeGreaterThan(30)
+    for (const p of history.points) {
+      const known = Date.parse(p.t) < Date.now() ? `&known_at=${p.t}` : ''
+      const then = await (await srv.api(`/api/v1/incidents/${INC}/summary?as_of=${p.t}${known}`)).json()
+      expect({ t: p.t, eta_at: p.eta_at, low: p.low, high: p.high }).toEqual({ t: p.t, eta_at: then.eta?.at ?? null, low: then.eta?.low ?? null, high: then.eta?.high ?? null })
+    }
+    // A forecast was shown while restores were recent, none once the last restore was over a day old.
+    expect(history.points.some((p: { eta_at: string | null }) => p.eta_at !== null)).toBe(true)
+    expect(history.points.at(-1).eta_at).toBeNull()
+  })
 })

@@ -1,5 +1,7 @@
 import { z } from 'zod'
 import type { CommunicationsSeries } from '../../metrics/communications.js'
+import type { Comparison } from '../../metrics/compare.js'
+import type { EtaHistory } from '../../metrics/eta-history.js'
 import type { DowntimeHistogram } from '../../metrics/histogram.js'
 import type { IncidentListItem } from '../../metrics/incidents.js'
 import type { OverdueRow } from '../../metrics/overdue.js'
@@ -226,6 +228,44 @@ export const statusBody = z.strictObject({
   updates: z.array(z.strictObject({ at: time, channel: z.string(), message: z.string(), broadcast: z.boolean() })),
 })
 
+export const etaHistoryQuery = z.object({ as_of: scope.as_of, ...window })
+export const etaHistoryBody = z.strictObject({
+  actual_full_recovery_at: nullableTime,
+  points: z.array(z.strictObject({ t: time, eta_at: nullableTime, low: nullableTime, high: nullableTime, error_s: nullableNumber })),
+})
+
+export const compareQuery = z.object({
+  incidents: z.string().min(1).meta({ description: 'comma-separated incident ids, 1 to 4' }),
+  as_of: scope.as_of,
+  known_at: scope.known_at,
+  weight,
+  bucket: window.bucket,
+})
+const figureStats = z.strictObject({ median: nullableNumber, p90: nullableNumber, max: nullableNumber })
+export const compareBody = z.strictObject({
+  bucket_s: z.number(),
+  incidents: z.array(
+    z.strictObject({
+      incident_id: z.string(),
+      title: z.string(),
+      status: z.string(),
+      first_impact_at: nullableTime,
+      affected: z.int(),
+      restored: z.int(),
+      recovery_pct: nullableNumber,
+      weighted_recovery_pct: nullableNumber,
+      downtime_s: figureStats.extend({ total: z.number() }),
+      first_contact_latency_s: figureStats,
+      to_pct50_s: nullableNumber,
+      to_pct90_s: nullableNumber,
+      to_pct100_s: nullableNumber,
+      points: z.array(
+        z.strictObject({ since_s: z.number(), affected: z.number(), restored: z.number(), recovery_pct: nullableNumber, weighted_recovery_pct: nullableNumber.optional() }),
+      ),
+    }),
+  ),
+})
+
 export const reportingLagBody = z.strictObject({
   types: z.array(z.strictObject({ type: z.string(), events: z.int(), median_s: z.number(), p90_s: z.number(), max_s: z.number() })),
   most_delayed: z.array(
@@ -245,3 +285,5 @@ agree<Same<z.output<typeof overdueBody>['rows'][number], OverdueRow>>(true)
 agree<Same<z.output<typeof incidentsBody>['incidents'][number], IncidentListItem>>(true)
 agree<Same<z.output<typeof statusBody>, CustomerStatus>>(true)
 agree<Same<z.output<typeof reportingLagBody>, ReportingLag>>(true)
+agree<Same<z.output<typeof etaHistoryBody>, EtaHistory>>(true)
+agree<Same<z.output<typeof compareBody>, Comparison>>(true)
