@@ -166,8 +166,9 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
       for (const { incident_id: incidentId, n } of changed) {
         const parts = Math.max(1, Math.ceil(Number(n) / derivePartEvents))
         const v = ++version
-        for (let part = 0; part < parts; part++) {
-          await store.command(deriveTenantStateSql(db, from > 0, parts > 1), { incident: incidentId, version: v, from, parts, part })
+        const ranges = parts > 1 ? await derivationRanges(store, incidentId, from, parts) : [{ lo: '', hi: '', hi_open: 1 }]
+        for (const range of ranges) {
+          await store.command(deriveTenantStateSql(db, from > 0, ranges.length > 1), { incident: incidentId, version: v, from, ...range })
         }
         derived.add(incidentId)
         merge ||= await needsMerge(incidentId)
@@ -302,4 +303,30 @@ export async function createStateSync({ store, log, acknowledgedStored, logMode 
       await merging
     },
   }
+}
+
+/** Tenant ids sampled to split a large derivation into key ranges. */
+const RANGE_SAMPLE = 20_000
+
+/**
+ * Split the tenants a derivation covers (those with events above block `from`) into about `parts`
+ * ranges of tenant_id [lo, hi) holding similar numbers of events, from a sample of the events'
+ * tenant ids: every tenant falls in exactly one range whatever the sample, which only sets the
+ * balance. Each range is a range of the events' primary key (incident_id, tenant_id, …), so its
+ * statement reads only its own events (a hash split read every event in every statement: the
+ * cost grew with parts × events).
+ */
+export async function derivationRanges(store: Store, incidentId: string, from: number, parts: number): Promise<{ lo: string; hi: string; hi_open: number }[]> {
+  const [row] = await store.rows<{ ids: string[] }>(
+    `SELECT arraySort(groupArraySample(${RANGE_SAMPLE}, 1)(tenant_id)) AS ids FROM ${store.db}.events
+     WHERE incident_id = {incident:String} AND tenant_id != '' AND _block_number > {from:UInt64}`,
+    { incident: incidentId, from },
+  )
+  const ids = row?.ids ?? []
+  const bounds: string[] = []
+  for (let i = 1; i < parts; i++) {
+    const b = ids[Math.floor((i * ids.length) / parts)]
+    if (b !== undefined && b !== '' && b !== bounds.at(-1)) bounds.push(b)
+  }
+  return [...bounds, null].map((hi, i) => ({ lo: i === 0 ? '' : bounds[i - 1]!, hi: hi ?? '', hi_open: hi === null ? 1 : 0 }))
 }

@@ -73,13 +73,14 @@ const cardEventElement = (f: (typeof CARD_EVENT_FIELDS)[number]) => `x.${CARD_EV
  * (incremental) those with an events row written in a block numbered above {from:UInt64}.
  * It goes through tenant_state_input (migration 6), which also writes each tenant's card: its
  * stored state with its events, read by the timeline in one key-value lookup.
- * Parameters: incident, version, from; with `inParts`, also parts and part: only the tenants
- * whose id hashes to `part` of `parts` (a large derivation runs in several statements, each
- * holding a share of the tenants' events in memory).
+ * Parameters: incident, version, from; with `inParts`, also lo and hi (hi_open = 1: no upper
+ * bound): only the tenants with lo <= tenant_id < hi, a range of the events' primary key, so a
+ * large derivation runs in several statements, each reading (through the index) and holding in
+ * memory only its share of the tenants' events (derivationRanges in state-sync.ts).
  */
 export function deriveTenantStateSql(db: string, incremental: boolean, inParts = false): string {
   const where = [
-    inParts ? 'AND cityHash64(tenant_id) % {parts:UInt32} = {part:UInt32}' : '',
+    inParts ? 'AND tenant_id >= {lo:String} AND ({hi_open:UInt8} = 1 OR tenant_id < {hi:String})' : '',
     incremental ? `AND tenant_id IN (SELECT tenant_id FROM ${db}.events WHERE incident_id = {incident:String} AND tenant_id != '' AND _block_number > {from:UInt64})` : '',
   ].join(' ')
   return `

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { boot } from '../../server/boot.js'
 import type { EventRow } from '../../server/ingest/types.js'
 import pino from 'pino'
-import { createStateSync, EXTERNAL_CHECK_MS } from '../../server/metrics/state-sync.js'
+import { createStateSync, derivationRanges, EXTERNAL_CHECK_MS } from '../../server/metrics/state-sync.js'
 import { openStore, type Store } from '../../server/storage/client.js'
 import { migrate } from '../../server/storage/migrations.js'
 import { removeDataDir, testConfig, TOKENS } from '../helpers/db.js'
@@ -153,6 +153,25 @@ describe('a derivation in parts', () => {
     expect(whole).toHaveLength(30)
     expect(whole.every((r) => typeof (r as { card: string }).card === 'string' && (r as { card: string }).card.length > 0)).toBe(true)
     expect(inParts).toEqual(whole)
+  })
+
+  it('splits a large derivation into key ranges that hold every tenant exactly once', async () => {
+    const store = await openStore({ ...config, clickhouse: { ...config.clickhouse, database: `${config.clickhouse.database}_ranges` } })
+    try {
+      await migrate(store)
+      const events = Array.from({ length: 200 }, (_, t) => ({ ...lost(`r${String(t).padStart(3, '0')}`, BASE + t * 1000), incident_id: 'sync-ranges' }))
+      await insertEvents(store, events, 50)
+      const ranges = await derivationRanges(store, 'sync-ranges', 0, 8)
+      expect(ranges.length).toBeGreaterThanOrEqual(6)
+      expect(ranges[0]!.lo).toBe('')
+      expect(ranges.at(-1)!.hi_open).toBe(1)
+      const inRange = (id: string) => ranges.filter((r) => id >= r.lo && (r.hi_open === 1 || id < r.hi)).length
+      for (const e of events) expect(inRange(e.tenant_id)).toBe(1)
+      // Balanced within the sample's error: no range holds more than a third of the tenants.
+      for (const r of ranges) expect(events.filter((e) => e.tenant_id >= r.lo && (r.hi_open === 1 || e.tenant_id < r.hi)).length).toBeLessThan(200 / 3)
+    } finally {
+      await store.close()
+    }
   })
 })
 
