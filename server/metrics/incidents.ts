@@ -2,7 +2,7 @@ import { notFound } from '../errors.js'
 import type { Store } from '../storage/client.js'
 import { chTime, segmentWhere, type QueryScope } from './filters.js'
 import type { StateSync } from './state-sync.js'
-import { incidentExists } from './tenant-state.js'
+import { allTenantStateFrom, incidentExists, knownParams } from './tenant-state.js'
 
 /**
  * Incidents known to exist, per store. Nothing deletes events or metadata, so once an incident
@@ -47,7 +47,8 @@ export interface IncidentListItem {
  * a re-sent copy with another time must not move them). Without metadata the title is the incident id and the status `ongoing`.
  * Segment filters narrow affected/restored; first/last event times stay incident-wide.
  */
-export async function listIncidents(store: Store, asOfMs: number, filters: QueryScope['filters'] = []): Promise<IncidentListItem[]> {
+export async function listIncidents(store: Store, asOfMs: number, filters: QueryScope['filters'] = [], knownAtMs?: number): Promise<IncidentListItem[]> {
+  const known = knownAtMs === undefined ? {} : { knownAtMs }
   const db = store.db
   const seg = segmentWhere({ incidentId: '', asOfMs, filters, includeBroadcast: false }, 'attributes')
   const inSegment = filters.length ? `AND tenant_id IN (SELECT tenant_id FROM ${db}.tenants FINAL WHERE ${seg.sql})` : ''
@@ -63,15 +64,16 @@ export async function listIncidents(store: Store, asOfMs: number, filters: Query
        if(s.affected = 0, NULL, 100 * s.restored / s.affected) AS recovery_pct
      FROM (
        SELECT incident_id, min(toUnixTimestamp64Milli(occurred_at)) AS first_ms, max(toUnixTimestamp64Milli(occurred_at)) AS last_ms
-       FROM ${db}.events FINAL WHERE occurred_at <= {as_of:DateTime64(3, 'UTC')} GROUP BY incident_id
+       FROM ${knownAtMs === undefined ? `${db}.events FINAL` : `(SELECT * FROM ${db}.events FINAL WHERE received_at <= {known_at:DateTime64(3, 'UTC')})`}
+       WHERE occurred_at <= {as_of:DateTime64(3, 'UTC')} GROUP BY incident_id
      ) AS e
      LEFT JOIN (
        SELECT incident_id, count() AS affected, countIf(ends[arrayCount(x -> x <= {as_of_ms:Int64}, starts)] <= {as_of_ms:Int64}) AS restored
-       FROM ${db}.tenant_state FINAL WHERE first_lost_ms <= {as_of_ms:Int64} ${inSegment} GROUP BY incident_id
+       FROM ${allTenantStateFrom(db, known)} WHERE first_lost_ms <= {as_of_ms:Int64} ${inSegment} GROUP BY incident_id
      ) AS s ON s.incident_id = e.incident_id
      FULL OUTER JOIN (SELECT incident_id, title, status FROM ${db}.incidents FINAL) AS m ON m.incident_id = e.incident_id
      ORDER BY last_event_at DESC NULLS LAST, incident_id`,
-    { as_of: chTime(asOfMs), as_of_ms: asOfMs, ...seg.params },
+    { as_of: chTime(asOfMs), as_of_ms: asOfMs, ...seg.params, ...knownParams(known) },
   )
   return rows.map((r) => ({ ...r, affected: Number(r.affected), restored: Number(r.restored) }))
 }

@@ -97,7 +97,7 @@ const STORED_FACTS = ['min_ms', 'first_lost_ms', 'starts', 'ends', 'stray_ms', '
  * events of `eventsFrom` (a table expression, deduplicated) matching `where` (more AND terms);
  * with `withEvents`, also the tenant's card events.
  */
-function factsSelectSql(eventsFrom: string, where: string, withEvents: boolean): string {
+function factsSelectSql(eventsFrom: string, where: string, withEvents: boolean, incidentWhere = 'incident_id = {incident:String}'): string {
   // Per interval (s, e, i) and its restore events rr in [s, e): the code at s, the stage changes, the code at e.
   const stages = `arrayFlatten(arrayMap((s, e, i) -> arrayMap(rr -> arrayMap(sts -> arrayConcat(
         [${packChangeSql('s', 'if(i = 1, 1, 2)')}],
@@ -144,7 +144,7 @@ function factsSelectSql(eventsFrom: string, where: string, withEvents: boolean):
           -- The card's events in the timeline's order: occurred_at, then type, then event_id.
           ${withEvents ? `, arraySlice(arraySort(x -> (${(['ms', 'type', 'event_id'] as const).map(cardEventElement).join(', ')}), groupArray((${CARD_EVENT_FIELDS.map((f) => CARD_EVENT_SQL[f]).join(', ')}))), 1, ${CARD_EVENTS}) AS events` : ''}
         FROM ${eventsFrom}
-        WHERE incident_id = {incident:String} AND tenant_id != '' ${where}
+        WHERE ${incidentWhere} AND tenant_id != '' ${where}
         GROUP BY incident_id, tenant_id
       )
     )`
@@ -168,6 +168,22 @@ export function eventsFrom(db: string, scope: Pick<QueryScope, 'knownAtMs'>): st
   return scope.knownAtMs === undefined
     ? `${db}.events FINAL`
     : `(SELECT * FROM ${db}.events FINAL WHERE incident_id = {incident:String} AND received_at <= ${KNOWN})`
+}
+
+/**
+ * tenant_state of every incident as known at known_at (the incident list): as tenantStateFrom,
+ * with the late (incident, tenant) pairs of all incidents derived afresh. No alias.
+ */
+export function allTenantStateFrom(db: string, scope: Pick<QueryScope, 'knownAtMs'>): string {
+  if (scope.knownAtMs === undefined) return `${db}.tenant_state FINAL`
+  const late = `(SELECT incident_id, tenant_id FROM ${db}.events WHERE tenant_id != '' AND received_at > ${KNOWN})`
+  const cols = `incident_id, tenant_id, ${STORED_FACTS.join(', ')}`
+  const received = `(SELECT * FROM ${db}.events FINAL WHERE received_at <= ${KNOWN})`
+  return `(
+      SELECT ${cols} FROM ${db}.tenant_state FINAL WHERE (incident_id, tenant_id) NOT IN ${late}
+      UNION ALL
+      SELECT ${cols} FROM (${factsSelectSql(received, `AND (incident_id, tenant_id) IN ${late}`, false, '1')})
+    )`
 }
 
 /** One tenant's facts and card events (parameter tenant) from the events received by known_at. */

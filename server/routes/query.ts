@@ -140,7 +140,7 @@ export function queryRouter(deps: AppDeps): ApiRouter {
   })
   get(incidents, 'incidents', cheap, async (req, res) => {
     const q = query(req)
-    res.json({ incidents: await listIncidents(store, parseAsOf(q, deps.now()), parseFilters(q)) })
+    res.json({ incidents: await listIncidents(store, parseAsOf(q, deps.now()), parseFilters(q), parseKnownAt(q, deps.now())) })
   })
   const summarySpec = incidentView({
     path: '/api/v1/incidents/{id}/summary',

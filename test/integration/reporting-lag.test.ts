@@ -148,4 +148,20 @@ describe('reporting lag', () => {
     expect(history.points.some((p: { eta_at: string | null }) => p.eta_at !== null)).toBe(true)
     expect(history.points.at(-1).eta_at).toBeNull()
   })
+
+  it('lists the incidents as known at known_at: a late-reported outage and a late incident appear only later', async () => {
+    const list = async (q: string) => {
+      const res = await srv.api(`/api/v1/incidents?as_of=${iso(T0 + 10 * D)}${q}`)
+      expect(res.status).toBe(200)
+      return new Map((await res.json()).incidents.map((i: { incident_id: string; affected: number; restored: number }) => [i.incident_id, [i.affected, i.restored]]))
+    }
+    const now = await list('')
+    expect(now.get(INC)).toEqual([3, 2])
+    expect(now.get('lag-other')).toEqual([1, 0])
+    // A day in: b's outage (reported 3 days late) and the other incident (9 days late) were not known.
+    const then = await list(`&known_at=${iso(T0 + D)}`)
+    expect(then.get(INC)).toEqual([2, 2])
+    expect(then.has('lag-other')).toBe(false)
+    expect((await list(`&known_at=${iso(T0 + 5 * D)}`)).get(INC)).toEqual([3, 2])
+  })
 })

@@ -44,7 +44,7 @@ const staleAfter = durationParam.optional().meta({ description: 'a down tenant w
 const weight = attributeName.optional().meta({ description: 'numeric attribute weighting each tenant (e.g. seats): "% of users restored"' })
 
 export const scopeQuery = z.object(scope)
-export const incidentsQuery = z.object({ as_of: scope.as_of })
+export const incidentsQuery = z.object({ as_of: scope.as_of, known_at: scope.known_at })
 export const summaryQuery = z.object({ ...scope, weight, stale_after: staleAfter })
 export const recoveryQuery = z.object({
   ...scope,
