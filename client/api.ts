@@ -16,11 +16,12 @@ import type { RecoveryPoint, RecoverySeries as Recovery } from '../server/metric
 import type { CommunicationsPoint as CommPoint, CommunicationsSeries as Communications } from '../server/metrics/communications.js'
 import type { TenantRow, TenantSort } from '../server/metrics/tenants.js'
 import type { TimelineEvent, TenantTimeline as Timeline } from '../server/metrics/timeline.js'
+import type { EtaHistory } from '../server/metrics/eta-history.js'
 import type { DowntimeHistogram as Histogram } from '../server/metrics/histogram.js'
 import type { OverdueRow } from '../server/metrics/overdue.js'
 import type { CustomerStatus } from '../server/metrics/status.js'
 import type { ShareLinkView as ShareLink } from '../server/sharing/links.js'
-export type { Incident, Summary, RecoveryPoint, Recovery, CommPoint, Communications, TenantRow, TenantSort, TimelineEvent, Timeline, Histogram, OverdueRow, CustomerStatus, ShareLink }
+export type { Incident, Summary, RecoveryPoint, Recovery, CommPoint, Communications, TenantRow, TenantSort, TimelineEvent, Timeline, Histogram, OverdueRow, CustomerStatus, ShareLink, EtaHistory }
 
 export interface TenantPage {
   total: number
@@ -211,6 +212,11 @@ export function getTenants(
 /** One tenant's events in order plus its row (null when it is not affected at as_of). */
 export function getTimeline(id: string, tenantId: string, view: ViewParams, signal?: AbortSignal) {
   return getJson<Timeline>(`/incidents/${enc(id)}/tenants/${enc(tenantId)}/timeline${query({}, view)}`, { signal })
+}
+
+/** The forecast of full recovery as it was shown at each moment (SPEC §7), over the given window. */
+export function getEtaHistory(id: string, view: ViewParams, opts: { from?: string; to?: string } = {}, signal?: AbortSignal) {
+  return getJson<EtaHistory>(`/incidents/${enc(id)}/eta-history${query({ from: opts.from, to: opts.to }, view)}`, { signal })
 }
 
 export function getHistogram(id: string, view: ViewParams, bins: number, signal?: AbortSignal) {

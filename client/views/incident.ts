@@ -1,4 +1,4 @@
-import { getCommunications, getHistogram, getRecovery, getSummary, type Summary, type TenantRow } from '../api.js'
+import { getCommunications, getEtaHistory, getHistogram, getRecovery, getSummary, type Summary, type TenantRow } from '../api.js'
 import { h } from '../dom.js'
 import { Drilldown } from './drilldown.js'
 import { AttributeIndex } from './incident/attributes.js'
@@ -75,7 +75,7 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
     figures.hero,
     figures.kpis,
     // The overdue list beside both timeline charts, which stay the same width (one x axis for the eye).
-    h('div', { class: 'timelines' }, charts.recovery.card, charts.communications.card, overdue.el),
+    h('div', { class: 'timelines' }, charts.recovery.card, charts.communications.card, overdue.el, charts.etaHistory.card),
     h('div', { class: 'grid2' }, charts.histogram.card, worst.card),
     h(
       'section',
@@ -146,11 +146,12 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
       const recoveryP = rangeP.then((r) => getRecovery(incidentId, view, { weight, ...r }, signal))
       const segmentsP = groupBy ? rangeP.then((r) => getRecovery(incidentId, view, { weight, groupBy, ...r }, signal)) : Promise.resolve(null)
       const commP = rangeP.then((r) => getCommunications(incidentId, view, { ...r, staleAfter: staleAfter(state) }, signal))
+      const etaP = rangeP.then((r) => getEtaHistory(incidentId, view, r, signal))
       const tableP = table.load(soft)
       const worstP = worst.load(signal)
       const overdueP = overdue.load(signal)
       // Rejections are handled by their sections; these keep an early failure from being "unhandled".
-      for (const p of [summaryP, recoveryP, segmentsP, commP, histP]) p?.catch(() => {})
+      for (const p of [summaryP, recoveryP, segmentsP, commP, histP, etaP]) p?.catch(() => {})
 
       const meta = (state.meta = await metaP)
       if (signal.aborted) return
@@ -186,6 +187,11 @@ export function incidentView(ctx: AppContext, incidentId: string): View {
           commP,
           (cm) => charts.showCommunications(cm, summary?.milestones ?? null, xRange, tz),
           (m) => charts.communications.setOverlay('error', `Could not load communications: ${m}`),
+        ),
+        section(
+          etaP,
+          (eh) => charts.showEtaHistory(eh, xRange, tz),
+          (m) => charts.etaHistory.setOverlay('error', `Could not load the forecast's history: ${m}`),
         ),
         section(
           histP,

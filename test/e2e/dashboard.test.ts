@@ -7,6 +7,8 @@ import { createScenario } from '../../server/scenarios/index.js'
 import type { TenantMeta, WireEvent } from '../../server/scenarios/types.js'
 import { launchBrowser } from '../helpers/browser.js'
 import { testConfig, TOKENS } from '../helpers/db.js'
+import { insertEvents, lost, restored, rowTime } from '../helpers/factories.js'
+import type { EventRow } from '../../server/ingest/types.js'
 import { startTestServer, type TestServer } from '../helpers/server.js'
 
 const ARTIFACTS = 'test-artifacts'
@@ -15,6 +17,8 @@ const HOUR_MS = 3_600_000
 const NOW = Date.now()
 const ONGOING = 'e2e-outage'
 const RESOLVED = 'e2e-resolved'
+/** An incident written with its arrival times (received_at), as a live feed would have: for the forecast's history. */
+const FORECAST = 'e2e-forecast'
 const XSS_NAME = '<img src=x onerror="window.__xss=1"><script>window.__xss=2</script>'
 const iso = (ms: number) => new Date(ms).toISOString()
 
@@ -80,6 +84,14 @@ async function loadData() {
     )
   }
   await post('/api/v1/tenants', tenants)
+  // Eight customers lost three days ago, one back every 3 h from two days ago, each event received
+  // 5 s after it occurred; one loss reported a day late.
+  const stamped = (e: EventRow, lagMs: number) => ({ ...e, incident_id: FORECAST, received_at: rowTime(Date.parse(e.occurred_at.replace(' ', 'T') + 'Z') + lagMs) })
+  const forecastRows = Array.from({ length: 8 }, (_, i) => [
+    stamped(lost(`f-${i}`, NOW - 3 * DAY_MS + i * 60_000), i === 7 ? DAY_MS : 5000),
+    ...(i < 6 ? [stamped(restored(`f-${i}`, NOW - 2 * DAY_MS + i * 3 * HOUR_MS), 5000)] : []),
+  ]).flat()
+  await insertEvents(server.store, forecastRows)
   const res = await post('/api/v1/events', events)
   expect(res.rejected).toBe(0)
   await post(`/api/v1/incidents/${ONGOING}`, { title: 'Storage cluster outage (e2e)', severity: 'sev1', status: 'ongoing' }, 'PUT')
@@ -126,8 +138,11 @@ function inkedPixels(page: Page, selector: string): Promise<number> {
 }
 
 async function expectChartsDrawn(page: Page) {
-  // Loaded: no chart is covered by a loading, empty or error overlay.
-  await expect.poll(() => page.locator('.chart-box .overlay:not([hidden])').allInnerTexts(), { timeout: 15_000 }).toEqual([])
+  // Loaded: no chart is covered by a loading, empty or error overlay (the forecast's history may
+  // rightly be empty: its own test checks it against the API).
+  await expect
+    .poll(() => page.locator('.chart-box:not(:has(canvas[data-chart="eta-history"])) .overlay:not([hidden])').allInnerTexts(), { timeout: 15_000 })
+    .toEqual([])
   for (const chart of ['recovery', 'communications', 'histogram']) {
     await expect.poll(() => inkedPixels(page, `canvas[data-chart="${chart}"]`), { timeout: 15_000, message: `${chart} chart has ink` }).toBeGreaterThan(2000)
   }
@@ -266,8 +281,8 @@ describe('dashboard in headless Chromium', () => {
     await page.waitForSelector('[data-view="list"] tr[data-incident]')
     const { incidents } = await api<{ incidents: { incident_id: string; affected: number; restored: number; recovery_pct: number | null }[] }>('/api/v1/incidents')
     const ids = await page.locator('tr[data-incident]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-incident')))
-    expect(ids).toEqual([ONGOING, RESOLVED])
-    expect(incidents.map((i) => i.incident_id).sort()).toEqual([ONGOING, RESOLVED].sort())
+    expect(ids).toEqual([ONGOING, FORECAST, RESOLVED])
+    expect(incidents.map((i) => i.incident_id).sort()).toEqual([ONGOING, FORECAST, RESOLVED].sort())
     for (const inc of incidents) {
       const row = `tr[data-incident="${inc.incident_id}"]`
       expect(await text(page, `${row} [data-field="affected"]`)).toBe(formatCount(inc.affected))
@@ -320,6 +335,29 @@ describe('dashboard in headless Chromium', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'incident-dark.png'), fullPage: true })
     await page.screenshot({ path: join(ARTIFACTS, 'incident-dark-top.png') })
     await context.close()
+  })
+
+  it("draws the forecast as it was shown, from the API's ETA history, and says when none was shown", async () => {
+    const api = await (await fetch(`${server.url}/api/v1/incidents/${FORECAST}/eta-history`, { headers: { authorization: `Bearer ${TOKENS.read}` } })).json()
+    const shown = api.points.filter((p: { eta_at: string | null }) => p.eta_at !== null)
+    // Restores every 3 h over a day and a half: a forecast was shown at many moments.
+    expect(shown.length).toBeGreaterThan(5)
+    const { page, context } = await openLoggedIn(`/incidents/${FORECAST}`)
+    const canvas = 'canvas[data-chart="eta-history"]'
+    await expect.poll(() => page.locator(canvas).getAttribute('data-series'), { timeout: 15_000 }).toContain('forecast full recovery')
+    await expect.poll(() => inkedPixels(page, canvas), { timeout: 15_000, message: 'forecast chart has ink' }).toBeGreaterThan(500)
+    expect(await page.locator('.chart-box:has(canvas[data-chart="eta-history"]) .overlay').isHidden()).toBe(true)
+    // Its y axis spans every forecast the API gave.
+    const y = (await scaleRanges(page, canvas)).y!
+    for (const p of shown) expect(Date.parse(p.eta_at) >= y.min && Date.parse(p.eta_at) <= y.max).toBe(true)
+    await page.locator('.chart-card:has(canvas[data-chart="eta-history"])').screenshot({ path: join(ARTIFACTS, 'incident-forecast-history.png') })
+    await context.close()
+
+    // The resolved incident was loaded through the API a moment ago: at every earlier moment nothing had arrived.
+    const resolved = await openLoggedIn(`/incidents/${RESOLVED}`)
+    const overlay = resolved.page.locator('.chart-box:has(canvas[data-chart="eta-history"]) .overlay')
+    await expect.poll(() => overlay.innerText(), { timeout: 15_000 }).toContain('No forecast was shown')
+    await resolved.context.close()
   })
 
   it("the recovery chart's axis of customers down ends just above the affected count, not at a padded guess", async () => {

@@ -1,4 +1,5 @@
-import type { Communications, Histogram, Recovery, RecoveryPoint, Summary } from '../../api.js'
+import type { Communications, EtaHistory, Histogram, Recovery, RecoveryPoint, Summary } from '../../api.js'
+import { EtaHistoryChart, type EtaHistoryChartData } from '../../charts/eta-history.js'
 import { CommunicationsChart, type CommunicationsChartData } from '../../charts/communications.js'
 import { HistogramChart } from '../../charts/histogram.js'
 import { RecoveryChart, type RecoveryChartData } from '../../charts/recovery.js'
@@ -20,9 +21,12 @@ export class IncidentCharts {
   readonly recovery: ChartCard
   readonly communications: ChartCard
   readonly histogram: ChartCard
+  readonly etaHistory: ChartCard
   private readonly recoveryChart: RecoveryChart
   private readonly commChart: CommunicationsChart
   private readonly histChart: HistogramChart
+  private readonly etaChart: EtaHistoryChart
+  private etaData: EtaHistoryChartData | null = null
   private readonly groupSelect = h('select', { 'aria-label': 'Lines per segment' }, h('option', { value: '' }, 'No segment lines'))
   private recoveryData: RecoveryChartData | null = null
   private commData: CommunicationsChartData | null = null
@@ -50,10 +54,18 @@ export class IncidentCharts {
       'h-comm',
     )
     this.histogram = chartCard('histogram', 'Downtime distribution', 'Affected customers by total time without access.', 'h-side')
+    this.etaHistory = chartCard(
+      'eta-history',
+      'The forecast as it was shown',
+      'Forecast of full recovery shown at each moment, from what had arrived by then (line, with its 90 % range); dashed: when recovery actually reached 100 %.',
+      'h-comm',
+    )
 
     this.recoveryChart = new RecoveryChart(this.recovery.canvas)
     this.commChart = new CommunicationsChart(this.communications.canvas)
     this.histChart = new HistogramChart(this.histogram.canvas)
+    this.etaChart = new EtaHistoryChart(this.etaHistory.canvas)
+    this.etaHistory.png.addEventListener('click', () => downloadDataUrl(this.etaChart.toPng(), `${incidentId}-forecast-history.png`))
     this.recovery.png.addEventListener('click', () => downloadDataUrl(this.recoveryChart.toPng(), `${incidentId}-recovery.png`))
     this.communications.png.addEventListener('click', () => downloadDataUrl(this.commChart.toPng(), `${incidentId}-communications.png`))
     this.histogram.png.addEventListener('click', () => downloadDataUrl(this.histChart.toPng(), `${incidentId}-downtime.png`))
@@ -73,7 +85,7 @@ export class IncidentCharts {
   }
 
   setLoading() {
-    for (const card of [this.recovery, this.communications, this.histogram]) card.setOverlay('loading', 'Loading…')
+    for (const card of [this.recovery, this.communications, this.histogram, this.etaHistory]) card.setOverlay('loading', 'Loading…')
   }
 
   /** Milestones arrive with the summary; the charts may already be drawn without them. */
@@ -107,6 +119,13 @@ export class IncidentCharts {
     this.communications.setOverlay(cm.points.length ? null : 'empty', 'No communications data at this moment.')
   }
 
+  showEtaHistory(history: EtaHistory, xRange: (lastT: string | undefined) => XRange, tz: TimeZoneMode) {
+    this.etaData = { history, ...xRange(history.points.at(-1)?.t), tz }
+    this.etaChart.update(this.etaData)
+    const shown = history.points.some((p) => p.eta_at !== null)
+    this.etaHistory.setOverlay(shown ? null : 'empty', 'No forecast was shown over this window: nobody had been restored yet, or nothing had arrived by then.')
+  }
+
   showHistogram(hs: Histogram) {
     this.histData = hs
     this.histChart.update(hs)
@@ -128,11 +147,13 @@ export class IncidentCharts {
     if (this.recoveryData) this.recoveryChart.update((this.recoveryData = { ...this.recoveryData, tz }))
     if (this.commData) this.commChart.update((this.commData = { ...this.commData, tz }))
     if (this.histData) this.histChart.update(this.histData)
+    if (this.etaData) this.etaChart.update((this.etaData = { ...this.etaData, tz }))
   }
 
   destroy() {
     this.recoveryChart.destroy()
     this.commChart.destroy()
     this.histChart.destroy()
+    this.etaChart.destroy()
   }
 }
