@@ -1,7 +1,7 @@
 import { badRequest } from '../errors.js'
 import type { Store } from '../storage/client.js'
 import { incidentHeader, assertIncident } from './incidents.js'
-import { chTime, isoTime, parseAttributeName, parseIncidentId, single, type QueryScope, type RawQuery } from './filters.js'
+import { autoBucketMs, chTime, isoTime, parseAttributeName, parseIncidentId, single, type QueryScope, type RawQuery } from './filters.js'
 import { recoverySeries } from './recovery.js'
 import type { StateSync } from './state-sync.js'
 import { summary } from './summary.js'
@@ -66,7 +66,7 @@ export async function compareIncidents(store: Store, state: StateSync, scope: Om
   )
   // One bucket for all: the given one, or the auto bucket of the longest span since first impact.
   const spans = heads.map(({ sum, lastMs }) => (sum.milestones.first_impact_at === null ? 0 : lastMs - Date.parse(sum.milestones.first_impact_at)))
-  const bucket = single(q, 'bucket') ?? `${Math.max(1, autoBucketS(Math.max(...spans)))}s`
+  const bucket = single(q, 'bucket') ?? `${autoBucketMs(Math.max(...spans)) / 1000}s`
   const out: ComparedIncident[] = []
   let bucketS = 0
   for (const { s, sum, header, lastMs } of heads) {
@@ -112,11 +112,4 @@ async function lastEventMs(store: Store, scope: QueryScope): Promise<number> {
     { incident: scope.incidentId, as_of: chTime(scope.asOfMs), ...knownParams(scope) },
   )
   return r?.ms === null || r?.ms === undefined ? scope.asOfMs : Number(r.ms)
-}
-
-/** About 200 points over the span, on a readable width (as the series' auto bucket). */
-function autoBucketS(spanMs: number): number {
-  const NICE = [60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400]
-  const want = spanMs / 200 / 1000
-  return NICE.find((s) => s >= want) ?? Math.ceil(want / 86400) * 86400
 }

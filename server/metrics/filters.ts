@@ -177,6 +177,12 @@ const NICE_BUCKETS_S = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600,
 export const MAX_BUCKETS = 2000
 export const AUTO_POINTS = 200
 
+/** bucket=auto: the readable width giving about AUTO_POINTS points over a span. */
+export function autoBucketMs(spanMs: number): number {
+  const want = spanMs / AUTO_POINTS
+  return (NICE_BUCKETS_S.find((s) => s * 1000 >= want) ?? Math.ceil(want / 86_400_000) * 86400) * 1000
+}
+
 export interface Window {
   fromMs: number
   toMs: number
@@ -197,8 +203,7 @@ export function parseWindow(q: RawQuery, asOfMs: number, firstEventMs: number | 
   const spanMs = toMs - fromMs
   let bucketMs: number
   if (bucket === 'auto') {
-    const want = spanMs / AUTO_POINTS
-    bucketMs = (NICE_BUCKETS_S.find((s) => s * 1000 >= want) ?? Math.ceil(want / 86_400_000) * 86400) * 1000
+    bucketMs = autoBucketMs(spanMs)
   } else {
     bucketMs = Math.round(parseDuration(bucket, 'bucket') * 1000)
     if (bucketMs < 1000) throw badRequest('bucket must be at least 1s')

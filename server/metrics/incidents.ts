@@ -2,7 +2,7 @@ import { notFound } from '../errors.js'
 import type { Store } from '../storage/client.js'
 import { chTime, segmentWhere, type QueryScope } from './filters.js'
 import type { StateSync } from './state-sync.js'
-import { allTenantStateFrom, incidentExists, knownParams } from './tenant-state.js'
+import { allTenantStateFrom, eventsFrom, incidentExists, knownParams } from './tenant-state.js'
 
 /**
  * Incidents known to exist, per store. Nothing deletes events or metadata, so once an incident
@@ -64,7 +64,7 @@ export async function listIncidents(store: Store, asOfMs: number, filters: Query
        if(s.affected = 0, NULL, 100 * s.restored / s.affected) AS recovery_pct
      FROM (
        SELECT incident_id, min(toUnixTimestamp64Milli(occurred_at)) AS first_ms, max(toUnixTimestamp64Milli(occurred_at)) AS last_ms
-       FROM ${knownAtMs === undefined ? `${db}.events FINAL` : `(SELECT * FROM ${db}.events FINAL WHERE received_at <= {known_at:DateTime64(3, 'UTC')})`}
+       FROM ${eventsFrom(db, known, false)}
        WHERE occurred_at <= {as_of:DateTime64(3, 'UTC')} GROUP BY incident_id
      ) AS e
      LEFT JOIN (

@@ -161,13 +161,16 @@ export function knownParams(scope: Pick<QueryScope, 'knownAtMs'>): Params {
 }
 
 /**
- * The incident's events, deduplicated (the first accepted copy wins), as a table expression:
- * with known_at (SPEC §7) only those received at or before it.
+ * The incident's events (with oneIncident = false, every incident's), deduplicated (the first
+ * accepted copy wins), as a table expression: with known_at (SPEC §7) only those received by then.
  */
-export function eventsFrom(db: string, scope: Pick<QueryScope, 'knownAtMs'>): string {
-  return scope.knownAtMs === undefined
-    ? `${db}.events FINAL`
-    : `(SELECT * FROM ${db}.events FINAL WHERE incident_id = {incident:String} AND received_at <= ${KNOWN})`
+export function eventsFrom(db: string, scope: Pick<QueryScope, 'knownAtMs'>, oneIncident = true): string {
+  return scope.knownAtMs === undefined ? `${db}.events FINAL` : receivedEvents(db, oneIncident)
+}
+
+/** The events received by known_at, deduplicated: of the incident {incident:String}, or of every incident. */
+function receivedEvents(db: string, oneIncident: boolean): string {
+  return `(SELECT * FROM ${db}.events FINAL WHERE ${oneIncident ? 'incident_id = {incident:String} AND ' : ''}received_at <= ${KNOWN})`
 }
 
 /**
@@ -175,15 +178,7 @@ export function eventsFrom(db: string, scope: Pick<QueryScope, 'knownAtMs'>): st
  * with the late (incident, tenant) pairs of all incidents derived afresh. No alias.
  */
 export function allTenantStateFrom(db: string, scope: Pick<QueryScope, 'knownAtMs'>): string {
-  if (scope.knownAtMs === undefined) return `${db}.tenant_state FINAL`
-  const late = `(SELECT incident_id, tenant_id FROM ${db}.events WHERE tenant_id != '' AND received_at > ${KNOWN})`
-  const cols = `incident_id, tenant_id, ${STORED_FACTS.join(', ')}`
-  const received = `(SELECT * FROM ${db}.events FINAL WHERE received_at <= ${KNOWN})`
-  return `(
-      SELECT ${cols} FROM ${db}.tenant_state FINAL WHERE (incident_id, tenant_id) NOT IN ${late}
-      UNION ALL
-      SELECT ${cols} FROM (${factsSelectSql(received, `AND (incident_id, tenant_id) IN ${late}`, false, '1')})
-    )`
+  return scope.knownAtMs === undefined ? `${db}.tenant_state FINAL` : knownTenantState(db, false)
 }
 
 /** One tenant's facts and card events (parameter tenant) from the events received by known_at. */
@@ -199,14 +194,19 @@ export function tenantFactsSql(db: string, scope: Pick<QueryScope, 'knownAtMs'>)
  * arrived has no row.
  */
 export function tenantStateFrom(db: string, scope: Pick<QueryScope, 'knownAtMs'>): string {
-  if (scope.knownAtMs === undefined) return `${db}.tenant_state AS s FINAL`
-  const late = `(SELECT tenant_id FROM ${db}.events WHERE incident_id = {incident:String} AND tenant_id != '' AND received_at > ${KNOWN})`
+  return scope.knownAtMs === undefined ? `${db}.tenant_state AS s FINAL` : `${knownTenantState(db, true)} AS s`
+}
+
+/** tenant_state as known at known_at, of the incident {incident:String} or of every incident (see tenantStateFrom). */
+function knownTenantState(db: string, oneIncident: boolean): string {
+  const incident = oneIncident ? 'incident_id = {incident:String}' : '1'
+  const late = `(SELECT incident_id, tenant_id FROM ${db}.events WHERE ${incident} AND tenant_id != '' AND received_at > ${KNOWN})`
   const cols = `incident_id, tenant_id, ${STORED_FACTS.join(', ')}`
   return `(
-      SELECT ${cols} FROM ${db}.tenant_state FINAL WHERE incident_id = {incident:String} AND tenant_id NOT IN ${late}
+      SELECT ${cols} FROM ${db}.tenant_state FINAL WHERE ${incident} AND (incident_id, tenant_id) NOT IN ${late}
       UNION ALL
-      SELECT ${cols} FROM (${factsSelectSql(eventsFrom(db, scope), `AND tenant_id IN ${late}`, false)})
-    ) AS s`
+      SELECT ${cols} FROM (${factsSelectSql(receivedEvents(db, oneIncident), `AND (incident_id, tenant_id) IN ${late}`, false, incident)})
+    )`
 }
 
 export interface TenantStateOptions {
