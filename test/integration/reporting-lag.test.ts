@@ -164,4 +164,15 @@ describe('reporting lag', () => {
     expect(then.has('lag-other')).toBe(false)
     expect((await list(`&known_at=${iso(T0 + 5 * D)}`)).get(INC)).toEqual([3, 2])
   })
+
+  it('refuses an ETA history with more points to compute afresh than it allows, with 400 naming the limit', async () => {
+    // b's outage was late at every point of its three days: at a 30 s bucket over 3 h, 340 such points.
+    const res = await srv.api(`/api/v1/incidents/${INC}/eta-history?from=${iso(T0)}&to=${iso(T0 + 3 * H)}&as_of=${iso(T0 + 10 * D)}&bucket=30s`)
+    expect(res.status).toBe(400)
+    const body = await res.json()
+    expect(body.error.code).toBe('too_expensive')
+    expect(body.error.message).toContain('at most 200')
+    // The same window at a 5 min bucket (36 such points) is answered.
+    expect((await srv.api(`/api/v1/incidents/${INC}/eta-history?from=${iso(T0)}&to=${iso(T0 + 3 * H)}&as_of=${iso(T0 + 10 * D)}&bucket=5m`)).status).toBe(200)
+  })
 })
